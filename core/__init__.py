@@ -1,0 +1,1 @@
+"""Sealroom's engine: folders, parsing, the catalog, retrieval and answers. No Qt here."""

@@ -1,0 +1,344 @@
+"""The catalog (catalog.sqlite): the source of truth for folders, files, chunks and chats.
+
+The pending rows of `files` are the durable job queue: a file version is `indexed` only
+once all its chunks are committed here, in one transaction. Chunks belong to a content
+hash, not to a path, so a renamed, moved or copied file reuses them without re-embedding.
+Chunks whose hash no file refers to any more are garbage (`orphan_chunk_ids`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS folders (
+    id INTEGER PRIMARY KEY,
+    workspace TEXT NOT NULL DEFAULT 'default',
+    path TEXT NOT NULL UNIQUE,
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+    path TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'indexed', 'failed', 'skipped')),
+    reason TEXT,
+    pages INTEGER,
+    queued_at REAL NOT NULL,
+    done_at REAL
+);
+CREATE INDEX IF NOT EXISTS files_sha ON files(sha256);
+CREATE INDEX IF NOT EXISTS files_status ON files(status, queued_at);
+CREATE TABLE IF NOT EXISTS chunks (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    page INTEGER,
+    heading TEXT,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha256, seq);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, heading, content='chunks', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text, heading) VALUES (new.rowid, new.text, new.heading);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text, heading) VALUES ('delete', old.rowid, old.text, old.heading);
+END;
+CREATE TABLE IF NOT EXISTS chats (
+    id INTEGER PRIMARY KEY,
+    workspace TEXT NOT NULL DEFAULT 'default',
+    title TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY,
+    chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,
+    role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
+    text TEXT NOT NULL,
+    citations TEXT,
+    created_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class FileRow:
+    id: int
+    folder_id: int
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    status: str
+    reason: str | None
+    pages: int | None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document version, with where it came from."""
+
+    id: str
+    sha256: str
+    seq: int
+    text: str
+    page: int | None
+    heading: str | None
+    start: int
+    end: int
+
+
+def chunk_id(sha256: str, seq: int) -> str:
+    return f"{sha256[:32]}-{seq}"
+
+
+class Catalog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    # --- meta -------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0]["value"] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    # --- folders ----------------------------------------------------------------------
+    def add_folder(self, path: str, workspace: str = "default") -> bool:
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO folders(workspace, path, added_at) VALUES (?, ?, ?)",
+                (workspace, path, time.time()),
+            )
+            return cur.rowcount > 0
+
+    def remove_folder(self, path: str) -> bool:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM folders WHERE path = ?", (path,)).rowcount > 0
+
+    def folders(self, workspace: str | None = None) -> list[tuple[int, str]]:
+        sql = "SELECT id, path FROM folders" + (" WHERE workspace = ?" if workspace else "") + " ORDER BY path"
+        return [(r["id"], r["path"]) for r in self.query(sql, (workspace,) if workspace else ())]
+
+    # --- files ------------------------------------------------------------------------
+    def file(self, path: str) -> FileRow | None:
+        rows = self.query("SELECT * FROM files WHERE path = ?", (path,))
+        return _file_row(rows[0]) if rows else None
+
+    def files(self, folder_id: int | None = None) -> list[FileRow]:
+        if folder_id is None:
+            rows = self.query("SELECT * FROM files ORDER BY path")
+        else:
+            rows = self.query("SELECT * FROM files WHERE folder_id = ? ORDER BY path", (folder_id,))
+        return [_file_row(r) for r in rows]
+
+    def upsert_file(
+        self, folder_id: int, path: str, size: int, mtime_ns: int, sha256: str, status: str,
+        reason: str | None = None, pages: int | None = None,
+    ) -> None:
+        now = time.time()
+        with self.transaction() as db:
+            db.execute(
+                """INSERT INTO files(folder_id, path, size, mtime_ns, sha256, status, reason, pages, queued_at,
+                                     done_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(path) DO UPDATE SET folder_id=excluded.folder_id, size=excluded.size,
+                       mtime_ns=excluded.mtime_ns, sha256=excluded.sha256, status=excluded.status,
+                       reason=excluded.reason, pages=excluded.pages, queued_at=excluded.queued_at,
+                       done_at=excluded.done_at""",
+                (folder_id, path, size, mtime_ns, sha256, status, reason, pages, now,
+                 None if status == "pending" else now),
+            )
+
+    def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", (size, mtime_ns, path))
+
+    def remove_file(self, path: str) -> bool:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM files WHERE path = ?", (path,)).rowcount > 0
+
+    def known_outcome(self, sha256: str) -> FileRow | None:
+        """A finished file with this content, whose result a new copy can reuse."""
+        rows = self.query(
+            "SELECT * FROM files WHERE sha256 = ? AND status != 'pending' ORDER BY status = 'indexed' DESC LIMIT 1",
+            (sha256,),
+        )
+        return _file_row(rows[0]) if rows else None
+
+    def pending(self, limit: int = 8, exclude: Iterable[str] = ()) -> list[FileRow]:
+        skip = list(exclude)
+        marks = ",".join("?" * len(skip))
+        sql = "SELECT * FROM files WHERE status = 'pending'"
+        sql += f" AND sha256 NOT IN ({marks})" if skip else ""
+        sql += " ORDER BY queued_at, id LIMIT ?"
+        return [_file_row(r) for r in self.query(sql, (*skip, limit))]
+
+    def count_by_status(self) -> dict[str, int]:
+        rows = self.query("SELECT status, COUNT(*) AS n FROM files GROUP BY status")
+        return {r["status"]: r["n"] for r in rows}
+
+    def finish_content(
+        self, sha256: str, status: str, reason: str | None, pages: int | None, chunks: Sequence[Chunk]
+    ) -> list[str]:
+        """Record a parsed version: its chunks and the status of every file with this content, atomically.
+
+        Returns the paths that changed state (files edited since the parse keep their new state).
+        """
+        with self.transaction() as db:
+            db.execute("DELETE FROM chunks WHERE sha256 = ?", (sha256,))
+            db.executemany(
+                "INSERT INTO chunks(id, sha256, seq, text, page, heading, start, end) VALUES (?,?,?,?,?,?,?,?)",
+                [(c.id, c.sha256, c.seq, c.text, c.page, c.heading, c.start, c.end) for c in chunks],
+            )
+            paths = [
+                r["path"]
+                for r in db.execute("SELECT path FROM files WHERE sha256 = ? AND status = 'pending'", (sha256,))
+            ]
+            db.execute(
+                "UPDATE files SET status = ?, reason = ?, pages = ?, done_at = ? WHERE sha256 = ? AND status = 'pending'",
+                (status, reason, pages, time.time(), sha256),
+            )
+            return paths
+
+    def requeue(self, where: str = "status = 'failed'") -> int:
+        with self.transaction() as db:
+            return db.execute(
+                f"UPDATE files SET status = 'pending', reason = NULL, queued_at = ? WHERE {where}", (time.time(),)
+            ).rowcount
+
+    # --- chunks -----------------------------------------------------------------------
+    def chunk_count(self) -> int:
+        return int(self.query("SELECT COUNT(*) AS n FROM chunks")[0]["n"])
+
+    def chunks_by_id(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        out: dict[str, Chunk] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            rows = self.query(f"SELECT * FROM chunks WHERE id IN ({','.join('?' * len(part))})", part)
+            out.update((r["id"], _chunk(r)) for r in rows)
+        return out
+
+    def chunks_of(self, sha256: str) -> list[Chunk]:
+        return [_chunk(r) for r in self.query("SELECT * FROM chunks WHERE sha256 = ? ORDER BY seq", (sha256,))]
+
+    def all_chunks(self, batch: int = 256) -> Iterator[list[Chunk]]:
+        last = 0
+        while True:
+            rows = self.query("SELECT * FROM chunks WHERE rowid > ? ORDER BY rowid LIMIT ?", (last, batch))
+            if not rows:
+                return
+            last = rows[-1]["rowid"]
+            yield [_chunk(r) for r in rows]
+
+    def orphan_chunk_ids(self) -> list[str]:
+        rows = self.query(
+            "SELECT id FROM chunks WHERE sha256 NOT IN (SELECT sha256 FROM files WHERE status = 'indexed')"
+        )
+        return [r["id"] for r in rows]
+
+    def delete_chunks(self, ids: Sequence[str]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM chunks WHERE id = ?", [(i,) for i in ids])
+
+    def keyword_search(self, match: str, limit: int) -> list[tuple[str, float]]:
+        """Chunk ids ranked by FTS5 bm25 (lower is better, so the score is negated)."""
+        rows = self.query(
+            "SELECT c.id, bm25(chunks_fts) AS rank FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
+            "WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+            (match, limit),
+        )
+        return [(r["id"], -float(r["rank"])) for r in rows]
+
+    def files_for_content(self, sha256s: Iterable[str]) -> dict[str, list[FileRow]]:
+        keys = list(set(sha256s))
+        out: dict[str, list[FileRow]] = {k: [] for k in keys}
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            rows = self.query(
+                f"SELECT * FROM files WHERE status = 'indexed' AND sha256 IN ({','.join('?' * len(part))}) ORDER BY path",
+                part,
+            )
+            for r in rows:
+                out[r["sha256"]].append(_file_row(r))
+        return out
+
+    # --- chats ------------------------------------------------------------------------
+    def new_chat(self, title: str, workspace: str = "default") -> int:
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO chats(workspace, title, created_at) VALUES (?, ?, ?)", (workspace, title, time.time())
+            )
+            return int(cur.lastrowid or 0)
+
+    def add_message(self, chat_id: int, role: str, text: str, citations: str | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO messages(chat_id, role, text, citations, created_at) VALUES (?, ?, ?, ?, ?)",
+                (chat_id, role, text, citations, time.time()),
+            )
+
+    def messages(self, chat_id: int) -> list[tuple[str, str]]:
+        rows = self.query("SELECT role, text FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,))
+        return [(r["role"], r["text"]) for r in rows]
+
+    def chat_exists(self, chat_id: int) -> bool:
+        return bool(self.query("SELECT 1 FROM chats WHERE id = ?", (chat_id,)))
+
+
+def _file_row(r: sqlite3.Row) -> FileRow:
+    return FileRow(r["id"], r["folder_id"], r["path"], r["size"], r["mtime_ns"], r["sha256"], r["status"],
+                   r["reason"], r["pages"])
+
+
+def _chunk(r: sqlite3.Row) -> Chunk:
+    return Chunk(r["id"], r["sha256"], r["seq"], r["text"], r["page"], r["heading"], r["start"], r["end"])

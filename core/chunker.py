@@ -1,0 +1,71 @@
+"""Token-aware, overlapping chunks that keep page, heading and character offsets.
+
+Sizes are counted in the embedding model's own tokens, so no chunk is silently
+truncated by the embedder. A chunk never spans two sections (pages), so every
+chunk has one page to cite. Offsets are character positions in its section's text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .catalog import Chunk, chunk_id
+from .parsers import Section
+
+#: Character spans of the tokens of a text, special tokens excluded.
+TokenSpans = Callable[[str], list[tuple[int, int]]]
+
+BREAKS = ("\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ")
+
+
+def _cut(text: str, start: int, end: int) -> int:
+    """Move `end` back to a natural break in the last third of [start, end)."""
+    floor = start + (end - start) * 2 // 3
+    for mark in BREAKS:
+        at = text.rfind(mark, floor, end)
+        if at > start:
+            return at + len(mark)
+    return end
+
+
+def split_section(text: str, spans: Sequence[tuple[int, int]], size: int, overlap: int) -> list[tuple[int, int]]:
+    """Character ranges of the chunks of one text."""
+    if not spans:
+        return []
+    if len(spans) <= size:
+        return [(spans[0][0], spans[-1][1])]
+    ranges: list[tuple[int, int]] = []
+    i = 0
+    n = len(spans)
+    while i < n:
+        j = min(i + size, n)
+        begin = spans[i][0]
+        end = spans[j - 1][1] if j == n else _cut(text, begin, spans[j][0])
+        ranges.append((begin, end))
+        if j == n:
+            break
+        # the first token at or past the cut, then step back by the overlap
+        k = i + 1
+        while k < n and spans[k][0] < end:
+            k += 1
+        i = max(i + 1, k - overlap)
+    return ranges
+
+
+def chunk_sections(
+    sections: Sequence[Section], sha256: str, token_spans: TokenSpans, size: int = 200, overlap: int = 40
+) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    for section in sections:
+        for begin, end in split_section(section.text, token_spans(section.text), size, overlap):
+            raw = section.text[begin:end]
+            lead = len(raw) - len(raw.lstrip())
+            body = raw.strip()
+            if not body:
+                continue
+            seq = len(chunks)
+            chunks.append(
+                Chunk(chunk_id(sha256, seq), sha256, seq, body, section.page, section.heading,
+                      begin + lead, begin + lead + len(body))
+            )
+    return chunks

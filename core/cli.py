@@ -1,0 +1,196 @@
+"""`sealroom`: the command line, a thin and stable layer over the Engine.
+
+Expected errors print one line on stderr and exit 1 (2 for usage); output meant for
+scripts is JSON on stdout with --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from typing import Any
+
+from .errors import SealroomError, UsageError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sealroom", description="Private document assistant: local index, cited answers.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = sub.add_parser("add", help="watch one or more folders")
+    add.add_argument("folders", nargs="+", metavar="FOLDER")
+    rm = sub.add_parser("remove", help="stop watching a folder and drop its files from the index")
+    rm.add_argument("folder", metavar="FOLDER")
+    sub.add_parser("folders", help="list watched folders")
+    sub.add_parser("index", help="bring the index in line with the watched folders, then exit")
+    watch = sub.add_parser("watch", help="stay up and keep the index fresh")
+    watch.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
+    status = sub.add_parser("status", help="files and their states")
+    status.add_argument("--json", action="store_true")
+    search = sub.add_parser("search", help="find passages without calling the model")
+    search.add_argument("query")
+    search.add_argument("-k", type=int, default=None, help="number of hits")
+    search.add_argument("--folder", help="only files under this folder")
+    search.add_argument("--type", action="append", dest="types", help="only this file type (pdf, docx, ...)")
+    search.add_argument("--json", action="store_true")
+    ask = sub.add_parser("ask", help="answer a question from your documents, with citations")
+    ask.add_argument("question")
+    ask.add_argument("--chat", type=int, help="continue this chat (its id is printed with every answer)")
+    ask.add_argument("--folder", help="only files under this folder")
+    ask.add_argument("--type", action="append", dest="types", help="only this file type")
+    ask.add_argument("--json", action="store_true")
+    sub.add_parser("repair", help="rebuild the vector index from the catalog")
+    models = sub.add_parser("models", help="list chat models, or add one")
+    models.add_argument("action", nargs="?", choices=["add"])
+    models.add_argument("path", nargs="?")
+    return p
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def _progress_bar() -> Any:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int, current: str | None) -> None:
+        width = 30
+        filled = int(width * done / total) if total else width
+        name = (current or "").rsplit("/", 1)[-1][:40]
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name:<40}")
+        if current is None:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def run(args: argparse.Namespace) -> int:
+    from .engine import Engine
+
+    with Engine(purpose=f"sealroom {args.command}") as engine:
+        command = args.command
+        if command == "add":
+            for folder in args.folders:
+                print(f"watching {engine.add_folder(folder)}")
+        elif command == "remove":
+            print(f"stopped watching {engine.remove_folder(args.folder)}")
+        elif command == "folders":
+            for folder in engine.folders():
+                print(folder)
+        elif command == "index":
+            summary = engine.index(_progress_bar())
+            counts = summary.by_status
+            print(
+                f"{counts.get('indexed', 0)} indexed, {counts.get('failed', 0)} failed, "
+                f"{counts.get('skipped', 0)} skipped, {counts.get('pending', 0)} pending; "
+                f"this run: {summary.files} files, {summary.pages} pages, {summary.chunks} chunks "
+                f"in {summary.seconds:.1f} s"
+            )
+        elif command == "watch":
+            return _watch(engine, args.json)
+        elif command == "status":
+            status = engine.status()
+            if args.json:
+                _print_json(status)
+            else:
+                for f in status["files"]:
+                    print(f"{f['status']:<8} {f['path']}" + (f"  ({f['reason']})" if f["reason"] else ""))
+                print(f"{status['chunks']} chunks; " + ", ".join(f"{n} {s}" for s, n in sorted(status["counts"].items())))
+        elif command == "search":
+            hits = engine.search(args.query, args.k, args.folder, args.types)
+            if args.json:
+                _print_json({"hits": [{"path": h.path, "page": h.page, "score": round(h.score, 6), "text": h.text,
+                                       "heading": h.heading} for h in hits]})
+            else:
+                for n, h in enumerate(hits, 1):
+                    where = f"{h.path}" + (f", page {h.page}" if h.page else "")
+                    print(f"[{n}] {where}\n    {' '.join(h.text.split())[:300]}\n")
+        elif command == "ask":
+            return _ask(engine, args)
+        elif command == "repair":
+            print(f"rebuilt the vector index: {engine.repair(_progress_bar())} chunks")
+        elif command == "models":
+            if args.action == "add":
+                if not args.path:
+                    raise UsageError("models add needs a PATH to a .gguf file")
+                entry = engine.add_model(args.path)
+                print(f"added {entry.name} ({entry.sha256[:12]}, {entry.size / 1e6:.0f} MB)")
+            else:
+                for e in engine.models():
+                    flag = " (default)" if e.default else ""
+                    print(f"{e.sha256[:12]}  {e.name}{flag}  {e.size / 1e6:.0f} MB  ctx {e.context_length}  {e.path}")
+    return 0
+
+
+def _watch(engine: Any, as_json: bool) -> int:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def emit(event: dict[str, Any]) -> None:
+        if as_json:
+            _print_json({k: v for k, v in event.items() if v is not None})
+        else:
+            print(f"{event['event']}: {event.get('path', '')}" + (f" ({event['reason']})" if event.get("reason") else ""),
+                  flush=True)
+
+    engine.emit = emit
+    try:
+        engine.watch(on_ready=lambda: emit({"event": "ready"}), stop=stop)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _ask(engine: Any, args: argparse.Namespace) -> int:
+    streaming = not args.json and sys.stdout.isatty()
+
+    def on_token(piece: str) -> None:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    answer = engine.ask(args.question, chat_id=args.chat, on_token=on_token if streaming else None,
+                        folder=args.folder, types=args.types)
+    if args.json:
+        _print_json({
+            "answer": answer.text,
+            "citations": [{k: c[k] for k in ("n", "path", "page", "text")} for c in answer.citations],
+            "sources": [{"n": n, "path": h.path, "page": h.page} for n, h in enumerate(answer.sources, 1)],
+            "model": answer.model,
+            "chat_id": answer.chat_id,
+            "called_model": answer.called_model,
+            "invalid_citations": answer.invalid_citations,
+            "unsupported_sentences": answer.unsupported,
+            "timings": answer.timings,
+        })
+        return 0
+    if streaming:
+        print()
+    else:
+        print(answer.text)
+    if answer.invalid_citations:
+        print(f"(removed citations to sources that were not given: {answer.invalid_citations})")
+    for c in answer.citations:
+        print(f"[{c['n']}] {c['path']}" + (f", page {c['page']}" if c["page"] else ""))
+    print(f"(chat {answer.chat_id}; continue with --chat {answer.chat_id})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)  # exits 2 on usage errors
+    try:
+        return run(args)
+    except SealroomError as exc:
+        print(f"sealroom: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("sealroom: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

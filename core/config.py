@@ -1,0 +1,77 @@
+"""Settings: the user's TOML file under an optional IT policy file whose values win.
+
+The user file is `settings.toml` in SEALROOM_HOME when that is set (tests), else in the
+platform's user config directory. The policy file is SEALROOM_POLICY, else
+/etc/sealroom/policy.toml. Keys the policy sets are reported as locked.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import SealroomError
+
+SETTINGS_SCHEMA_VERSION = 1
+
+
+@dataclass
+class Settings:
+    chunk_tokens: int = 200
+    chunk_overlap: int = 40
+    parser_processes: int = 2
+    parse_timeout_s: float = 60.0
+    parse_memory_mb: int = 1536
+    max_file_mb: int = 200
+    debounce_s: float = 0.25
+    reconcile_interval_s: float = 300.0
+    chat_model: str = ""  # path of a GGUF file; empty means the default model
+    n_ctx: int = 4096
+    n_threads: int = 0  # 0: all cores
+    max_answer_tokens: int = 256
+    search_k: int = 6
+    min_similarity: float = 0.3
+    allowed_hosts: list[str] = field(default_factory=list)
+    allowed_model_sha256: list[str] = field(default_factory=list)  # empty: any model
+    force_polling: bool = False
+    log_level: str = "INFO"
+    locked: frozenset[str] = frozenset()
+
+
+def user_settings_path() -> Path:
+    home = os.environ.get("SEALROOM_HOME")
+    if home:
+        return Path(home) / "settings.toml"
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("Sealroom", appauthor=False)) / "settings.toml"
+
+
+def policy_path() -> Path:
+    return Path(os.environ.get("SEALROOM_POLICY", "/etc/sealroom/policy.toml"))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SealroomError(f"cannot read settings file {path}: {exc}") from None
+    data.pop("schema_version", None)
+    return data
+
+
+def load_settings() -> Settings:
+    known = {f.name: f for f in fields(Settings) if f.name != "locked"}
+    user, policy = _read(user_settings_path()), _read(policy_path())
+    values: dict[str, Any] = {}
+    for source, data in ((user_settings_path(), user), (policy_path(), policy)):
+        for key, value in data.items():
+            if key not in known:
+                raise SealroomError(f"unknown setting '{key}' in {source}")
+            values[key] = value
+    return Settings(**values, locked=frozenset(policy))

@@ -1,0 +1,67 @@
+"""Structured log: JSON lines in the data directory, rotated by size.
+
+Document text and questions are never passed to the logger; callers log ids, paths,
+counts and timings. `stage()` times a step and logs it with its duration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("sealroom")
+
+
+class JsonLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def setup(data_dir: Path, level: str = "INFO") -> Path:
+    """Send the `sealroom` loggers to logs/sealroom.jsonl (5 MB × 5 files)."""
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(exist_ok=True, mode=0o700)
+    path = log_dir / "sealroom.jsonl"
+    for handler in list(log.handlers):
+        if getattr(handler, "sealroom", False):
+            log.removeHandler(handler)
+            handler.close()
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    handler.setFormatter(JsonLineFormatter())
+    handler.sealroom = True  # type: ignore[attr-defined]
+    log.addHandler(handler)
+    log.setLevel(level.upper())
+    log.propagate = False
+    return path
+
+
+def event(name: str, **fields: Any) -> None:
+    log.info(name, extra={"fields": fields})
+
+
+@contextmanager
+def stage(name: str, **fields: Any) -> Iterator[dict[str, Any]]:
+    """Time a pipeline stage; the yielded dict may gain fields before it is logged."""
+    started = time.perf_counter()
+    extra: dict[str, Any] = dict(fields)
+    try:
+        yield extra
+    finally:
+        extra["stage"] = name
+        extra["ms"] = round((time.perf_counter() - started) * 1000, 2)
+        log.info("stage", extra={"fields": extra})

@@ -1,0 +1,76 @@
+"""Offline by construction: no library may phone home, and no socket leaves the machine.
+
+`enforce()` runs before chromadb or llama_cpp are imported. It sets the libraries'
+offline switches and installs an audit hook that refuses any socket connection to a
+non-loopback address (unless the user or IT allowed that host explicitly) and records
+the attempt in the log.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+import sys
+from collections.abc import Iterable
+
+log = logging.getLogger("sealroom.offline")
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "CHROMA_TELEMETRY": "False",
+    "DO_NOT_TRACK": "1",
+}
+
+_allowed_hosts: set[str] = set()
+_installed = False
+blocked_attempts: list[str] = []
+
+
+class NetworkBlocked(PermissionError):
+    """Raised inside any code that tries to open a connection off this machine."""
+
+
+def is_local(address: object) -> bool:
+    """True for loopback and Unix-socket addresses."""
+    if isinstance(address, str | bytes):  # AF_UNIX path
+        return True
+    if not isinstance(address, tuple) or not address:
+        return True
+    host = address[0]
+    if not isinstance(host, str):
+        return True
+    if host in _allowed_hosts or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if event != "socket.connect":
+        return
+    sock, address = args[0], args[1]
+    family = getattr(sock, "family", None)
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    if is_local(address):
+        return
+    blocked_attempts.append(repr(address))
+    log.warning("blocked network connection", extra={"fields": {"address": repr(address)}})
+    raise NetworkBlocked(f"Sealroom works offline: connection to {address!r} refused")
+
+
+def enforce(allowed_hosts: Iterable[str] = ()) -> None:
+    """Set offline switches and install the socket guard (once per process)."""
+    global _installed
+    for key, value in OFFLINE_ENV.items():
+        os.environ[key] = value
+    _allowed_hosts.update(allowed_hosts)
+    if not _installed:
+        sys.addaudithook(_audit)
+        _installed = True

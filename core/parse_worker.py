@@ -1,0 +1,62 @@
+"""The parser subprocess: reads one JSON request a line on stdin, answers one JSON line on stdout.
+
+Run as `python -m sealroom.core.parse_worker MEMORY_MB`. A parser that loops, crashes or
+exhausts memory takes only this process down; the pool notices and starts another.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def _limit_memory(megabytes: int) -> None:
+    try:
+        import resource
+    except ImportError:  # Windows: no RLIMIT_AS; the wall-clock limit still applies
+        return
+    limit = megabytes * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def handle(request: dict[str, str], memory_mb: int) -> dict[str, object]:
+    from sealroom.core.parsers import Unindexable, parse
+
+    path = Path(request["path"])
+    try:
+        parsed = parse(path)
+    except Unindexable as exc:
+        return {"ok": False, "status": "skipped", "reason": str(exc)}
+    except MemoryError:
+        return {"ok": False, "status": "failed", "reason": f"parse error: needs more than {memory_mb} MB of memory"}
+    except RecursionError:
+        return {"ok": False, "status": "failed", "reason": "parse error: structure nested too deeply"}
+    except FileNotFoundError:
+        return {"ok": False, "status": "gone", "reason": "file disappeared"}
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        return {"ok": False, "status": "failed", "reason": f"parse error: {message}"}
+    return {"ok": True, **parsed.to_json()}
+
+
+def main() -> None:
+    memory_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    if memory_mb:
+        _limit_memory(memory_mb)
+    import warnings
+
+    warnings.simplefilter("ignore")  # pypdf warns about every malformed object
+    import logging
+
+    logging.disable(logging.CRITICAL)
+    out = sys.stdout
+    sys.stdout = sys.stderr  # a chatty parser must not corrupt the protocol
+    for line in sys.stdin:
+        response = handle(json.loads(line), memory_mb)
+        out.write(json.dumps(response, ensure_ascii=False) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()

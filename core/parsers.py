@@ -1,0 +1,313 @@
+"""Turn a file into located text: sections that each carry a page and/or a heading.
+
+These functions run inside the parser subprocess (see parse_worker.py), never in the
+engine process: PDF and Office parsers are untrusted code paths.
+"""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import io
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Section:
+    text: str
+    page: int | None = None
+    heading: str | None = None
+
+
+@dataclass
+class Parsed:
+    sections: list[Section]
+    pages: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sections": [asdict(s) for s in self.sections], "pages": self.pages}
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Parsed:
+        return Parsed([Section(**s) for s in data["sections"]], data.get("pages"))
+
+
+class Unindexable(Exception):
+    """The file is fine but has nothing we can index (encrypted, no text): status `skipped`."""
+
+
+NO_TEXT = "no extractable text (scanned or image-only; OCR is not available)"
+
+
+def _require_text(parsed: Parsed) -> Parsed:
+    parsed.sections = [s for s in parsed.sections if s.text.strip()]
+    if not parsed.sections:
+        raise Unindexable(NO_TEXT)
+    return parsed
+
+
+def parse_pdf(path: Path) -> Parsed:
+    from pypdf import PdfReader
+
+    reader = PdfReader(path)
+    if reader.is_encrypted:
+        try:
+            opened = reader.decrypt("")  # many "protected" PDFs only restrict printing
+        except Exception:
+            opened = 0
+        if not opened:
+            raise Unindexable("encrypted (password required)")
+    headings = _pdf_outline_by_page(reader)
+    current: str | None = None
+    sections = []
+    for number, page in enumerate(reader.pages, start=1):
+        current = headings.get(number, current)
+        sections.append(Section(page.extract_text() or "", page=number, heading=current))
+    return _require_text(Parsed(sections, pages=len(reader.pages)))
+
+
+def _pdf_outline_by_page(reader: Any) -> dict[int, str]:
+    """The first outline (bookmark) title that starts on each page."""
+    found: dict[int, str] = {}
+
+    def walk(items: list[Any]) -> None:
+        for item in items:
+            if isinstance(item, list):
+                walk(item)
+                continue
+            try:
+                page = reader.get_destination_page_number(item) + 1
+            except Exception:
+                continue
+            title = str(getattr(item, "title", "") or "").strip()
+            if title and page not in found:
+                found[page] = title
+
+    try:
+        walk(reader.outline)
+    except Exception:
+        return {}
+    return found
+
+
+def parse_docx(path: Path) -> Parsed:
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    document = docx.Document(str(path))
+    sections: list[Section] = []
+    heading: str | None = None
+    page = 1
+    lines: list[str] = []
+
+    def flush() -> None:
+        if lines:
+            sections.append(Section("\n".join(lines), page=page, heading=heading))
+            lines.clear()
+
+    for block in document.iter_inner_content():
+        if isinstance(block, Paragraph):
+            style = (block.style.name if block.style is not None else "") or ""
+            text = block.text.strip()
+            if block.contains_page_break:
+                flush()
+                page += len(block.rendered_page_breaks) or 1
+            if style.startswith("Heading") or style == "Title":
+                flush()
+                heading = text or heading
+            if text:
+                lines.append(text)
+        elif isinstance(block, Table):
+            for row in block.rows:
+                cells = [c.text.strip() for c in row.cells]
+                deduped = [c for i, c in enumerate(cells) if c and (i == 0 or c != cells[i - 1])]
+                if deduped:
+                    lines.append(" | ".join(deduped))
+    flush()
+    has_breaks = any(s.page and s.page > 1 for s in sections)
+    if not has_breaks:  # Word did not record page breaks: a page number would be a guess
+        for s in sections:
+            s.page = None
+    return _require_text(Parsed(sections, pages=page if has_breaks else None))
+
+
+def read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1")
+
+
+MD_HEADING = re.compile(r"^#{1,6}\s+(.*)$")
+
+
+def parse_text(path: Path) -> Parsed:
+    text = read_text(path)
+    if path.suffix.lower() not in (".md", ".markdown"):
+        return _require_text(Parsed([Section(text)]))
+    sections: list[Section] = []
+    heading: str | None = None
+    lines: list[str] = []
+    for line in text.splitlines():
+        match = MD_HEADING.match(line)
+        if match:
+            if lines:
+                sections.append(Section("\n".join(lines), heading=heading))
+                lines = []
+            heading = match.group(1).strip()
+        lines.append(line)
+    if lines:
+        sections.append(Section("\n".join(lines), heading=heading))
+    return _require_text(Parsed(sections))
+
+
+class _HtmlText(HTMLParser):
+    SKIP = {"script", "style", "noscript", "template", "head"}
+    BLOCK = {"p", "div", "br", "li", "tr", "section", "article", "table", "h1", "h2", "h3", "h4", "h5", "h6"}
+    HEAD = {"h1", "h2", "h3"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.sections: list[Section] = []
+        self._parts: list[str] = []
+        self._heading: str | None = None
+        self._in_heading: list[str] | None = None
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self._skip += 1
+        elif tag in self.HEAD:
+            self._flush()
+            self._in_heading = []
+        if tag in self.BLOCK:
+            self._parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP and self._skip:
+            self._skip -= 1
+        elif tag in self.HEAD and self._in_heading is not None:
+            self._heading = " ".join("".join(self._in_heading).split()) or self._heading
+            self._in_heading = None
+        if tag in self.BLOCK:
+            self._parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._skip:
+            return
+        if self._in_heading is not None:
+            self._in_heading.append(data)
+        self._parts.append(data)
+
+    def _flush(self) -> None:
+        text = re.sub(r"[ \t]+", " ", "".join(self._parts))
+        text = re.sub(r"\n\s*\n+", "\n\n", text).strip()
+        if text:
+            self.sections.append(Section(text, heading=self._heading))
+        self._parts = []
+
+    def close(self) -> None:
+        super().close()
+        self._flush()
+
+
+def html_to_sections(html: str) -> list[Section]:
+    parser = _HtmlText()
+    parser.feed(html)
+    parser.close()
+    return parser.sections
+
+
+def parse_html(path: Path) -> Parsed:
+    return _require_text(Parsed(html_to_sections(read_text(path))))
+
+
+def parse_csv(path: Path) -> Parsed:
+    text = read_text(path)
+    try:
+        dialect: Any = csv.Sniffer().sniff(text[:4096])
+    except csv.Error:
+        dialect = csv.excel
+    rows = list(csv.reader(io.StringIO(text), dialect))
+    if not rows:
+        raise Unindexable(NO_TEXT)
+    header, body = rows[0], rows[1:]
+    lines = ["; ".join(f"{h}: {v}" for h, v in zip(header, row, strict=False) if v.strip()) for row in body]
+    return _require_text(Parsed([Section("\n".join(line for line in lines if line) or " | ".join(header))]))
+
+
+def parse_eml(path: Path) -> Parsed:
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    sections: list[Section] = []
+    _eml_sections(message, sections)
+    return _require_text(Parsed(sections))
+
+
+def _eml_sections(message: Any, out: list[Section]) -> None:
+    subject = str(message.get("subject", "") or "").strip() or None
+    header_lines = [f"{k}: {message.get(k)}" for k in ("From", "To", "Cc", "Date", "Subject") if message.get(k)]
+    bodies: list[str] = []
+    attachments: list[str] = []
+    for part in message.walk() if message.is_multipart() else [message]:
+        if part is not message and part.get_content_type() == "message/rfc822":
+            for inner in part.iter_parts():
+                _eml_sections(inner, out)
+            continue
+        if part.is_multipart():
+            continue
+        filename = part.get_filename()
+        if filename or part.get_content_disposition() == "attachment":
+            attachments.append(str(filename or part.get_content_type()))
+            continue
+        ctype = part.get_content_type()
+        if ctype not in ("text/plain", "text/html"):
+            continue
+        try:
+            content = part.get_content()
+        except Exception:  # undecodable charset: keep what bytes we can
+            payload = part.get_payload(decode=True) or b""
+            content = payload.decode("latin-1") if isinstance(payload, bytes) else str(payload)
+        if not isinstance(content, str):
+            continue
+        if ctype == "text/html":
+            content = "\n\n".join(s.text for s in html_to_sections(content))
+        bodies.append(content.strip())
+    if attachments:
+        header_lines.append("Attachments: " + ", ".join(attachments))
+    text = "\n".join(header_lines) + "\n\n" + "\n\n".join(b for b in bodies if b)
+    out.insert(0, Section(text.strip(), heading=subject))
+
+
+PARSERS: dict[str, Callable[[Path], Parsed]] = {
+    ".pdf": parse_pdf,
+    ".docx": parse_docx,
+    ".txt": parse_text,
+    ".md": parse_text,
+    ".markdown": parse_text,
+    ".html": parse_html,
+    ".htm": parse_html,
+    ".csv": parse_csv,
+    ".eml": parse_eml,
+}
+
+SUPPORTED_SUFFIXES = frozenset(PARSERS)
+
+
+def parse(path: Path) -> Parsed:
+    try:
+        parser = PARSERS[path.suffix.lower()]
+    except KeyError:
+        raise Unindexable(f"unsupported file type {path.suffix or '(none)'}") from None
+    return parser(path)

@@ -1,0 +1,155 @@
+"""Bring the catalog's file list in line with the disk.
+
+Unchanged files cost one stat (size + mtime). A changed or new file is hashed; a
+hash the catalog already knows (a rename, move or copy) takes that content's result
+without parsing or embedding again. Files gone from disk are removed; their chunks
+become garbage for `Engine.collect_garbage`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .catalog import Catalog
+from .parsers import SUPPORTED_SUFFIXES
+
+EventSink = Callable[[dict[str, object]], None]
+TEMP_PREFIXES = ("~$", ".~lock", ".#")
+TEMP_SUFFIXES = ("~", ".tmp", ".swp", ".part", ".crdownload")
+
+
+def is_candidate(path: Path) -> bool:
+    name = path.name
+    if name.startswith(".") or name.startswith(TEMP_PREFIXES) or name.endswith(TEMP_SUFFIXES):
+        return False
+    return path.suffix.lower() in SUPPORTED_SUFFIXES
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class ScanResult:
+    seen: int = 0
+    queued: int = 0
+    reused: int = 0
+    removed: int = 0
+
+
+class Scanner:
+    def __init__(self, catalog: Catalog, max_file_mb: int, emit: EventSink | None = None) -> None:
+        self.catalog = catalog
+        self.max_bytes = max_file_mb * 1024 * 1024
+        self.emit = emit or (lambda event: None)
+
+    def _folder_of(self, path: str, folders: list[tuple[int, str]]) -> int | None:
+        best: tuple[int, int] | None = None
+        for folder_id, root in folders:
+            if (path == root or path.startswith(root.rstrip(os.sep) + os.sep)) and (
+                best is None or len(root) > best[1]
+            ):
+                best = (folder_id, len(root))
+        return best[0] if best else None
+
+    def scan_all(self) -> ScanResult:
+        result = ScanResult()
+        folders = self.catalog.folders()
+        on_disk: set[str] = set()
+        for folder_id, root in folders:
+            for path in self._walk(Path(root)):
+                on_disk.add(str(path))
+                self._scan_file(folder_id, path, result)
+        for row in self.catalog.files():
+            if row.path not in on_disk:
+                self._remove(row.path, result)
+        return result
+
+    def scan_paths(self, paths: Iterable[str]) -> ScanResult:
+        """Re-check the given files or folders (from watcher events): existing ones first, so a
+        move's new path claims the content before its old path lets go of it."""
+        result = ScanResult()
+        folders = self.catalog.folders()
+        present, missing = [], []
+        for raw in sorted(set(paths)):
+            (present if os.path.lexists(raw) else missing).append(raw)
+        for raw in present:
+            path = Path(raw)
+            if path.is_dir():
+                folder_id = self._folder_of(raw, folders)
+                if folder_id is not None:
+                    seen = set()
+                    for child in self._walk(path):
+                        seen.add(str(child))
+                        self._scan_file(folder_id, child, result)
+                    missing.extend(r.path for r in self._rows_under(raw) if r.path not in seen)
+            elif (folder_id := self._folder_of(raw, folders)) is not None and is_candidate(path):
+                self._scan_file(folder_id, path, result)
+        for raw in missing:
+            if self.catalog.file(raw):
+                self._remove(raw, result)
+            for row in self._rows_under(raw):  # a deleted or moved-away folder
+                self._remove(row.path, result)
+        return result
+
+    def _rows_under(self, folder: str) -> list:
+        prefix = folder.rstrip(os.sep) + os.sep
+        return [r for r in self.catalog.files() if r.path.startswith(prefix)]
+
+    def _walk(self, root: Path) -> Iterable[Path]:
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                if is_candidate(path) and path.is_file():
+                    yield path
+
+    def _scan_file(self, folder_id: int, path: Path, result: ScanResult) -> None:
+        result.seen += 1
+        try:
+            stat = path.stat()
+        except OSError:
+            return  # vanished between listing and stat; the next event or scan removes it
+        key = str(path)
+        row = self.catalog.file(key)
+        if row and row.size == stat.st_size and row.mtime_ns == stat.st_mtime_ns and row.folder_id == folder_id:
+            return
+        if stat.st_size > self.max_bytes:
+            reason = f"file too large ({stat.st_size / 1e6:.0f} MB; the limit is {self.max_bytes / 1e6:.0f} MB)"
+            self.catalog.upsert_file(folder_id, key, stat.st_size, stat.st_mtime_ns,
+                                     f"large:{stat.st_size}:{stat.st_mtime_ns}", "skipped", reason)
+            self.emit({"event": "failed", "path": key, "status": "skipped", "reason": reason})
+            return
+        try:
+            sha = sha256_of(path)
+        except OSError as exc:
+            reason = f"cannot read file: {exc.strerror or exc}"
+            self.catalog.upsert_file(folder_id, key, stat.st_size, stat.st_mtime_ns, "unreadable", "failed", reason)
+            self.emit({"event": "failed", "path": key, "status": "failed", "reason": reason})
+            return
+        if row and row.sha256 == sha:
+            self.catalog.touch_file(key, stat.st_size, stat.st_mtime_ns)
+            return
+        known = self.catalog.known_outcome(sha)
+        if known:
+            self.catalog.upsert_file(folder_id, key, stat.st_size, stat.st_mtime_ns, sha, known.status, known.reason,
+                                     known.pages)
+            result.reused += 1
+            event = "indexed" if known.status == "indexed" else "failed"
+            self.emit({"event": event, "path": key, "status": known.status, "reason": known.reason, "reused": True})
+            return
+        self.catalog.upsert_file(folder_id, key, stat.st_size, stat.st_mtime_ns, sha, "pending")
+        result.queued += 1
+
+    def _remove(self, path: str, result: ScanResult) -> None:
+        if self.catalog.remove_file(path):
+            result.removed += 1
+            self.emit({"event": "removed", "path": path})

@@ -1,0 +1,116 @@
+"""Chroma on disk as a derived index of chunk embeddings (the text stays in the catalog).
+
+Chroma is always given our own embedding function and telemetry off: its default
+embedding function would download a model on first use. Embeddings are passed in
+explicitly, so the function is only there to keep Chroma from creating its default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .protocols import Embedder
+
+_EF_CLASS: Any = None
+
+
+def _embedding_function(embedder: Embedder) -> Any:
+    """A registered Chroma EmbeddingFunction that wraps our embedder."""
+    global _EF_CLASS
+    if _EF_CLASS is None:
+        from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+        from chromadb.utils.embedding_functions import register_embedding_function
+
+        class SealroomEmbeddingFunction(EmbeddingFunction[Documents]):
+            def __init__(self, embedder: Embedder) -> None:
+                self._embedder = embedder
+
+            def __call__(self, input: Documents) -> Embeddings:
+                return list(self._embedder.embed(list(input)))
+
+            @staticmethod
+            def name() -> str:
+                return "sealroom-local"
+
+            def get_config(self) -> dict[str, Any]:
+                return {"model_id": self._embedder.model_id}
+
+            @staticmethod
+            def build_from_config(config: dict[str, Any]) -> SealroomEmbeddingFunction:
+                from sealroom.models.embedding import OnnxEmbedder
+
+                return SealroomEmbeddingFunction(OnnxEmbedder())
+
+            def default_space(self) -> Any:
+                return "cosine"
+
+        register_embedding_function(SealroomEmbeddingFunction)
+        _EF_CLASS = SealroomEmbeddingFunction
+    return _EF_CLASS(embedder)
+
+
+class VectorStore:
+    def __init__(self, path: Path, embedder: Embedder, workspace: str = "default") -> None:
+        import chromadb
+        from chromadb.config import Settings
+
+        self.embedder = embedder
+        self._client = chromadb.PersistentClient(
+            path=str(path), settings=Settings(anonymized_telemetry=False, allow_reset=True)
+        )
+        self.name = f"sealroom-{workspace}"
+        self._collection = self._open()
+
+    def _open(self) -> Any:
+        return self._client.get_or_create_collection(
+            self.name,
+            embedding_function=_embedding_function(self.embedder),
+            metadata={"hnsw:space": "cosine", "embedding_model": self.embedder.model_id},
+        )
+
+    @property
+    def model_id(self) -> str | None:
+        return (self._collection.metadata or {}).get("embedding_model")
+
+    def upsert(self, ids: Sequence[str], embeddings: np.ndarray, shas: Sequence[str]) -> None:
+        for start in range(0, len(ids), 1000):
+            end = start + 1000
+            self._collection.upsert(
+                ids=list(ids[start:end]),
+                embeddings=embeddings[start:end],
+                metadatas=[{"sha256": s} for s in shas[start:end]],
+            )
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for start in range(0, len(ids), 1000):
+            self._collection.delete(ids=list(ids[start : start + 1000]))
+
+    def query(self, embedding: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity), best first."""
+        total = self.count()
+        if total == 0:
+            return []
+        result = self._collection.query(query_embeddings=[embedding], n_results=min(n, total), include=["distances"])
+        return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
+
+    def ids(self) -> set[str]:
+        out: set[str] = set()
+        offset = 0
+        while True:
+            page = self._collection.get(include=[], limit=5000, offset=offset)["ids"]
+            out.update(page)
+            if len(page) < 5000:
+                return out
+            offset += len(page)
+
+    def count(self) -> int:
+        return int(self._collection.count())
+
+    def reset(self) -> None:
+        """Drop and recreate the collection (repair, or a new embedding model)."""
+        self._client.delete_collection(self.name)
+        self._collection = self._open()

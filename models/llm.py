@@ -1,0 +1,141 @@
+"""The engine's side of the LLM worker process: load, count tokens, stream, cancel."""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sealroom.core.errors import ModelError
+
+from .gguf import read_gguf
+
+
+class LlmWorker:
+    """A model loaded in its own process. Calls are serialised; `cancel()` may come from any thread."""
+
+    def __init__(self, model_path: Path, n_ctx: int = 4096, n_threads: int = 0, log_path: Path | None = None):
+        self.model_path = model_path
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.log_path = log_path
+        self.has_chat_template = False
+        self._proc: subprocess.Popen[str] | None = None
+        self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._lock = threading.Lock()
+
+    # --- life cycle -------------------------------------------------------------------
+    def warm_up(self, timeout: float = 180.0) -> None:
+        """Start the process and load the model (a ModelError says why it could not)."""
+        with self._lock:
+            if self._proc and self._proc.poll() is None:
+                return
+            info = read_gguf(self.model_path)  # catches truncated and foreign files first
+            self.has_chat_template = info.chat_template is not None
+            stderr = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
+            self._events = queue.Queue()
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "sealroom.models.llm_worker"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, encoding="utf-8",
+            )
+            threading.Thread(target=self._read, args=(self._proc,), daemon=True).start()
+            self._send(op="load", path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads)
+            reply = self._next(timeout)
+            if reply["event"] != "loaded":
+                self._stop_process()
+                raise ModelError(f"could not load {self.model_path.name}: {reply.get('message', reply)}")
+            self.n_ctx = int(reply["n_ctx"])
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self._events.put(json.loads(line))
+        self._events.put(None)
+
+    def _send(self, **request: Any) -> None:
+        assert self._proc and self._proc.stdin
+        try:
+            self._proc.stdin.write(json.dumps(request) + "\n")
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise ModelError("the model process stopped unexpectedly; it restarts on the next question") from None
+
+    def _next(self, timeout: float) -> dict[str, Any]:
+        try:
+            event = self._events.get(timeout=timeout)
+        except queue.Empty:
+            self._stop_process()
+            raise ModelError(f"the model did not answer within {timeout:g} s") from None
+        if event is None:
+            code = self._proc.wait() if self._proc else None
+            self._proc = None
+            raise ModelError(f"the model process crashed (exit code {code}); it restarts on the next question")
+        return event
+
+    def _stop_process(self) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._proc and self._proc.stdin:
+                try:
+                    self._proc.stdin.close()
+                    self._proc.wait(timeout=5)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+            self._stop_process()
+
+    # --- requests ---------------------------------------------------------------------
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        self.warm_up()
+        with self._lock:
+            self._send(op="count", texts=texts)
+            reply = self._next(60)
+        if reply["event"] != "counts":
+            raise ModelError(f"token count failed: {reply.get('message')}")
+        return [int(n) for n in reply["counts"]]
+
+    def generate(
+        self, prompt: str | None = None, messages: list[dict[str, str]] | None = None,
+        max_tokens: int = 256, stop: list[str] | None = None, token_timeout: float = 120.0,
+    ) -> Iterator[str]:
+        """Yield text pieces as the model produces them; `finish_reason` is set at the end."""
+        self.warm_up()
+        with self._lock:
+            self.finish_reason = "stop"
+            self._send(op="generate", prompt=prompt, messages=messages, max_tokens=max_tokens, stop=stop)
+            while True:
+                event = self._next(token_timeout)
+                if event["event"] == "token":
+                    yield event["text"]
+                elif event["event"] == "done":
+                    self.finish_reason = event["finish_reason"]
+                    return
+                else:
+                    raise ModelError(f"generation failed: {event.get('message')}")
+
+    def cancel(self) -> None:
+        """Stop the generation under way; kill the process if it does not stop within 2 s."""
+        proc = self._proc
+        if not proc or proc.poll() is not None:
+            return
+        try:
+            assert proc.stdin
+            proc.stdin.write(json.dumps({"op": "cancel"}) + "\n")
+            proc.stdin.flush()
+        except (OSError, AssertionError):
+            return
+        deadline = time.monotonic() + 2
+        while self._lock.locked() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if self._lock.locked():
+            proc.kill()

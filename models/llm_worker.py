@@ -1,0 +1,94 @@
+"""The LLM subprocess: one llama.cpp model, one request at a time, JSON lines over stdio.
+
+llama.cpp is not thread-safe and a GGML_ASSERT aborts the whole process, so the model
+lives here and nowhere else. Requests (one JSON object a line on stdin):
+  {"op": "load", "path", "n_ctx", "n_threads"}  -> {"event": "loaded", "n_ctx", "chat_template"}
+  {"op": "count", "texts": [...]}                 -> {"event": "counts", "counts": [...]}
+  {"op": "generate", "prompt" | "messages", "max_tokens", "stop"}
+        -> {"event": "token", "text"}* then {"event": "done", "finish_reason", "tokens"}
+  {"op": "cancel"}  stops the generation under way (answered by its "done").
+Failures answer {"event": "error", "message"}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import sys
+import threading
+from typing import Any, TextIO
+
+
+def _send(out: TextIO, **payload: Any) -> None:
+    out.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def main() -> None:
+    out = sys.stdout
+    sys.stdout = sys.stderr  # llama.cpp's own chatter must not reach the protocol stream
+    requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    cancel = threading.Event()
+
+    def read() -> None:
+        for line in sys.stdin:
+            request = json.loads(line)
+            if request.get("op") == "cancel":
+                cancel.set()
+            else:
+                requests.put(request)
+        requests.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    llm: Any = None
+    while (request := requests.get()) is not None:
+        op = request["op"]
+        try:
+            if op == "load":
+                from llama_cpp import Llama
+
+                threads = request.get("n_threads") or os.cpu_count() or 2
+                llm = Llama(
+                    model_path=request["path"], n_ctx=request["n_ctx"], n_threads=threads,
+                    n_threads_batch=threads, verbose=False,
+                )
+                template = llm.metadata.get("tokenizer.chat_template")
+                _send(out, event="loaded", n_ctx=llm.n_ctx(), chat_template=bool(template))
+            elif op == "count":
+                counts = [len(llm.tokenize(t.encode("utf-8"), add_bos=False, special=False)) for t in request["texts"]]
+                _send(out, event="counts", counts=counts)
+            elif op == "generate":
+                cancel.clear()
+                _generate(llm, request, cancel, out)
+            else:
+                _send(out, event="error", message=f"unknown op {op}")
+        except Exception as exc:  # reported to the engine, which shows it to the user
+            _send(out, event="error", message=f"{type(exc).__name__}: {exc}")
+
+
+def _generate(llm: Any, request: dict[str, Any], cancel: threading.Event, out: TextIO) -> None:
+    options = {"max_tokens": request["max_tokens"], "stop": request.get("stop") or None,
+               "temperature": 0.0, "top_k": 1, "repeat_penalty": 1.1, "stream": True}
+    if request.get("messages"):
+        stream = llm.create_chat_completion(messages=request["messages"], **options)
+        pick = lambda chunk: chunk["choices"][0]["delta"].get("content")  # noqa: E731
+    else:
+        stream = llm.create_completion(prompt=request["prompt"], **options)
+        pick = lambda chunk: chunk["choices"][0].get("text")  # noqa: E731
+    tokens = 0
+    finish = "stop"
+    for chunk in stream:
+        if cancel.is_set():
+            finish = "cancelled"
+            break
+        text = pick(chunk)
+        if text:
+            tokens += 1
+            _send(out, event="token", text=text)
+        finish = chunk["choices"][0].get("finish_reason") or finish
+    _send(out, event="done", finish_reason=finish, tokens=tokens)
+
+
+if __name__ == "__main__":
+    main()
