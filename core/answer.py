@@ -8,6 +8,7 @@ marked as data, and the answer's `[n]` markers are checked against what was give
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .retriever import Hit
@@ -45,9 +46,10 @@ def completion_prompt(question: str, sources: list[Hit], history: list[tuple[str
     lines.append("Sources:")
     lines += [f"[{n}] ({source_label(h)}) {_flat(h.text)}" for n, h in enumerate(sources, start=1)]
     if history:
-        lines.append("Conversation so far: " + " ".join(
-            f"{'Q' if role == 'user' else 'A'}: {_flat(text)}" for role, text in history[-4:]
-        ))
+        lines.append(
+            "Conversation so far: "
+            + " ".join(f"{'Q' if role == 'user' else 'A'}: {_flat(text)}" for role, text in history[-4:])
+        )
     lines.append(f"Question: {_flat(question)}")
     lines.append("Answer:")
     return "\n".join(lines)
@@ -55,7 +57,8 @@ def completion_prompt(question: str, sources: list[Hit], history: list[tuple[str
 
 def chat_messages(question: str, sources: list[Hit], history: list[tuple[str, str]]) -> list[dict[str, str]]:
     blocks = "\n".join(
-        f'<source n="{n}" from="{source_label(h)}">\n{h.text}\n</source>' for n, h in enumerate(sources, start=1)
+        f'<source n="{n}" from="{source_label(h)}">\n{h.text}\n</source>'
+        for n, h in enumerate(sources, start=1)
     )
     messages = [{"role": "system", "content": RULES}]
     messages += [{"role": role, "content": text} for role, text in history[-6:]]
@@ -63,7 +66,9 @@ def chat_messages(question: str, sources: list[Hit], history: list[tuple[str, st
     return messages
 
 
-def fit_sources(hits: list[Hit], budget_tokens: int, count_tokens) -> list[Hit]:  # type: ignore[no-untyped-def]
+def fit_sources(
+    hits: list[Hit], budget_tokens: int, count_tokens: Callable[[list[str]], list[int]]
+) -> list[Hit]:
     """The best-ranked hits whose text fits the budget, measured in the model's tokens."""
     if not hits:
         return []

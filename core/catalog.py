@@ -166,7 +166,9 @@ class Catalog:
             return db.execute("DELETE FROM folders WHERE path = ?", (path,)).rowcount > 0
 
     def folders(self, workspace: str | None = None) -> list[tuple[int, str]]:
-        sql = "SELECT id, path FROM folders" + (" WHERE workspace = ?" if workspace else "") + " ORDER BY path"
+        sql = (
+            "SELECT id, path FROM folders" + (" WHERE workspace = ?" if workspace else "") + " ORDER BY path"
+        )
         return [(r["id"], r["path"]) for r in self.query(sql, (workspace,) if workspace else ())]
 
     # --- files ------------------------------------------------------------------------
@@ -182,8 +184,15 @@ class Catalog:
         return [_file_row(r) for r in rows]
 
     def upsert_file(
-        self, folder_id: int, path: str, size: int, mtime_ns: int, sha256: str, status: str,
-        reason: str | None = None, pages: int | None = None,
+        self,
+        folder_id: int,
+        path: str,
+        size: int,
+        mtime_ns: int,
+        sha256: str,
+        status: str,
+        reason: str | None = None,
+        pages: int | None = None,
     ) -> None:
         now = time.time()
         with self.transaction() as db:
@@ -195,8 +204,18 @@ class Catalog:
                        mtime_ns=excluded.mtime_ns, sha256=excluded.sha256, status=excluded.status,
                        reason=excluded.reason, pages=excluded.pages, queued_at=excluded.queued_at,
                        done_at=excluded.done_at""",
-                (folder_id, path, size, mtime_ns, sha256, status, reason, pages, now,
-                 None if status == "pending" else now),
+                (
+                    folder_id,
+                    path,
+                    size,
+                    mtime_ns,
+                    sha256,
+                    status,
+                    reason,
+                    pages,
+                    now,
+                    None if status == "pending" else now,
+                ),
             )
 
     def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
@@ -242,7 +261,9 @@ class Catalog:
             )
             paths = [
                 r["path"]
-                for r in db.execute("SELECT path FROM files WHERE sha256 = ? AND status = 'pending'", (sha256,))
+                for r in db.execute(
+                    "SELECT path FROM files WHERE sha256 = ? AND status = 'pending'", (sha256,)
+                )
             ]
             db.execute(
                 "UPDATE files SET status = ?, reason = ?, pages = ?, done_at = ? WHERE sha256 = ? AND status = 'pending'",
@@ -253,7 +274,8 @@ class Catalog:
     def requeue(self, where: str = "status = 'failed'") -> int:
         with self.transaction() as db:
             return db.execute(
-                f"UPDATE files SET status = 'pending', reason = NULL, queued_at = ? WHERE {where}", (time.time(),)
+                f"UPDATE files SET status = 'pending', reason = NULL, queued_at = ? WHERE {where}",
+                (time.time(),),
             ).rowcount
 
     # --- chunks -----------------------------------------------------------------------
@@ -269,7 +291,9 @@ class Catalog:
         return out
 
     def chunks_of(self, sha256: str) -> list[Chunk]:
-        return [_chunk(r) for r in self.query("SELECT * FROM chunks WHERE sha256 = ? ORDER BY seq", (sha256,))]
+        return [
+            _chunk(r) for r in self.query("SELECT * FROM chunks WHERE sha256 = ? ORDER BY seq", (sha256,))
+        ]
 
     def all_chunks(self, batch: int = 256) -> Iterator[list[Chunk]]:
         last = 0
@@ -316,7 +340,8 @@ class Catalog:
     def new_chat(self, title: str, workspace: str = "default") -> int:
         with self.transaction() as db:
             cur = db.execute(
-                "INSERT INTO chats(workspace, title, created_at) VALUES (?, ?, ?)", (workspace, title, time.time())
+                "INSERT INTO chats(workspace, title, created_at) VALUES (?, ?, ?)",
+                (workspace, title, time.time()),
             )
             return int(cur.lastrowid or 0)
 
@@ -336,8 +361,17 @@ class Catalog:
 
 
 def _file_row(r: sqlite3.Row) -> FileRow:
-    return FileRow(r["id"], r["folder_id"], r["path"], r["size"], r["mtime_ns"], r["sha256"], r["status"],
-                   r["reason"], r["pages"])
+    return FileRow(
+        r["id"],
+        r["folder_id"],
+        r["path"],
+        r["size"],
+        r["mtime_ns"],
+        r["sha256"],
+        r["status"],
+        r["reason"],
+        r["pages"],
+    )
 
 
 def _chunk(r: sqlite3.Row) -> Chunk:

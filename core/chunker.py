@@ -28,7 +28,9 @@ def _cut(text: str, start: int, end: int) -> int:
     return end
 
 
-def split_section(text: str, spans: Sequence[tuple[int, int]], size: int, overlap: int) -> list[tuple[int, int]]:
+def split_section(
+    text: str, spans: Sequence[tuple[int, int]], size: int, overlap: int
+) -> list[tuple[int, int]]:
     """Character ranges of the chunks of one text."""
     if not spans:
         return []
@@ -65,7 +67,15 @@ def chunk_sections(
                 continue
             seq = len(chunks)
             chunks.append(
-                Chunk(chunk_id(sha256, seq), sha256, seq, body, section.page, section.heading,
-                      begin + lead, begin + lead + len(body))
+                Chunk(
+                    chunk_id(sha256, seq),
+                    sha256,
+                    seq,
+                    body,
+                    section.page,
+                    section.heading,
+                    begin + lead,
+                    begin + lead + len(body),
+                )
             )
     return chunks

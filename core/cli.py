@@ -7,6 +7,7 @@ scripts is JSON on stdout with --json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -17,14 +18,17 @@ from .errors import SealroomError, UsageError
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sealroom", description="Private document assistant: local index, cited answers.")
+    p = argparse.ArgumentParser(
+        prog="sealroom", description="Private document assistant: local index, cited answers."
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add = sub.add_parser("add", help="watch one or more folders")
     add.add_argument("folders", nargs="+", metavar="FOLDER")
     rm = sub.add_parser("remove", help="stop watching a folder and drop its files from the index")
     rm.add_argument("folder", metavar="FOLDER")
     sub.add_parser("folders", help="list watched folders")
-    sub.add_parser("index", help="bring the index in line with the watched folders, then exit")
+    index = sub.add_parser("index", help="bring the index in line with the watched folders, then exit")
+    index.add_argument("--retry-failed", action="store_true", help="try the files that failed once more")
     watch = sub.add_parser("watch", help="stay up and keep the index fresh")
     watch.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
     status = sub.add_parser("status", help="files and their states")
@@ -83,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
             for folder in engine.folders():
                 print(folder)
         elif command == "index":
+            if args.retry_failed:
+                engine.retry_failed()
             summary = engine.index(_progress_bar())
             counts = summary.by_status
             print(
@@ -100,12 +106,27 @@ def run(args: argparse.Namespace) -> int:
             else:
                 for f in status["files"]:
                     print(f"{f['status']:<8} {f['path']}" + (f"  ({f['reason']})" if f["reason"] else ""))
-                print(f"{status['chunks']} chunks; " + ", ".join(f"{n} {s}" for s, n in sorted(status["counts"].items())))
+                print(
+                    f"{status['chunks']} chunks; "
+                    + ", ".join(f"{n} {s}" for s, n in sorted(status["counts"].items()))
+                )
         elif command == "search":
             hits = engine.search(args.query, args.k, args.folder, args.types)
             if args.json:
-                _print_json({"hits": [{"path": h.path, "page": h.page, "score": round(h.score, 6), "text": h.text,
-                                       "heading": h.heading} for h in hits]})
+                _print_json(
+                    {
+                        "hits": [
+                            {
+                                "path": h.path,
+                                "page": h.page,
+                                "score": round(h.score, 6),
+                                "text": h.text,
+                                "heading": h.heading,
+                            }
+                            for h in hits
+                        ]
+                    }
+                )
             else:
                 for n, h in enumerate(hits, 1):
                     where = f"{h.path}" + (f", page {h.page}" if h.page else "")
@@ -123,7 +144,9 @@ def run(args: argparse.Namespace) -> int:
             else:
                 for e in engine.models():
                     flag = " (default)" if e.default else ""
-                    print(f"{e.sha256[:12]}  {e.name}{flag}  {e.size / 1e6:.0f} MB  ctx {e.context_length}  {e.path}")
+                    print(
+                        f"{e.sha256[:12]}  {e.name}{flag}  {e.size / 1e6:.0f} MB  ctx {e.context_length}  {e.path}"
+                    )
     return 0
 
 
@@ -135,14 +158,15 @@ def _watch(engine: Any, as_json: bool) -> int:
         if as_json:
             _print_json({k: v for k, v in event.items() if v is not None})
         else:
-            print(f"{event['event']}: {event.get('path', '')}" + (f" ({event['reason']})" if event.get("reason") else ""),
-                  flush=True)
+            print(
+                f"{event['event']}: {event.get('path', '')}"
+                + (f" ({event['reason']})" if event.get("reason") else ""),
+                flush=True,
+            )
 
     engine.emit = emit
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         engine.watch(on_ready=lambda: emit({"event": "ready"}), stop=stop)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 
@@ -153,20 +177,29 @@ def _ask(engine: Any, args: argparse.Namespace) -> int:
         sys.stdout.write(piece)
         sys.stdout.flush()
 
-    answer = engine.ask(args.question, chat_id=args.chat, on_token=on_token if streaming else None,
-                        folder=args.folder, types=args.types)
+    answer = engine.ask(
+        args.question,
+        chat_id=args.chat,
+        on_token=on_token if streaming else None,
+        folder=args.folder,
+        types=args.types,
+    )
     if args.json:
-        _print_json({
-            "answer": answer.text,
-            "citations": [{k: c[k] for k in ("n", "path", "page", "text")} for c in answer.citations],
-            "sources": [{"n": n, "path": h.path, "page": h.page} for n, h in enumerate(answer.sources, 1)],
-            "model": answer.model,
-            "chat_id": answer.chat_id,
-            "called_model": answer.called_model,
-            "invalid_citations": answer.invalid_citations,
-            "unsupported_sentences": answer.unsupported,
-            "timings": answer.timings,
-        })
+        _print_json(
+            {
+                "answer": answer.text,
+                "citations": [{k: c[k] for k in ("n", "path", "page", "text")} for c in answer.citations],
+                "sources": [
+                    {"n": n, "path": h.path, "page": h.page} for n, h in enumerate(answer.sources, 1)
+                ],
+                "model": answer.model,
+                "chat_id": answer.chat_id,
+                "called_model": answer.called_model,
+                "invalid_citations": answer.invalid_citations,
+                "unsupported_sentences": answer.unsupported,
+                "timings": answer.timings,
+            }
+        )
         return 0
     if streaming:
         print()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import logs, offline
-from .answer import (NOT_IN_SOURCES, STOP, chat_messages, check_citations, completion_prompt, fit_sources)
+from .answer import NOT_IN_SOURCES, STOP, chat_messages, check_citations, completion_prompt, fit_sources
 from .catalog import Catalog
 from .config import Settings, load_settings
 from .errors import SealroomError, UsageError
@@ -96,10 +96,16 @@ class Engine:
             from sealroom.models.catalogue import ModelCatalogue
             from sealroom.models.llm import LlmWorker
 
-            entry = ModelCatalogue(self.home, self.settings.allowed_model_sha256).resolve(self.settings.chat_model)
+            entry = ModelCatalogue(self.home, self.settings.allowed_model_sha256).resolve(
+                self.settings.chat_model
+            )
             self._model_name = Path(entry.path).name
-            llm = LlmWorker(Path(entry.path), self.settings.n_ctx, self.settings.n_threads,
-                            log_path=self.home / "logs" / "llm-worker.log")
+            llm = LlmWorker(
+                Path(entry.path),
+                self.settings.n_ctx,
+                self.settings.n_threads,
+                log_path=self.home / "logs" / "llm-worker.log",
+            )
             with logs.stage("load model", model=self._model_name):
                 llm.warm_up()
             self._llm = llm
@@ -144,19 +150,32 @@ class Engine:
     def indexer(self) -> Indexer:
         return Indexer(self.catalog, self.store, self.embedder, self.pool, self.settings, self.emit)
 
-    def index(self, progress: Progress | None = None, stop: threading.Event | None = None,
-              paths: set[str] | None = None) -> IndexSummary:
+    def index(
+        self,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+        paths: set[str] | None = None,
+    ) -> IndexSummary:
         """Scan (all folders, or just `paths`), index what is pending, collect garbage."""
         with self._index_lock:
             with logs.stage("scan", paths=len(paths) if paths else "all") as info:
                 scan = self.scanner().scan_paths(paths) if paths is not None else self.scanner().scan_all()
                 info.update(queued=scan.queued, reused=scan.reused, removed=scan.removed)
             self._heal_vectors()
+            from .parsers import PARSER_VERSION
+
+            if self.catalog.get_meta("parser_version") != PARSER_VERSION:
+                self.catalog.requeue("status IN ('failed', 'skipped') AND sha256 NOT LIKE 'large:%'")
+                self.catalog.set_meta("parser_version", PARSER_VERSION)
             with logs.stage("index") as info:
                 summary = self.indexer().run(progress, stop)
                 info.update(files=summary.files, pages=summary.pages, chunks=summary.chunks)
             self.collect_garbage()
             return summary
+
+    def retry_failed(self) -> int:
+        """Queue the failed files again (after a fix, or once a file is readable)."""
+        return self.catalog.requeue("status = 'failed'")
 
     def collect_garbage(self) -> int:
         """Delete chunks no indexed file refers to: from Chroma first, then the catalog."""
@@ -193,8 +212,12 @@ class Engine:
         logs.event("repair", chunks=done)
         return done
 
-    def watch(self, on_ready: Callable[[], None] | None = None, stop: threading.Event | None = None,
-              progress: Progress | None = None) -> None:
+    def watch(
+        self,
+        on_ready: Callable[[], None] | None = None,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         from .watcher import FolderWatcher
 
         stop = stop or threading.Event()
@@ -228,21 +251,33 @@ class Engine:
         }
 
     # --- asking -----------------------------------------------------------------------
-    def search(self, query: str, k: int | None = None, folder: str | None = None,
-               types: list[str] | None = None) -> list[Hit]:
+    def search(
+        self, query: str, k: int | None = None, folder: str | None = None, types: list[str] | None = None
+    ) -> list[Hit]:
         with logs.stage("search", k=k) as info:
-            hits = Retriever(self.catalog, self.store, self.embedder).search(query, k or self.settings.search_k,
-                                                                             folder, types)
+            hits = Retriever(self.catalog, self.store, self.embedder).search(
+                query, k or self.settings.search_k, folder, types
+            )
             info["hits"] = len(hits)
         return hits
 
     def relevant(self, hits: list[Hit], query: str) -> list[Hit]:
         """Hits that share a content word with the query, or are close enough in meaning."""
         has_terms = keyword_query(query) is not None
-        return [h for h in hits if (h.keyword and has_terms) or (h.similarity or 0) >= self.settings.min_similarity]
+        return [
+            h
+            for h in hits
+            if (h.keyword and has_terms) or (h.similarity or 0) >= self.settings.min_similarity
+        ]
 
-    def ask(self, question: str, chat_id: int | None = None, on_token: Callable[[str], None] | None = None,
-            folder: str | None = None, types: list[str] | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        chat_id: int | None = None,
+        on_token: Callable[[str], None] | None = None,
+        folder: str | None = None,
+        types: list[str] | None = None,
+    ) -> Answer:
         if not question.strip():
             raise UsageError("the question is empty")
         timings: dict[str, float] = {}
@@ -252,11 +287,20 @@ class Engine:
         history = self.catalog.messages(chat_id) if chat_id is not None else []
         chat_id = chat_id if chat_id is not None else self.catalog.new_chat(question[:80])
         previous = [text for role, text in history if role == "user"][-1:]
-        hits = self.relevant(self.search(" ".join([*previous, question]), folder=folder, types=types), question)
+        hits = self.relevant(
+            self.search(" ".join([*previous, question]), folder=folder, types=types), question
+        )
         timings["retrieve_ms"] = _ms(started)
         if not hits:
-            answer = Answer(NOT_IN_SOURCES + " Nothing in your indexed documents matches this question.", [], [],
-                            "", chat_id, timings, called_model=False)
+            answer = Answer(
+                NOT_IN_SOURCES + " Nothing in your indexed documents matches this question.",
+                [],
+                [],
+                "",
+                chat_id,
+                timings,
+                called_model=False,
+            )
             self._remember(chat_id, question, answer)
             return answer
         llm = self.llm()
@@ -266,11 +310,15 @@ class Engine:
         pieces: list[str] = []
         gen_start = time.perf_counter()
         if llm.has_chat_template:
-            stream = llm.generate(messages=chat_messages(question, sources, history),
-                                  max_tokens=self.settings.max_answer_tokens)
+            stream = llm.generate(
+                messages=chat_messages(question, sources, history), max_tokens=self.settings.max_answer_tokens
+            )
         else:
-            stream = llm.generate(prompt=completion_prompt(question, sources, history),
-                                  max_tokens=self.settings.max_answer_tokens, stop=STOP)
+            stream = llm.generate(
+                prompt=completion_prompt(question, sources, history),
+                max_tokens=self.settings.max_answer_tokens,
+                stop=STOP,
+            )
         for piece in stream:
             if not pieces:
                 timings["first_token_ms"] = _ms(gen_start)
@@ -280,19 +328,42 @@ class Engine:
         timings["generate_ms"] = _ms(gen_start)
         timings["tokens"] = len(pieces)
         if len(pieces) > 1:
-            timings["tokens_per_s"] = round((len(pieces) - 1) / max(1e-6, (timings["generate_ms"] -
-                                                                             timings["first_token_ms"]) / 1000), 2)
+            timings["tokens_per_s"] = round(
+                (len(pieces) - 1) / max(1e-6, (timings["generate_ms"] - timings["first_token_ms"]) / 1000), 2
+            )
         checked = check_citations("".join(pieces), len(sources))
         citations = [
-            {"n": n, "path": sources[n - 1].path, "page": sources[n - 1].page, "text": sources[n - 1].text,
-             "start": sources[n - 1].start, "end": sources[n - 1].end}
+            {
+                "n": n,
+                "path": sources[n - 1].path,
+                "page": sources[n - 1].page,
+                "text": sources[n - 1].text,
+                "start": sources[n - 1].start,
+                "end": sources[n - 1].end,
+            }
             for n in checked.cited
         ]
         timings["total_ms"] = _ms(started)
-        answer = Answer(checked.text or NOT_IN_SOURCES, citations, sources, self._model_name, chat_id, timings,
-                        checked.invalid, checked.unsupported, True, getattr(llm, "finish_reason", "stop"))
-        logs.event("answered", chat_id=chat_id, sources=len(sources), cited=checked.cited,
-                   invalid=checked.invalid, **timings)
+        answer = Answer(
+            checked.text or NOT_IN_SOURCES,
+            citations,
+            sources,
+            self._model_name,
+            chat_id,
+            timings,
+            checked.invalid,
+            checked.unsupported,
+            True,
+            getattr(llm, "finish_reason", "stop"),
+        )
+        logs.event(
+            "answered",
+            chat_id=chat_id,
+            sources=len(sources),
+            cited=checked.cited,
+            invalid=checked.invalid,
+            **timings,
+        )
         self._remember(chat_id, question, answer)
         return answer
 

@@ -37,7 +37,12 @@ class IndexSummary:
 
 class Indexer:
     def __init__(
-        self, catalog: Catalog, store: VectorStore, embedder: Embedder, pool: ParserPool, settings: Settings,
+        self,
+        catalog: Catalog,
+        store: VectorStore,
+        embedder: Embedder,
+        pool: ParserPool,
+        settings: Settings,
         emit: EventSink | None = None,
     ) -> None:
         self.catalog = catalog
@@ -94,12 +99,19 @@ class Indexer:
             summary.failed += 1
             logs.event("file not indexed", path=row.path, status=outcome.status, reason=outcome.reason)
             for path in paths:
-                self.emit({"event": "failed", "path": path, "status": outcome.status, "reason": outcome.reason})
+                self.emit(
+                    {"event": "failed", "path": path, "status": outcome.status, "reason": outcome.reason}
+                )
             return
         parsed = outcome.parsed
         with logs.stage("chunk", path=row.path) as info:
-            chunks = chunk_sections(parsed.sections, row.sha256, self.embedder.token_spans,
-                                    self.settings.chunk_tokens, self.settings.chunk_overlap)
+            chunks = chunk_sections(
+                parsed.sections,
+                row.sha256,
+                self.embedder.token_spans,
+                self.settings.chunk_tokens,
+                self.settings.chunk_overlap,
+            )
             info["chunks"] = len(chunks)
         with logs.stage("embed", path=row.path, chunks=len(chunks)):
             vectors = self.embedder.embed([embedding_text(c.heading, c.text) for c in chunks])

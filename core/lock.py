@@ -26,7 +26,9 @@ class DataDirLock:
             self._lock.acquire(timeout=0.5)
         except Timeout:
             raise DataDirInUse(f"Sealroom's data directory is in use by {self._describe_owner()}") from None
-        self._owner_file.write_text(json.dumps({"pid": os.getpid(), "purpose": self._purpose, "since": time.time()}))
+        self._owner_file.write_text(
+            json.dumps({"pid": os.getpid(), "purpose": self._purpose, "since": time.time()})
+        )
 
     def release(self) -> None:
         if self._lock.is_locked:

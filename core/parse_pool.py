@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import subprocess
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 from .parsers import Parsed
 
@@ -60,7 +59,9 @@ class _Worker:
         if line is None:
             code = self.proc.wait()
             return ParseOutcome(
-                None, "failed", f"parse error: the parser crashed (exit code {code}; memory limit {self.memory_mb} MB)"
+                None,
+                "failed",
+                f"parse error: the parser crashed (exit code {code}; memory limit {self.memory_mb} MB)",
             )
         data = json.loads(line)
         if not data.pop("ok"):
@@ -78,10 +79,8 @@ class _Worker:
 
     def close(self) -> None:
         if self.proc.stdin:
-            try:
+            with contextlib.suppress(OSError):
                 self.proc.stdin.close()
-            except OSError:
-                pass
         try:
             self.proc.wait(timeout=2)
         except subprocess.TimeoutExpired:

@@ -29,7 +29,11 @@ def handle(request: dict[str, str], memory_mb: int) -> dict[str, object]:
     except Unindexable as exc:
         return {"ok": False, "status": "skipped", "reason": str(exc)}
     except MemoryError:
-        return {"ok": False, "status": "failed", "reason": f"parse error: needs more than {memory_mb} MB of memory"}
+        return {
+            "ok": False,
+            "status": "failed",
+            "reason": f"parse error: needs more than {memory_mb} MB of memory",
+        }
     except RecursionError:
         return {"ok": False, "status": "failed", "reason": "parse error: structure nested too deeply"}
     except FileNotFoundError:

@@ -15,7 +15,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+#: Bump when parsing improves: files that failed or were skipped are then tried again.
+PARSER_VERSION = "3"
 
 
 @dataclass
@@ -42,25 +45,77 @@ class Unindexable(Exception):
     """The file is fine but has nothing we can index (encrypted, no text): status `skipped`."""
 
 
-NO_TEXT = "no extractable text (scanned or image-only; OCR is not available)"
+NO_TEXT = "no extractable text"
+NO_PDF_TEXT = "no extractable text (scanned or image-only pages; OCR is not available)"
 
 
-def _require_text(parsed: Parsed) -> Parsed:
+def _require_text(parsed: Parsed, reason: str = NO_TEXT) -> Parsed:
     parsed.sections = [s for s in parsed.sections if s.text.strip()]
     if not parsed.sections:
-        raise Unindexable(NO_TEXT)
+        raise Unindexable(reason)
     return parsed
+
+
+OBJECT_MARK = re.compile(rb"(?<![0-9])(\d{1,10})\s+(\d{1,5})\s+obj\b")
+PAGE_TYPE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
+
+
+def rebuild_xref(raw: bytes) -> bytes | None:
+    """A PDF whose cross-reference table or page tree is damaged, with a fresh index appended.
+
+    The standard recovery: the objects are usually all still there, only the index to
+    them is wrong. Objects are found by their `N G obj` markers (the last one wins, as in
+    an incremental update); a new page tree lists every /Type /Page object in file order,
+    under a new catalog, so a missing /Pages root does not lose the pages.
+    """
+    offsets: dict[int, tuple[int, int]] = {}
+    pages: list[tuple[int, int]] = []
+    for match in OBJECT_MARK.finditer(raw):
+        number, generation = int(match.group(1)), int(match.group(2))
+        offsets[number] = (match.start(), generation)
+        head = raw[match.end() : match.end() + 8192].split(b"endobj", 1)[0].split(b"stream", 1)[0]
+        if PAGE_TYPE.search(head):
+            pages.append((number, generation))
+    if not pages:
+        return None
+    tree, catalog = max(offsets) + 1, max(offsets) + 2
+    kids = b" ".join(b"%d %d R" % page for page in dict.fromkeys(pages))
+    extra = b"\n%d 0 obj\n<< /Type /Pages /Kids [%s] /Count %d >>\nendobj\n" % (
+        tree,
+        kids,
+        len(set(pages)),
+    ) + b"%d 0 obj\n<< /Type /Catalog /Pages %d 0 R >>\nendobj\n" % (catalog, tree)
+    offsets[tree] = (len(raw) + 1, 0)
+    offsets[catalog] = (len(raw) + extra.index(b"%d 0 obj" % catalog), 0)
+    size = catalog + 1
+    rows = [b"0000000000 65535 f \n"]
+    for number in range(1, size):
+        offset, generation = offsets.get(number, (0, 65535))
+        rows.append(b"%010d %05d %s \n" % (offset, generation, b"n" if number in offsets else b"f"))
+    body = raw + extra
+    table = b"xref\n0 %d\n" % size + b"".join(rows)
+    trailer = b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, catalog, len(body))
+    return body + table + trailer
 
 
 def parse_pdf(path: Path) -> Parsed:
     from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
 
     reader = PdfReader(path)
-    if reader.is_encrypted:
+    if not reader.is_encrypted:
         try:
-            opened = reader.decrypt("")  # many "protected" PDFs only restrict printing
+            len(reader.pages)
+        except PdfReadError:
+            repaired = rebuild_xref(path.read_bytes())
+            if repaired is None:
+                raise
+            reader = PdfReader(io.BytesIO(repaired))
+    else:
+        try:
+            opened = bool(reader.decrypt(""))  # many "protected" PDFs only restrict printing
         except Exception:
-            opened = 0
+            opened = False
         if not opened:
             raise Unindexable("encrypted (password required)")
     headings = _pdf_outline_by_page(reader)
@@ -68,8 +123,14 @@ def parse_pdf(path: Path) -> Parsed:
     sections = []
     for number, page in enumerate(reader.pages, start=1):
         current = headings.get(number, current)
-        sections.append(Section(page.extract_text() or "", page=number, heading=current))
-    return _require_text(Parsed(sections, pages=len(reader.pages)))
+        sections.append(Section(_readable(page.extract_text() or ""), page=number, heading=current))
+    return _require_text(Parsed(sections, pages=len(reader.pages)), NO_PDF_TEXT)
+
+
+def _readable(text: str) -> str:
+    """Empty when most characters are U+FFFD: glyphs whose font maps to no text are noise, not content."""
+    visible = [c for c in text if not c.isspace()]
+    return "" if visible and visible.count("\ufffd") > len(visible) / 2 else text
 
 
 def _pdf_outline_by_page(reader: Any) -> dict[int, str]:
@@ -174,9 +235,24 @@ def parse_text(path: Path) -> Parsed:
 
 
 class _HtmlText(HTMLParser):
-    SKIP = {"script", "style", "noscript", "template", "head"}
-    BLOCK = {"p", "div", "br", "li", "tr", "section", "article", "table", "h1", "h2", "h3", "h4", "h5", "h6"}
-    HEAD = {"h1", "h2", "h3"}
+    SKIP: ClassVar[set[str]] = {"script", "style", "noscript", "template", "head"}
+    BLOCK: ClassVar[set[str]] = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "tr",
+        "section",
+        "article",
+        "table",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+    }
+    HEAD: ClassVar[set[str]] = {"h1", "h2", "h3"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -257,7 +333,9 @@ def parse_eml(path: Path) -> Parsed:
 
 def _eml_sections(message: Any, out: list[Section]) -> None:
     subject = str(message.get("subject", "") or "").strip() or None
-    header_lines = [f"{k}: {message.get(k)}" for k in ("From", "To", "Cc", "Date", "Subject") if message.get(k)]
+    header_lines = [
+        f"{k}: {message.get(k)}" for k in ("From", "To", "Cc", "Date", "Subject") if message.get(k)
+    ]
     bodies: list[str] = []
     attachments: list[str] = []
     for part in message.walk() if message.is_multipart() else [message]:

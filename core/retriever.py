@@ -17,11 +17,110 @@ from .vectorstore import VectorStore
 RRF_K = 60
 WORD = re.compile(r"\w+", re.UNICODE)
 STOPWORDS = frozenset(
-    """a an and are as at be but by can did do does for from had has have how i if in into is it its me my
-    no not of on or our she so that the their them then there these they this to was we were what when where
-    which who whom why will with would you your about after all also any been before being both could each
-    few more most other over same should some such than too under until very just tell give show please
-    der die das und ist ein eine zu den von mit""".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "she",
+        "so",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "about",
+        "after",
+        "all",
+        "also",
+        "any",
+        "been",
+        "before",
+        "being",
+        "both",
+        "could",
+        "each",
+        "few",
+        "more",
+        "most",
+        "other",
+        "over",
+        "same",
+        "should",
+        "some",
+        "such",
+        "than",
+        "too",
+        "under",
+        "until",
+        "very",
+        "just",
+        "tell",
+        "give",
+        "show",
+        "please",
+        "der",
+        "die",
+        "das",
+        "und",
+        "ist",
+        "ein",
+        "eine",
+        "zu",
+        "den",
+        "von",
+        "mit",
+    ]
 )
 
 
@@ -79,9 +178,22 @@ class Retriever:
             if owner is None or chunk.text in seen_text:
                 continue
             seen_text.add(chunk.text)
-            hits.append(Hit(chunk.id, owner.path, chunk.page, chunk.heading, chunk.text, fused[chunk_id],
-                            similarity.get(chunk_id), chunk_id in keyword, chunk.start, chunk.end, chunk.sha256,
-                            chunk.seq))
+            hits.append(
+                Hit(
+                    chunk.id,
+                    owner.path,
+                    chunk.page,
+                    chunk.heading,
+                    chunk.text,
+                    fused[chunk_id],
+                    similarity.get(chunk_id),
+                    chunk_id in keyword,
+                    chunk.start,
+                    chunk.end,
+                    chunk.sha256,
+                    chunk.seq,
+                )
+            )
         return merge_neighbours(hits)[:k]
 
 
@@ -105,12 +217,22 @@ def merge_neighbours(hits: list[Hit]) -> list[Hit]:
             first, second = (other, hit) if other.seq < hit.seq else (hit, other)
             if second.start > first.end + 1:
                 continue
-            text = first.text + second.text[max(0, first.end - second.start):]
-            merged[i] = Hit(other.chunk_id, other.path, other.page, other.heading, text, max(other.score, hit.score),
-                            max(other.similarity or 0, hit.similarity or 0) or None, other.keyword or hit.keyword,
-                            first.start, second.end, other.sha256, first.seq)
+            text = first.text + second.text[max(0, first.end - second.start) :]
+            merged[i] = Hit(
+                other.chunk_id,
+                other.path,
+                other.page,
+                other.heading,
+                text,
+                max(other.score, hit.score),
+                max(other.similarity or 0, hit.similarity or 0) or None,
+                other.keyword or hit.keyword,
+                first.start,
+                second.end,
+                other.sha256,
+                first.seq,
+            )
             break
         else:
             merged.append(hit)
     return merged
-

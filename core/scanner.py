@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog import Catalog
+from .catalog import Catalog, FileRow
 from .parsers import SUPPORTED_SUFFIXES
 
 EventSink = Callable[[dict[str, object]], None]
@@ -78,7 +78,8 @@ class Scanner:
         move's new path claims the content before its old path lets go of it."""
         result = ScanResult()
         folders = self.catalog.folders()
-        present, missing = [], []
+        present: list[str] = []
+        missing: list[str] = []
         for raw in sorted(set(paths)):
             (present if os.path.lexists(raw) else missing).append(raw)
         for raw in present:
@@ -100,7 +101,7 @@ class Scanner:
                 self._remove(row.path, result)
         return result
 
-    def _rows_under(self, folder: str) -> list:
+    def _rows_under(self, folder: str) -> list[FileRow]:
         prefix = folder.rstrip(os.sep) + os.sep
         return [r for r in self.catalog.files() if r.path.startswith(prefix)]
 
@@ -120,19 +121,35 @@ class Scanner:
             return  # vanished between listing and stat; the next event or scan removes it
         key = str(path)
         row = self.catalog.file(key)
-        if row and row.size == stat.st_size and row.mtime_ns == stat.st_mtime_ns and row.folder_id == folder_id:
+        if (
+            row
+            and row.size == stat.st_size
+            and row.mtime_ns == stat.st_mtime_ns
+            and row.folder_id == folder_id
+        ):
             return
         if stat.st_size > self.max_bytes:
-            reason = f"file too large ({stat.st_size / 1e6:.0f} MB; the limit is {self.max_bytes / 1e6:.0f} MB)"
-            self.catalog.upsert_file(folder_id, key, stat.st_size, stat.st_mtime_ns,
-                                     f"large:{stat.st_size}:{stat.st_mtime_ns}", "skipped", reason)
+            reason = (
+                f"file too large ({stat.st_size / 1e6:.0f} MB; the limit is {self.max_bytes / 1e6:.0f} MB)"
+            )
+            self.catalog.upsert_file(
+                folder_id,
+                key,
+                stat.st_size,
+                stat.st_mtime_ns,
+                f"large:{stat.st_size}:{stat.st_mtime_ns}",
+                "skipped",
+                reason,
+            )
             self.emit({"event": "failed", "path": key, "status": "skipped", "reason": reason})
             return
         try:
             sha = sha256_of(path)
         except OSError as exc:
             reason = f"cannot read file: {exc.strerror or exc}"
-            self.catalog.upsert_file(folder_id, key, stat.st_size, stat.st_mtime_ns, "unreadable", "failed", reason)
+            self.catalog.upsert_file(
+                folder_id, key, stat.st_size, stat.st_mtime_ns, "unreadable", "failed", reason
+            )
             self.emit({"event": "failed", "path": key, "status": "failed", "reason": reason})
             return
         if row and row.sha256 == sha:
@@ -140,11 +157,14 @@ class Scanner:
             return
         known = self.catalog.known_outcome(sha)
         if known:
-            self.catalog.upsert_file(folder_id, key, stat.st_size, stat.st_mtime_ns, sha, known.status, known.reason,
-                                     known.pages)
+            self.catalog.upsert_file(
+                folder_id, key, stat.st_size, stat.st_mtime_ns, sha, known.status, known.reason, known.pages
+            )
             result.reused += 1
             event = "indexed" if known.status == "indexed" else "failed"
-            self.emit({"event": event, "path": key, "status": known.status, "reason": known.reason, "reused": True})
+            self.emit(
+                {"event": event, "path": key, "status": known.status, "reason": known.reason, "reused": True}
+            )
             return
         self.catalog.upsert_file(folder_id, key, stat.st_size, stat.st_mtime_ns, sha, "pending")
         result.queued += 1

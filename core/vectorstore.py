@@ -94,7 +94,9 @@ class VectorStore:
         total = self.count()
         if total == 0:
             return []
-        result = self._collection.query(query_embeddings=[embedding], n_results=min(n, total), include=["distances"])
+        result = self._collection.query(
+            query_embeddings=[embedding], n_results=min(n, total), include=["distances"]
+        )
         return [(i, 1.0 - float(d)) for i, d in zip(result["ids"][0], result["distances"][0], strict=True)]
 
     def ids(self) -> set[str]:

@@ -29,9 +29,9 @@ def is_network_path(path: str) -> bool:
     best, fstype = "", ""
     for line in mounts:
         parts = line.split()
-        if len(parts) >= 3 and (path == parts[1] or path.startswith(parts[1].rstrip("/") + "/")):
-            if len(parts[1]) > len(best):
-                best, fstype = parts[1], parts[2]
+        inside = len(parts) >= 3 and (path == parts[1] or path.startswith(parts[1].rstrip("/") + "/"))
+        if inside and len(parts[1]) > len(best):
+            best, fstype = parts[1], parts[2]
     return fstype in NETWORK_FS
 
 

@@ -56,8 +56,17 @@ class ModelCatalogue:
         sha = sha256_file(path)
         if self.allowed and sha not in self.allowed:
             raise ModelError(f"{path.name} is not on the list of models your organisation allows")
-        entry = ModelEntry(sha, str(path), info.name or path.stem, path.stat().st_size, info.architecture,
-                           info.context_length, info.chat_template is not None, default, time.time())
+        entry = ModelEntry(
+            sha,
+            str(path),
+            info.name or path.stem,
+            path.stat().st_size,
+            info.architecture,
+            info.context_length,
+            info.chat_template is not None,
+            default,
+            time.time(),
+        )
         self._save([e for e in self.entries() if e.sha256 != sha] + [entry])
         return entry
 

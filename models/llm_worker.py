@@ -50,13 +50,19 @@ def main() -> None:
 
                 threads = request.get("n_threads") or os.cpu_count() or 2
                 llm = Llama(
-                    model_path=request["path"], n_ctx=request["n_ctx"], n_threads=threads,
-                    n_threads_batch=threads, verbose=False,
+                    model_path=request["path"],
+                    n_ctx=request["n_ctx"],
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    verbose=False,
                 )
                 template = llm.metadata.get("tokenizer.chat_template")
                 _send(out, event="loaded", n_ctx=llm.n_ctx(), chat_template=bool(template))
             elif op == "count":
-                counts = [len(llm.tokenize(t.encode("utf-8"), add_bos=False, special=False)) for t in request["texts"]]
+                counts = [
+                    len(llm.tokenize(t.encode("utf-8"), add_bos=False, special=False))
+                    for t in request["texts"]
+                ]
                 _send(out, event="counts", counts=counts)
             elif op == "generate":
                 cancel.clear()
@@ -68,8 +74,14 @@ def main() -> None:
 
 
 def _generate(llm: Any, request: dict[str, Any], cancel: threading.Event, out: TextIO) -> None:
-    options = {"max_tokens": request["max_tokens"], "stop": request.get("stop") or None,
-               "temperature": 0.0, "top_k": 1, "repeat_penalty": 1.1, "stream": True}
+    options = {
+        "max_tokens": request["max_tokens"],
+        "stop": request.get("stop") or None,
+        "temperature": 0.0,
+        "top_k": 1,
+        "repeat_penalty": 1.1,
+        "stream": True,
+    }
     if request.get("messages"):
         stream = llm.create_chat_completion(messages=request["messages"], **options)
         pick = lambda chunk: chunk["choices"][0]["delta"].get("content")  # noqa: E731

@@ -1,0 +1,55 @@
+import itertools
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sealroom.core.chunker import chunk_sections, split_section
+from sealroom.core.parsers import Section
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in re.finditer(r"\S+", text)]
+
+
+def test_short_section_is_one_chunk_with_its_page_and_heading():
+    chunks = chunk_sections(
+        [Section("  Rent is due monthly.  ", page=3, heading="Terms")], "ab" * 32, word_spans
+    )
+    assert len(chunks) == 1
+    c = chunks[0]
+    assert (c.text, c.page, c.heading) == ("Rent is due monthly.", 3, "Terms")
+    assert "  Rent is due monthly.  "[c.start : c.end] == c.text
+
+
+def test_long_section_overlaps_and_respects_size():
+    text = " ".join(f"w{i}." for i in range(1000))
+    ranges = split_section(text, word_spans(text), size=100, overlap=20)
+    assert len(ranges) > 10
+    for (s1, e1), (s2, _) in itertools.pairwise(ranges):
+        assert s2 < e1, "consecutive chunks overlap"
+        assert s2 > s1, "chunks advance"
+    for s, e in ranges:
+        assert len(word_spans(text[s:e])) <= 100
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(text)
+
+
+def test_chunks_never_span_pages():
+    sections = [Section("one two three", page=1), Section("four five", page=2)]
+    chunks = chunk_sections(sections, "0" * 64, word_spans, size=50)
+    assert [(c.page, c.text) for c in chunks] == [(1, "one two three"), (2, "four five")]
+    assert [c.seq for c in chunks] == [0, 1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.text(alphabet="abc .\n", min_size=1, max_size=8), min_size=1, max_size=400),
+    st.integers(5, 60),
+    st.integers(0, 4),
+)
+def test_every_word_is_in_some_chunk(words, size, overlap):
+    text = " ".join(words)
+    spans = word_spans(text)
+    ranges = split_section(text, spans, size=size, overlap=overlap)
+    for s, e in spans:
+        assert any(a <= s and e <= b for a, b in ranges)

@@ -1,0 +1,92 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from sealroom.core.parse_pool import ParserPool
+from sealroom.core.parsers import Unindexable, parse, rebuild_xref
+from tests.conftest import CORPUS, PDFS
+
+
+def test_encrypted_pdf_is_skipped_as_encrypted():
+    with pytest.raises(Unindexable, match="encrypted"):
+        parse(PDFS / "005-libreoffice-writer-password" / "libreoffice-writer-password.pdf")
+
+
+def test_image_only_pdf_has_no_extractable_text():
+    with pytest.raises(Unindexable, match="no extractable text"):
+        parse(PDFS / "019-grayscale-image" / "grayscale-image.pdf")
+
+
+def test_pdf_with_broken_page_tree_still_yields_text():
+    path = PDFS / "017-unreadable-meta-data" / "unreadablemetadata.pdf"
+    parsed = parse(path)
+    assert parsed.pages == 3
+    assert "Wirewound" in parsed.sections[0].text
+    assert rebuild_xref(b"not a pdf") is None
+
+
+def test_pdf_pages_and_outline_headings():
+    parsed = parse(PDFS / "014-outlines" / "mistitled_outlines_example.pdf")
+    assert parsed.pages and parsed.pages > 1
+    assert all(s.page for s in parsed.sections)
+    assert any(s.heading for s in parsed.sections)
+
+
+def test_long_german_pdf_every_page_located():
+    parsed = parse(PDFS / "009-pdflatex-geotopo" / "GeoTopo-komprimiert.pdf")
+    assert parsed.pages == 117
+    assert "Topologie" in " ".join(s.text for s in parsed.sections)
+
+
+def test_docx_headings_paragraphs_and_tables():
+    parsed = parse(CORPUS / "docx-samples" / "blk-paras-and-tables.docx")
+    text = "\n".join(s.text for s in parsed.sections)
+    assert "|" in text or len(parsed.sections) >= 1
+
+
+def test_eml_headers_and_body():
+    parsed = parse(CORPUS / "email-samples" / "msg_01.eml")
+    first = parsed.sections[0].text
+    assert "From:" in first and "Subject:" in first
+
+
+def test_text_markdown_html_csv(tmp_path: Path):
+    (tmp_path / "a.md").write_text("# Terms\nRent is due.\n## Notice\nThree months.")
+    (tmp_path / "b.html").write_text(
+        "<html><head><script>x()</script></head><body><h1>Policy</h1><p>Keep it.</p>"
+    )
+    (tmp_path / "c.csv").write_text("name,amount\nrent,1200\n")
+    (tmp_path / "d.txt").write_bytes("Caf\xe9 au lait".encode("cp1252"))
+    md = parse(tmp_path / "a.md")
+    assert [s.heading for s in md.sections] == ["Terms", "Notice"]
+    html = parse(tmp_path / "b.html")
+    assert html.sections[0].heading == "Policy" and "x()" not in html.sections[0].text
+    assert "name: rent; amount: 1200" in parse(tmp_path / "c.csv").sections[0].text
+    assert parse(tmp_path / "d.txt").sections[0].text == "Café au lait"
+
+
+def test_pool_reports_timeout_and_keeps_working(tmp_path: Path):
+    fifo = tmp_path / "stuck.txt"
+    os.mkfifo(fifo)  # reading it blocks forever, like a parser caught in a loop
+    good = tmp_path / "good.txt"
+    good.write_text("fine")
+    pool = ParserPool(size=1, timeout_s=1.5, memory_mb=1024)
+    try:
+        stuck = pool.parse(str(fifo))
+        assert (stuck.status, stuck.reason) == ("failed", "parse timeout after 1.5 s")
+        ok = pool.parse(str(good))
+        assert ok.parsed is not None and ok.parsed.sections[0].text == "fine"
+    finally:
+        pool.close()
+
+
+def test_pool_reports_a_corrupt_file_with_its_reason(tmp_path: Path):
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"%PDF-1.4\n garbage")
+    pool = ParserPool(size=1)
+    try:
+        outcome = pool.parse(str(bad))
+    finally:
+        pool.close()
+    assert outcome.status in ("failed", "skipped") and outcome.reason

@@ -1,0 +1,82 @@
+"""The CLI contract on the real corpus, real Chroma on disk and the real default models."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sealroom.core.engine import Engine
+from tests.conftest import CORPUS, PDFS, cli, cli_json
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_pdf_ends_indexed_or_with_a_specific_reason(indexed_pdfs: Path):
+    status = cli_json(indexed_pdfs, "status")
+    files = {Path(f["path"]).name: f for f in status["files"]}
+    assert len(files) == len(list(PDFS.rglob("*.pdf")))
+    for f in files.values():
+        assert f["status"] in ("indexed", "failed", "skipped")
+        if f["status"] != "indexed":
+            assert f["reason"], f
+    assert files["libreoffice-writer-password.pdf"]["status"] == "skipped"
+    assert "encrypted" in files["libreoffice-writer-password.pdf"]["reason"]
+    assert files["grayscale-image.pdf"]["reason"].startswith("no extractable text")
+    assert files["unreadablemetadata.pdf"]["status"] == "indexed"
+    assert files["GeoTopo-komprimiert.pdf"]["status"] == "indexed"
+    assert status["chunks"] > 100
+
+
+def test_search_returns_cited_pages(indexed_pdfs: Path):
+    hits = cli_json(indexed_pdfs, "search", "Homöomorphismus Topologie", "-k", "3")["hits"]
+    assert len(hits) == 3
+    assert all(set(h) >= {"path", "page", "score", "text"} for h in hits)
+    assert hits[0]["path"].endswith("GeoTopo-komprimiert.pdf") and isinstance(hits[0]["page"], int)
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    only = cli_json(indexed_pdfs, "search", "Topologie", "--type", "docx")["hits"]
+    assert only == []
+
+
+def test_ask_answers_from_sources_with_checked_citations(indexed_pdfs: Path):
+    result = cli_json(indexed_pdfs, "ask", "What is the power rating of the wirewound potentiometer?")
+    assert result["called_model"] is True
+    assert result["model"] == "gemma-3-270m-q4_k_m.gguf"
+    assert result["answer"].strip()
+    assert any(s["path"].endswith("unreadablemetadata.pdf") for s in result["sources"])
+    given = {s["n"] for s in result["sources"]}
+    assert {c["n"] for c in result["citations"]} <= given
+    assert result["timings"]["first_token_ms"] > 0
+    follow = cli_json(indexed_pdfs, "ask", "And its diameter?", "--chat", str(result["chat_id"]))
+    assert follow["chat_id"] == result["chat_id"]
+    assert any(s["path"].endswith("unreadablemetadata.pdf") for s in follow["sources"])
+
+
+def test_nothing_relevant_is_said_without_calling_the_model(indexed_pdfs: Path):
+    result = cli_json(indexed_pdfs, "ask", "zzqx vorpal snark?")
+    assert result["called_model"] is False
+    assert result["sources"] == [] and "do not say" in result["answer"]
+
+
+def test_rename_reuses_chunks_edit_replaces_them_delete_removes_them(home: Path, tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(CORPUS / "docx-samples" / "par-known-paragraphs.docx", docs / "a.docx")
+    (docs / "notes.txt").write_text("The boiler service is every April.")
+    cli(home, "add", str(docs))
+    cli(home, "index")
+    with Engine() as engine:
+        before = {c.id for b in engine.catalog.all_chunks() for c in b}
+        assert engine.store.ids() == before
+    (docs / "sub").mkdir()
+    (docs / "a.docx").rename(docs / "sub" / "moved.docx")
+    out = cli(home, "index").stdout
+    assert "this run: 0 files" in out  # the move cost no parsing and no embedding
+    (docs / "notes.txt").write_text("The boiler service is every October.")
+    cli(home, "index")
+    (docs / "sub" / "moved.docx").unlink()
+    cli(home, "index")
+    with Engine() as engine:
+        texts = [c.text for b in engine.catalog.all_chunks() for c in b]
+        assert texts == ["The boiler service is every October."]
+        assert engine.store.ids() == {c.id for b in engine.catalog.all_chunks() for c in b}
+        assert [f.path for f in engine.catalog.files()] == [str(docs / "notes.txt")]
