@@ -33,7 +33,7 @@ class Settings:
     n_threads: int = 0  # 0: all cores
     max_answer_tokens: int = 256
     search_k: int = 6
-    min_similarity: float = 0.3
+    min_similarity: float = 0.45  # for passages that share no word with the question
     allowed_hosts: list[str] = field(default_factory=list)
     allowed_model_sha256: list[str] = field(default_factory=list)  # empty: any model
     force_polling: bool = False
