@@ -40,7 +40,7 @@ test: lint typecheck
 	$(BIN)/pytest
 
 bench: setup
-	@echo "make bench: not yet — the benchmark harness comes with the performance work (no numbers until then)."
+	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/measure.py
 
 clean:
 	rm -rf $(VENV) .sealroom-home
