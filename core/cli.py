@@ -159,7 +159,7 @@ def _watch(engine: Any, as_json: bool) -> int:
             _print_json({k: v for k, v in event.items() if v is not None})
         else:
             print(
-                f"{event['event']}: {event.get('path', '')}"
+                f"{event.get('status') or event['event']}: {event.get('path', '')}"
                 + (f" ({event['reason']})" if event.get("reason") else ""),
                 flush=True,
             )
