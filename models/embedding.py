@@ -7,7 +7,6 @@ never import it). Both files are checked against pinned sha256 sums before use.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import threading
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from sealroom.core.errors import ModelError
+from sealroom.core.scanner import sha256_of
 
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
@@ -32,18 +32,10 @@ def _package_dir(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _verified(path: Path, expected: str) -> Path:
     if not path.is_file():
         raise ModelError(f"embedding model file missing: {path}")
-    if sha256_file(path) != expected:
+    if sha256_of(path) != expected:
         raise ModelError(f"embedding model file {path} does not match its published sha256; reinstall it")
     return path
 
