@@ -8,6 +8,7 @@ Chunks whose hash no file refers to any more are garbage (`orphan_chunk_ids`).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -181,6 +182,14 @@ class Catalog:
             rows = self.query("SELECT * FROM files ORDER BY path")
         else:
             rows = self.query("SELECT * FROM files WHERE folder_id = ? ORDER BY path", (folder_id,))
+        return [_file_row(r) for r in rows]
+
+    def files_under(self, folder: str) -> list[FileRow]:
+        """Files inside `folder` (any depth), found by path prefix in SQL."""
+        prefix = folder.rstrip(os.sep) + os.sep
+        rows = self.query(
+            "SELECT * FROM files WHERE substr(path, 1, ?) = ? ORDER BY path", (len(prefix), prefix)
+        )
         return [_file_row(r) for r in rows]
 
     def upsert_file(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalog import Catalog, FileRow
+from .catalog import Catalog
 from .parsers import SUPPORTED_SUFFIXES
 
 EventSink = Callable[[dict[str, object]], None]
@@ -91,19 +91,15 @@ class Scanner:
                     for child in self._walk(path):
                         seen.add(str(child))
                         self._scan_file(folder_id, child, result)
-                    missing.extend(r.path for r in self._rows_under(raw) if r.path not in seen)
+                    missing.extend(r.path for r in self.catalog.files_under(raw) if r.path not in seen)
             elif (folder_id := self._folder_of(raw, folders)) is not None and is_candidate(path):
                 self._scan_file(folder_id, path, result)
         for raw in missing:
             if self.catalog.file(raw):
                 self._remove(raw, result)
-            for row in self._rows_under(raw):  # a deleted or moved-away folder
+            for row in self.catalog.files_under(raw):  # a deleted or moved-away folder
                 self._remove(row.path, result)
         return result
-
-    def _rows_under(self, folder: str) -> list[FileRow]:
-        prefix = folder.rstrip(os.sep) + os.sep
-        return [r for r in self.catalog.files() if r.path.startswith(prefix)]
 
     def _walk(self, root: Path) -> Iterable[Path]:
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
