@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SAMPLE ?= $(CURDIR)/../shared/corpus
 export SEALROOM_HOME ?= $(CURDIR)/.sealroom-home
 
-.PHONY: setup run test lint typecheck unit bench clean
+.PHONY: setup run test lint typecheck bench clean qt-libs test-libs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,38 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 setup: $(STAMP)
 
-# Until the desktop app lands, `make run` keeps the index of the sample corpus fresh
-# with `sealroom watch` (Ctrl+C stops it). Ask from another terminal with `.venv/bin/sealroom ask ...`.
-run: setup
-	$(BIN)/sealroom add $(SAMPLE)
-	$(BIN)/sealroom models
-	$(BIN)/sealroom watch
+# What Qt's window needs on Debian/Ubuntu (xcb and offscreen platforms, fonts), and Xvfb for the
+# screenshot test. Installed with apt-get when we are root; otherwise listed for the user.
+QT_DEBS := libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3 libglib2.0-0 \
+	libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
+	libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core
+TEST_DEBS := $(QT_DEBS) xvfb
+
+define apt_ensure
+	@command -v dpkg >/dev/null 2>&1 || exit 0; \
+	missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing system packages: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else \
+		echo "The window may need these system packages: sudo apt-get install" $$missing; \
+	fi
+endef
+
+qt-libs:
+	$(call apt_ensure,$(QT_DEBS))
+
+test-libs:
+	$(call apt_ensure,$(TEST_DEBS))
+
+# The desktop app on the default models, data in .sealroom-home/. With no display, one line says so.
+run: setup qt-libs
+	@if [ "$$(uname)" = Linux ] && [ -z "$${DISPLAY}$${WAYLAND_DISPLAY}" ]; then \
+		echo "No display on this machine: the window cannot open. Use the command line: $(BIN)/sealroom --help"; \
+	else \
+		$(BIN)/sealroom-desktop; \
+	fi
 
 lint: setup
 	$(BIN)/ruff check core models desktop tests bench
@@ -36,11 +62,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy core models desktop
 
-test: lint typecheck
+test: lint typecheck test-libs
 	$(BIN)/pytest
 
 bench: setup
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/measure.py
 
 clean:
-	rm -rf $(VENV) .sealroom-home
+	rm -rf $(VENV) .sealroom-home artefacts

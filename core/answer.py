@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .retriever import Hit
+from .retriever import STOPWORDS, WORD, Hit
 
 NOT_IN_SOURCES = "The sources do not say."
 RULES = (
@@ -89,6 +89,7 @@ class CheckedAnswer:
     cited: list[int] = field(default_factory=list)
     invalid: list[int] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
+    matched: list[int] = field(default_factory=list)  # citations Sealroom added by word overlap
 
 
 def check_citations(answer: str, n_sources: int) -> CheckedAnswer:
@@ -110,3 +111,41 @@ def check_citations(answer: str, n_sources: int) -> CheckedAnswer:
     if text and text != NOT_IN_SOURCES:
         unsupported = [s for s in SENTENCE.split(text) if s.strip() and not CITATION.search(s)]
     return CheckedAnswer(text, cited, invalid, unsupported)
+
+
+def _content_words(text: str) -> set[str]:
+    return {
+        w
+        for w in (m.lower() for m in WORD.findall(text))
+        if w not in STOPWORDS and (len(w) > 2 or w.isdigit())
+    }
+
+
+def match_sources(checked: CheckedAnswer, sources: list[str], min_share: float = 0.6) -> CheckedAnswer:
+    """Cite, for each sentence that cites nothing, the source holding most of its words.
+
+    Small models often answer from a source without writing [n]; a sentence whose content
+    words are mostly (≥ `min_share`, at least two) in one source gets that source's number,
+    and the answer reports which numbers were matched rather than written by the model.
+    """
+    if not checked.unsupported or not sources:
+        return checked
+    vocab = [_content_words(t) for t in sources]
+    out: list[str] = []
+    cited, matched, unsupported = list(checked.cited), list(checked.matched), []
+    for sentence in SENTENCE.split(checked.text):
+        if sentence in checked.unsupported:
+            words = _content_words(sentence)
+            shares = [len(words & v) for v in vocab]
+            best = max(range(len(vocab)), key=shares.__getitem__)
+            if words and shares[best] >= 2 and shares[best] / len(words) >= min_share:
+                n = best + 1
+                body = sentence.rstrip()
+                end = len(body.rstrip(".!?"))
+                sentence = f"{body[:end]} [{n}]{body[end:]}"
+                cited += [n] if n not in cited else []
+                matched += [n] if n not in matched else []
+            else:
+                unsupported.append(sentence)
+        out.append(sentence)
+    return CheckedAnswer(" ".join(out), cited, checked.invalid, unsupported, matched)

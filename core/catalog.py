@@ -8,6 +8,7 @@ Chunks whose hash no file refers to any more are garbage (`orphan_chunk_ids`).
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -18,9 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCHEMA_VERSION = 1
+DEFAULT_WORKSPACE = "default"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS workspaces (name TEXT PRIMARY KEY, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS folders (
     id INTEGER PRIMARY KEY,
     workspace TEXT NOT NULL DEFAULT 'default',
@@ -124,6 +127,10 @@ class Catalog:
         self._db.execute(
             "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
+        self._db.execute(
+            "INSERT OR IGNORE INTO workspaces(name, created_at) SELECT ?, ? UNION SELECT workspace, ? FROM folders",
+            (DEFAULT_WORKSPACE, time.time(), time.time()),
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -153,9 +160,29 @@ class Catalog:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
-    # --- folders ----------------------------------------------------------------------
-    def add_folder(self, path: str, workspace: str = "default") -> bool:
+    # --- workspaces and folders ------------------------------------------------------
+    def workspaces(self) -> list[str]:
+        return [r["name"] for r in self.query("SELECT name FROM workspaces ORDER BY created_at, name")]
+
+    def add_workspace(self, name: str) -> bool:
         with self.transaction() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO workspaces(name, created_at) VALUES (?, ?)", (name, time.time())
+            )
+            return cur.rowcount > 0
+
+    def remove_workspace(self, name: str) -> None:
+        """Drop a workspace with its folders (their files leave the index) and its chats."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM folders WHERE workspace = ?", (name,))
+            db.execute("DELETE FROM chats WHERE workspace = ?", (name,))
+            db.execute("DELETE FROM workspaces WHERE name = ?", (name,))
+
+    def add_folder(self, path: str, workspace: str = DEFAULT_WORKSPACE) -> bool:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO workspaces(name, created_at) VALUES (?, ?)", (workspace, time.time())
+            )
             cur = db.execute(
                 "INSERT OR IGNORE INTO folders(workspace, path, added_at) VALUES (?, ?, ?)",
                 (workspace, path, time.time()),
@@ -250,6 +277,24 @@ class Catalog:
         sql += f" AND sha256 NOT IN ({marks})" if skip else ""
         sql += " ORDER BY queued_at, id LIMIT ?"
         return [_file_row(r) for r in self.query(sql, (*skip, limit))]
+
+    def counts_by_folder(self) -> dict[str, dict[str, int]]:
+        """Per watched folder: how many files are indexed, pending, failed and skipped."""
+        rows = self.query(
+            "SELECT folders.path AS folder, files.status AS status, COUNT(files.id) AS n FROM folders"
+            " LEFT JOIN files ON files.folder_id = folders.id GROUP BY folders.path, files.status"
+        )
+        out: dict[str, dict[str, int]] = {}
+        for r in rows:
+            counts = out.setdefault(r["folder"], {})
+            if r["status"]:
+                counts[r["status"]] = r["n"]
+        return out
+
+    def not_indexed(self) -> list[FileRow]:
+        """Files that failed or were skipped, with their reasons."""
+        rows = self.query("SELECT * FROM files WHERE status IN ('failed', 'skipped') ORDER BY status, path")
+        return [_file_row(r) for r in rows]
 
     def count_by_status(self) -> dict[str, int]:
         rows = self.query("SELECT status, COUNT(*) AS n FROM files GROUP BY status")
@@ -346,7 +391,31 @@ class Catalog:
         return out
 
     # --- chats ------------------------------------------------------------------------
-    def new_chat(self, title: str, workspace: str = "default") -> int:
+    def chats(self, workspace: str = DEFAULT_WORKSPACE) -> list[tuple[int, str]]:
+        """(id, title) of a workspace's chats, the newest first."""
+        rows = self.query("SELECT id, title FROM chats WHERE workspace = ? ORDER BY id DESC", (workspace,))
+        return [(r["id"], r["title"]) for r in rows]
+
+    def rename_chat(self, chat_id: int, title: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE chats SET title = ? WHERE id = ?", (title, chat_id))
+
+    def delete_chat(self, chat_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+
+    def chat_workspace(self, chat_id: int) -> str | None:
+        rows = self.query("SELECT workspace FROM chats WHERE id = ?", (chat_id,))
+        return rows[0]["workspace"] if rows else None
+
+    def transcript(self, chat_id: int) -> list[tuple[str, str, list[dict[str, object]]]]:
+        """(role, text, citations) of every message of a chat, in order."""
+        rows = self.query(
+            "SELECT role, text, citations FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,)
+        )
+        return [(r["role"], r["text"], json.loads(r["citations"] or "[]")) for r in rows]
+
+    def new_chat(self, title: str, workspace: str = DEFAULT_WORKSPACE) -> int:
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO chats(workspace, title, created_at) VALUES (?, ?, ?)",

@@ -196,6 +196,7 @@ def _ask(engine: Any, args: argparse.Namespace) -> int:
                 "chat_id": answer.chat_id,
                 "called_model": answer.called_model,
                 "invalid_citations": answer.invalid_citations,
+                "matched_citations": answer.matched_citations,
                 "unsupported_sentences": answer.unsupported,
                 "timings": answer.timings,
             }
@@ -207,6 +208,8 @@ def _ask(engine: Any, args: argparse.Namespace) -> int:
         print(answer.text)
     if answer.invalid_citations:
         print(f"(removed citations to sources that were not given: {answer.invalid_citations})")
+    if answer.matched_citations:
+        print(f"(citations {answer.matched_citations} were matched to the sources by their wording)")
     for c in answer.citations:
         print(f"[{c['n']}] {c['path']}" + (f", page {c['page']}" if c["page"] else ""))
     print(f"(chat {answer.chat_id}; continue with --chat {answer.chat_id})")

@@ -7,6 +7,7 @@ platform's user config directory. The policy file is SEALROOM_POLICY, else
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -75,3 +76,42 @@ def load_settings() -> Settings:
                 raise SealroomError(f"unknown setting '{key}' in {source}")
             values[key] = value
     return Settings(**values, locked=frozenset(policy))
+
+
+def save_user_settings(changes: dict[str, Any]) -> Settings:
+    """Write `changes` into the user's settings file; keys the IT policy sets cannot be changed."""
+    known = {f.name: f for f in fields(Settings) if f.name != "locked"}
+    current = load_settings()
+    for key, value in changes.items():
+        if key not in known:
+            raise SealroomError(f"unknown setting '{key}'")
+        if key in current.locked:
+            raise SealroomError(
+                f"'{key}' is set by your IT policy ({policy_path()}) and cannot be changed here"
+            )
+        if not isinstance(value, type(getattr(Settings(), key))) and not (
+            isinstance(value, int) and isinstance(getattr(Settings(), key), float)
+        ):
+            raise SealroomError(f"setting '{key}' needs a {type(getattr(Settings(), key)).__name__}")
+    path = user_settings_path()
+    data = {**_read(path), **changes}
+    lines = [f"schema_version = {SETTINGS_SCHEMA_VERSION}"] + [
+        f"{k} = {_toml(v)}" for k, v in sorted(data.items())
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # never a half-written settings file
+    return load_settings()
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    raise SealroomError(f"cannot store {value!r} in the settings file")

@@ -17,8 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from . import logs, offline
-from .answer import NOT_IN_SOURCES, STOP, chat_messages, check_citations, completion_prompt, fit_sources
-from .catalog import Catalog
+from .answer import (
+    NOT_IN_SOURCES,
+    STOP,
+    chat_messages,
+    check_citations,
+    completion_prompt,
+    fit_sources,
+    match_sources,
+)
+from .catalog import DEFAULT_WORKSPACE, Catalog
 from .config import Settings, load_settings
 from .errors import SealroomError, UsageError
 from .indexer import Indexer, IndexSummary, Progress, embedding_text
@@ -28,6 +36,28 @@ from .paths import data_dir
 from .retriever import Hit, Retriever, keyword_query
 from .scanner import EventSink, Scanner
 from .vectorstore import VectorStore
+
+
+@dataclass
+class WatchState:
+    """What `watch` is doing, for diagnostics: folders, observers, last run, errors."""
+
+    folders: list[str] = field(default_factory=list)
+    polling: list[str] = field(default_factory=list)
+    watcher: Any = None
+    last_index: float | None = None
+    errors: list[str] = field(default_factory=list)
+
+    def started(self, folders: list[str], watcher: Any) -> None:
+        self.folders, self.polling, self.watcher = folders, list(watcher.polling), watcher
+
+    @property
+    def running(self) -> bool:
+        return self.watcher is not None
+
+    @property
+    def healthy(self) -> bool:
+        return self.watcher is not None and self.watcher.healthy()
 
 
 @dataclass
@@ -42,11 +72,13 @@ class Answer:
     unsupported: list[str] = field(default_factory=list)
     called_model: bool = True
     finish_reason: str = "stop"
+    matched_citations: list[int] = field(default_factory=list)
 
 
 class Engine:
     def __init__(self, home: Path | None = None, purpose: str = "", settings: Settings | None = None) -> None:
         self.home = home or data_dir()
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.settings = settings or load_settings()
         offline.enforce(self.settings.allowed_hosts)
         self.log_path = logs.setup(self.home, self.settings.log_level)
@@ -60,56 +92,88 @@ class Engine:
         self._model_name = ""
         self.emit: EventSink = lambda event: None
         self._index_lock = threading.Lock()
+        self._start_lock = threading.RLock()  # components start once, whichever thread asks first
+        self._llm_lock = threading.Lock()
+        self.paused = threading.Event()  # indexing waits between files while set
+        self._rescan = threading.Event()
+        self._stop_answer = threading.Event()  # the stop switch of the answer under way
+        self.watch_state = WatchState()
 
     # --- components, started on first use ---------------------------------------------
     @property
     def embedder(self) -> Any:
-        if self._embedder is None:
-            from sealroom.models.embedding import OnnxEmbedder
+        with self._start_lock:
+            if self._embedder is None:
+                from sealroom.models.embedding import OnnxEmbedder
 
-            self._embedder = OnnxEmbedder(threads=self.settings.n_threads)
-            self._embedder.warm_up()
-        return self._embedder
+                self._embedder = OnnxEmbedder(threads=self.settings.n_threads)
+                self._embedder.warm_up()
+            return self._embedder
 
     @property
     def store(self) -> VectorStore:
-        if self._store is None:
-            with logs.stage("open vector store"):
-                self._store = VectorStore(self.home / "chroma", self.embedder)
-            recorded = self.catalog.get_meta("embedding_model")
-            if recorded and recorded != self.embedder.model_id:
-                raise SealroomError(
-                    f"the index was built with embedding model {recorded}; run `sealroom repair` to rebuild it"
-                )
-            self.catalog.set_meta("embedding_model", self.embedder.model_id)
-        return self._store
+        with self._start_lock:
+            if self._store is None:
+                with logs.stage("open vector store"):
+                    self._store = VectorStore(self.home / "chroma", self.embedder)
+                recorded = self.catalog.get_meta("embedding_model")
+                if recorded and recorded != self.embedder.model_id:
+                    raise SealroomError(
+                        f"the index was built with embedding model {recorded}; run `sealroom repair` to rebuild it"
+                    )
+                self.catalog.set_meta("embedding_model", self.embedder.model_id)
+            return self._store
 
     @property
     def pool(self) -> ParserPool:
-        if self._pool is None:
-            s = self.settings
-            self._pool = ParserPool(s.parser_processes, s.parse_timeout_s, s.parse_memory_mb)
-        return self._pool
+        with self._start_lock:
+            if self._pool is None:
+                s = self.settings
+                self._pool = ParserPool(s.parser_processes, s.parse_timeout_s, s.parse_memory_mb)
+            return self._pool
 
     def llm(self) -> Any:
-        if self._llm is None:
-            from sealroom.models.catalogue import ModelCatalogue
-            from sealroom.models.llm import LlmWorker
+        with self._llm_lock:
+            if self._llm is None:
+                from sealroom.models.catalogue import ModelCatalogue
+                from sealroom.models.llm import LlmWorker
 
-            entry = ModelCatalogue(self.home, self.settings.allowed_model_sha256).resolve(
-                self.settings.chat_model
-            )
-            self._model_name = Path(entry.path).name
-            llm = LlmWorker(
-                Path(entry.path),
-                self.settings.n_ctx,
-                self.settings.n_threads,
-                log_path=self.home / "logs" / "llm-worker.log",
-            )
-            with logs.stage("load model", model=self._model_name):
-                llm.warm_up()
-            self._llm = llm
-        return self._llm
+                entry = ModelCatalogue(self.home, self.settings.allowed_model_sha256).resolve(
+                    self.settings.chat_model
+                )
+                self._model_name = Path(entry.path).name
+                llm = LlmWorker(
+                    Path(entry.path),
+                    self.settings.n_ctx,
+                    self.settings.n_threads,
+                    log_path=self.home / "logs" / "llm-worker.log",
+                )
+                with logs.stage("load model", model=self._model_name):
+                    llm.warm_up()
+                self._llm = llm
+            return self._llm
+
+    @property
+    def model_state(self) -> str:
+        """'ready: <file>' once the chat model is loaded, else 'not loaded'."""
+        return f"ready: {self._model_name}" if self._llm is not None else "not loaded"
+
+    def unload_model(self) -> None:
+        """Close the chat model so the next question loads it with the current settings."""
+        with self._llm_lock:
+            if self._llm is not None:
+                self._llm.close()
+            self._llm = None
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Use new settings; a changed chat model, context or thread count reloads the model."""
+        reload = any(
+            getattr(settings, k) != getattr(self.settings, k) for k in ("chat_model", "n_ctx", "n_threads")
+        )
+        self.settings = settings
+        logs.log.setLevel(settings.log_level.upper())
+        if reload:
+            self.unload_model()
 
     def close(self) -> None:
         if self._pool:
@@ -126,11 +190,16 @@ class Engine:
         self.close()
 
     # --- folders ----------------------------------------------------------------------
-    def add_folder(self, folder: str) -> str:
+    def add_folder(self, folder: str, workspace: str = DEFAULT_WORKSPACE) -> str:
         path = os.path.abspath(os.path.expanduser(folder))
         if not os.path.isdir(path):
             raise UsageError(f"not a folder: {folder}")
-        self.catalog.add_folder(path)
+        for known in self.folders():
+            if path.startswith(known.rstrip(os.sep) + os.sep) or known.startswith(
+                path.rstrip(os.sep) + os.sep
+            ):
+                raise UsageError(f"{path} overlaps the watched folder {known}")
+        self.catalog.add_folder(path, workspace)
         return path
 
     def remove_folder(self, folder: str) -> str:
@@ -140,15 +209,21 @@ class Engine:
         self.collect_garbage()
         return path
 
-    def folders(self) -> list[str]:
-        return [path for _, path in self.catalog.folders()]
+    def folders(self, workspace: str | None = None) -> list[str]:
+        return [path for _, path in self.catalog.folders(workspace)]
+
+    def remove_workspace(self, workspace: str) -> None:
+        self.catalog.remove_workspace(workspace)
+        self.collect_garbage()
 
     # --- indexing ---------------------------------------------------------------------
     def scanner(self) -> Scanner:
         return Scanner(self.catalog, self.settings.max_file_mb, self.emit)
 
     def indexer(self) -> Indexer:
-        return Indexer(self.catalog, self.store, self.embedder, self.pool, self.settings, self.emit)
+        indexer = Indexer(self.catalog, self.store, self.embedder, self.pool, self.settings, self.emit)
+        indexer.paused = self.paused
+        return indexer
 
     def index(
         self,
@@ -218,25 +293,56 @@ class Engine:
         stop: threading.Event | None = None,
         progress: Progress | None = None,
     ) -> None:
+        """Index, then keep the index fresh until `stop`; follows folders added or removed meanwhile."""
         from .watcher import FolderWatcher
 
         stop = stop or threading.Event()
-        watcher = FolderWatcher(self.folders(), self.settings.debounce_s, self.settings.force_polling)
-        watcher.start()  # before the first scan, so nothing saved meanwhile is missed
+        state = self.watch_state
+        watcher: FolderWatcher | None = None
+        next_reconcile = 0.0
+        ready = False
         try:
-            self.index(progress)
-            if on_ready:
-                on_ready()
-            next_reconcile = time.monotonic() + self.settings.reconcile_interval_s
             while not stop.is_set():
-                batch = watcher.wait_batch(timeout=min(1.0, max(0.0, next_reconcile - time.monotonic())))
-                if batch:
-                    self.index(paths=batch)
-                if time.monotonic() >= next_reconcile:
-                    self.index()
-                    next_reconcile = time.monotonic() + self.settings.reconcile_interval_s
+                folders = self.folders()
+                if watcher is None or folders != state.folders:
+                    if watcher:
+                        watcher.stop()
+                    # started before the scan, so nothing saved meanwhile is missed
+                    watcher = FolderWatcher(folders, self.settings.debounce_s, self.settings.force_polling)
+                    watcher.start()
+                    state.started(folders, watcher)
+                    next_reconcile = 0.0
+                if self._rescan.is_set():
+                    self._rescan.clear()
+                    next_reconcile = 0.0
+                try:
+                    if time.monotonic() >= next_reconcile:
+                        self.index(progress, stop)
+                        next_reconcile = time.monotonic() + self.settings.reconcile_interval_s
+                        state.last_index = time.time()
+                        if not ready and on_ready:
+                            on_ready()
+                        ready = True
+                        continue
+                    batch = watcher.wait_batch(timeout=min(1.0, max(0.0, next_reconcile - time.monotonic())))
+                    if batch:
+                        self.index(progress, stop, paths=batch)
+                        state.last_index = time.time()
+                except SealroomError:
+                    raise
+                except Exception as exc:  # a disk or store error: report it, keep watching, retry later
+                    state.errors.append(f"{time.strftime('%H:%M:%S')} {type(exc).__name__}: {exc}")
+                    logs.problem("watch error", error=True, detail=f"{type(exc).__name__}: {exc}")
+                    next_reconcile = time.monotonic() + 10
+                    stop.wait(1.0)
         finally:
-            watcher.stop()
+            if watcher:
+                watcher.stop()
+            state.watcher = None
+
+    def rescan(self) -> None:
+        """Ask a running `watch` to scan every folder now (after retry, or a folder added)."""
+        self._rescan.set()
 
     # --- status -----------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -252,11 +358,20 @@ class Engine:
 
     # --- asking -----------------------------------------------------------------------
     def search(
-        self, query: str, k: int | None = None, folder: str | None = None, types: list[str] | None = None
+        self,
+        query: str,
+        k: int | None = None,
+        folder: str | None = None,
+        types: list[str] | None = None,
+        workspace: str | None = None,
     ) -> list[Hit]:
+        """Passages for `query`, from one folder, or a workspace's folders, or everywhere."""
+        folders = [folder] if folder else self.folders(workspace) if workspace else None
+        if folders == []:
+            return []
         with logs.stage("search", k=k) as info:
             hits = Retriever(self.catalog, self.store, self.embedder).search(
-                query, k or self.settings.search_k, folder, types
+                query, k or self.settings.search_k, folders, types
             )
             info["hits"] = len(hits)
         return hits
@@ -277,18 +392,27 @@ class Engine:
         on_token: Callable[[str], None] | None = None,
         folder: str | None = None,
         types: list[str] | None = None,
+        workspace: str | None = None,
+        stop: threading.Event | None = None,
     ) -> Answer:
+        """Answer from the sources; `stop` (or `cancel()`) ends the answer early, keeping what was said."""
         if not question.strip():
             raise UsageError("the question is empty")
+        stop = stop or threading.Event()
+        self._stop_answer = stop
         timings: dict[str, float] = {}
         started = time.perf_counter()
         if chat_id is not None and not self.catalog.chat_exists(chat_id):
             raise UsageError(f"no chat with id {chat_id}")
         history = self.catalog.messages(chat_id) if chat_id is not None else []
-        chat_id = chat_id if chat_id is not None else self.catalog.new_chat(question[:80])
+        if chat_id is not None:
+            workspace = workspace or self.catalog.chat_workspace(chat_id)
+        else:
+            chat_id = self.catalog.new_chat(question[:80], workspace or DEFAULT_WORKSPACE)
         previous = [text for role, text in history if role == "user"][-1:]
         hits = self.relevant(
-            self.search(" ".join([*previous, question]), folder=folder, types=types), question
+            self.search(" ".join([*previous, question]), folder=folder, types=types, workspace=workspace),
+            question,
         )
         timings["retrieve_ms"] = _ms(started)
         if not hits:
@@ -305,9 +429,14 @@ class Engine:
             return answer
         llm = self.llm()
         timings["load_model_ms"] = _ms(started) - timings["retrieve_ms"]
+        if stop.is_set():  # stopped before or while the model loaded: nothing was generated
+            answer = Answer("", [], hits, self._model_name, chat_id, timings, finish_reason="cancelled")
+            self._remember(chat_id, question, answer)
+            return answer
         budget = llm.n_ctx - self.settings.max_answer_tokens - 400  # rules, example, question
         sources = fit_sources(hits, budget, llm.count_tokens)
         pieces: list[str] = []
+        cancel_sent = False
         gen_start = time.perf_counter()
         if llm.has_chat_template:
             stream = llm.generate(
@@ -325,17 +454,22 @@ class Engine:
             pieces.append(piece)
             if on_token:
                 on_token(piece)
+            if stop.is_set() and not cancel_sent:
+                llm.cancel()  # a cancel sent before generation began was not seen by the worker
+                cancel_sent = True
         timings["generate_ms"] = _ms(gen_start)
         timings["tokens"] = len(pieces)
         if len(pieces) > 1:
             timings["tokens_per_s"] = round(
                 (len(pieces) - 1) / max(1e-6, (timings["generate_ms"] - timings["first_token_ms"]) / 1000), 2
             )
-        checked = check_citations("".join(pieces), len(sources))
+        checked = match_sources(check_citations("".join(pieces), len(sources)), [h.text for h in sources])
         citations = [
             {
                 "n": n,
                 "path": sources[n - 1].path,
+                "sha256": sources[n - 1].sha256,
+                "seq": sources[n - 1].seq,
                 "page": sources[n - 1].page,
                 "text": sources[n - 1].text,
                 "start": sources[n - 1].start,
@@ -355,6 +489,7 @@ class Engine:
             checked.unsupported,
             True,
             getattr(llm, "finish_reason", "stop"),
+            checked.matched,
         )
         logs.event(
             "answered",
@@ -371,7 +506,32 @@ class Engine:
         self.catalog.add_message(chat_id, "user", question)
         self.catalog.add_message(chat_id, "assistant", answer.text, json.dumps(answer.citations))
 
+    def passage(self, sha256: str, seq: int, start: int, end: int) -> Passage:
+        """The passage [start, end) that begins in chunk `seq`, with the rest of its section around it."""
+        chunks = self.catalog.chunks_of(sha256)
+        first = next((c for c in chunks if c.seq == seq), None)
+        if first is None:
+            raise UsageError("that passage is no longer in the index (the file changed); ask again")
+        # offsets count from the start of a section: the run of chunks with the same page and heading
+        i = j = chunks.index(first)
+        while i > 0 and (chunks[i - 1].page, chunks[i - 1].heading) == (first.page, first.heading):
+            i -= 1
+        while j + 1 < len(chunks) and (chunks[j + 1].page, chunks[j + 1].heading) == (
+            first.page,
+            first.heading,
+        ):
+            j += 1
+        section = chunks[i : j + 1]
+        return Passage(
+            _span(section, section[0].start, start),
+            _span(section, start, end),
+            _span(section, end, section[-1].end),
+            first.page,
+        )
+
     def cancel(self) -> None:
+        """Stop the answer under way (from any thread); what was generated so far is kept."""
+        self._stop_answer.set()
         if self._llm:
             self._llm.cancel()
 
@@ -388,6 +548,28 @@ class Engine:
         from sealroom.models.catalogue import ModelCatalogue
 
         return ModelCatalogue(self.home, self.settings.allowed_model_sha256).add(Path(path))
+
+
+@dataclass
+class Passage:
+    before: str
+    text: str
+    after: str
+    page: int | None
+
+
+def _span(chunks: list[Any], start: int, end: int) -> str:
+    """Document text [start, end) pieced together from overlapping chunks (offsets are per version)."""
+    out: list[str] = []
+    pos = start
+    for c in chunks:
+        if c.end <= pos or c.start >= end:
+            continue
+        if out and c.start > pos:
+            out.append(" ")
+        out.append(c.text[max(0, pos - c.start) : min(len(c.text), end - c.start)])
+        pos = min(c.end, end)
+    return "".join(out)
 
 
 def _ms(since: float) -> float:

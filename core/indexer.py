@@ -97,7 +97,12 @@ class Indexer:
         if outcome.parsed is None:
             paths = self.catalog.finish_content(row.sha256, outcome.status, outcome.reason, None, [])
             summary.failed += 1
-            logs.event("file not indexed", path=row.path, status=outcome.status, reason=outcome.reason)
+            logs.problem(
+                "file not indexed",
+                path=row.path,
+                status=outcome.status,
+                reason=outcome.reason,
+            )
             for path in paths:
                 self.emit(
                     {"event": "failed", "path": path, "status": outcome.status, "reason": outcome.reason}

@@ -54,6 +54,33 @@ def event(name: str, **fields: Any) -> None:
     log.info(name, extra={"fields": fields})
 
 
+def problem(name: str, error: bool = False, **fields: Any) -> None:
+    """A warning (or an error) the diagnostics view lists."""
+    log.log(logging.ERROR if error else logging.WARNING, name, extra={"fields": fields})
+
+
+def recent_problems(path: Path, limit: int = 20) -> list[dict[str, Any]]:
+    """The last warnings and errors of the log file (for the diagnostics view)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 1_000_000))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return []
+    found: list[dict[str, Any]] = []
+    for line in reversed(lines):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("level") in ("warning", "error", "critical"):
+            found.append(entry)
+            if len(found) == limit:
+                break
+    return found
+
+
 @contextmanager
 def stage(name: str, **fields: Any) -> Iterator[dict[str, Any]]:
     """Time a pipeline stage; the yielded dict may gain fields before it is logged."""

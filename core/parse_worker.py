@@ -45,6 +45,9 @@ def handle(request: dict[str, str], memory_mb: int) -> dict[str, object]:
 
 
 def main() -> None:
+    from sealroom.core.priority import PARSER, lower_process
+
+    lower_process(PARSER)
     memory_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 0
     if memory_mb:
         _limit_memory(memory_mb)

@@ -154,7 +154,7 @@ class Retriever:
         self.embedder = embedder
 
     def search(
-        self, query: str, k: int = 6, folder: str | None = None, types: list[str] | None = None
+        self, query: str, k: int = 6, folders: list[str] | None = None, types: list[str] | None = None
     ) -> list[Hit]:
         pool = max(k * 5, 30)
         dense = self.store.query(self.embedder.embed([query])[0], pool)
@@ -174,7 +174,7 @@ class Retriever:
             chunk = chunks.get(chunk_id)
             if chunk is None:  # a vector whose chunk is gone (garbage not yet collected)
                 continue
-            owner = _first_matching(owners.get(chunk.sha256, []), folder, types)
+            owner = _first_matching(owners.get(chunk.sha256, []), folders, types)
             if owner is None or chunk.text in seen_text:
                 continue
             seen_text.add(chunk.text)
@@ -197,9 +197,12 @@ class Retriever:
         return merge_neighbours(hits)[:k]
 
 
-def _first_matching(rows: list[FileRow], folder: str | None, types: list[str] | None) -> FileRow | None:
+def _first_matching(
+    rows: list[FileRow], folders: list[str] | None, types: list[str] | None
+) -> FileRow | None:
+    prefixes = tuple(os.path.abspath(f).rstrip(os.sep) + os.sep for f in folders) if folders else ()
     for row in rows:
-        if folder and not row.path.startswith(os.path.abspath(folder).rstrip(os.sep) + os.sep):
+        if prefixes and not row.path.startswith(prefixes):
             continue
         if types and os.path.splitext(row.path)[1].lower().lstrip(".") not in types:
             continue

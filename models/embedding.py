@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,10 @@ class OnnxEmbedder:
             options = onnxruntime.SessionOptions()
             if self.threads:
                 options.intra_op_num_threads = self.threads
-            self._session = onnxruntime.InferenceSession(
-                str(model), options, providers=["CPUExecutionProvider"]
+            # idle pool threads sleep instead of spinning: the GUI and the parsers share these cores
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            self._session = _in_background_thread(
+                lambda: onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
             )
             tokenizer = Tokenizer.from_file(str(tokenizer_file))
             tokenizer.enable_truncation(MAX_TOKENS)
@@ -104,3 +107,25 @@ class OnnxEmbedder:
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             out[idx] = pooled / np.clip(norms, 1e-12, None)
         return out
+
+
+def _in_background_thread(make: Callable[[], Any]) -> Any:
+    """Run `make` on a fresh low-priority thread: the threads ONNX Runtime starts inherit its priority."""
+    from sealroom.core.priority import EMBEDDER, lower_this_thread
+
+    result: list[Any] = []
+    error: list[BaseException] = []
+
+    def run() -> None:
+        lower_this_thread(EMBEDDER)
+        try:
+            result.append(make())
+        except BaseException as exc:  # handed to the caller below
+            error.append(exc)
+
+    thread = threading.Thread(target=run, name="sealroom-embedder-start")
+    thread.start()
+    thread.join()
+    if error:
+        raise error[0]
+    return result[0]

@@ -105,6 +105,23 @@ class _Reader:
         fmt = _SCALARS[code]
         return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
 
+    def skip_array(self, code: int, count: int) -> None:
+        if code in _SCALARS:
+            self.handle.seek(struct.calcsize(_SCALARS[code]) * count, 1)
+        elif code == 8:
+            length = struct.Struct("<Q")
+            read, seek = self.handle.read, self.handle.seek
+            try:
+                for _ in range(count):
+                    seek(length.unpack(read(8))[0], 1)
+            except struct.error:
+                raise ModelError(
+                    f"{self.path.name} is truncated (its header ends early); copy the file again"
+                ) from None
+        else:
+            for _ in range(count):
+                self.value(code)
+
     def string(self) -> str:
         length = self.scalar(10)
         if length > 1 << 28:
@@ -116,8 +133,10 @@ class _Reader:
             return self.string()
         if code == 9:
             item_code, count = self.scalar(4), self.scalar(10)
-            items = [self.value(item_code) for _ in range(count)]
-            return items if count <= _KEEP_ARRAYS_UP_TO else _Length(count)
+            if count <= _KEEP_ARRAYS_UP_TO:
+                return [self.value(item_code) for _ in range(count)]
+            self.skip_array(item_code, count)  # vocabularies: 100k+ items nobody here reads
+            return _Length(count)
         if code not in _SCALARS:
             raise ModelError(f"{self.path.name} has a corrupt GGUF header (unknown value type {code})")
         return self.scalar(code)

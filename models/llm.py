@@ -7,7 +7,6 @@ import queue
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ class LlmWorker:
         self._proc: subprocess.Popen[str] | None = None
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._lock = threading.Lock()
+        self._generation = 0
 
     # --- life cycle -------------------------------------------------------------------
     def warm_up(self, timeout: float = 180.0) -> None:
@@ -123,6 +123,7 @@ class LlmWorker:
         """Yield text pieces as the model produces them; `finish_reason` is set at the end."""
         self.warm_up()
         with self._lock:
+            self._generation += 1
             self.finish_reason = "stop"
             self._send(op="generate", prompt=prompt, messages=messages, max_tokens=max_tokens, stop=stop)
             while True:
@@ -136,18 +137,25 @@ class LlmWorker:
                     raise ModelError(f"generation failed: {event.get('message')}")
 
     def cancel(self) -> None:
-        """Stop the generation under way; kill the process if it does not stop within 2 s."""
+        """Stop the generation under way, from any thread, without waiting for it.
+
+        A worker that has not stopped 2 s later is killed (it is restarted on the next call).
+        """
         proc = self._proc
-        if not proc or proc.poll() is not None:
+        if not proc or proc.poll() is not None or not self._lock.locked():
             return
         try:
             assert proc.stdin
             proc.stdin.write(json.dumps({"op": "cancel"}) + "\n")
             proc.stdin.flush()
-        except (OSError, AssertionError):
+        except (OSError, AssertionError, ValueError):
             return
-        deadline = time.monotonic() + 2
-        while self._lock.locked() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if self._lock.locked():
-            proc.kill()
+        generation = self._generation
+
+        def enforce() -> None:
+            if self._lock.locked() and self._generation == generation and proc.poll() is None:
+                proc.kill()
+
+        timer = threading.Timer(2.0, enforce)
+        timer.daemon = True
+        timer.start()

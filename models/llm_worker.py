@@ -26,6 +26,9 @@ def _send(out: TextIO, **payload: Any) -> None:
 
 
 def main() -> None:
+    from sealroom.core.priority import MODEL, lower_process
+
+    lower_process(MODEL)
     out = sys.stdout
     sys.stdout = sys.stderr  # llama.cpp's own chatter must not reach the protocol stream
     requests: queue.Queue[dict[str, Any] | None] = queue.Queue()

@@ -26,11 +26,18 @@ def test_engine_sources_never_import_qt(package: str):
     assert offenders == []
 
 
-def test_importing_the_engine_loads_no_qt_and_no_heavy_libraries():
-    code = (
-        "import sys, sealroom.core.engine, sealroom.core.cli, sealroom.models.catalogue\n"
-        "print(sorted(m for m in ('PySide6', 'chromadb', 'llama_cpp', 'onnxruntime', 'pypdf') if m in sys.modules))"
-    )
+@pytest.mark.parametrize(
+    ("modules", "heavy"),
+    [
+        # the engine imports nothing heavy (nor Qt) until it is used
+        ("sealroom.core.engine, sealroom.core.cli, sealroom.models.catalogue", ["PySide6"]),
+        # the window appears before Chroma, ONNX Runtime, llama.cpp or pypdf are loaded
+        ("sealroom.desktop.app, sealroom.desktop.window", []),
+    ],
+)
+def test_importing_loads_no_heavy_library_before_it_is_needed(modules: str, heavy: list[str]):
+    names = [*heavy, "chromadb", "llama_cpp", "onnxruntime", "pypdf"]
+    code = f"import sys, {modules}\nprint(sorted(m for m in {names!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -1,4 +1,10 @@
-from sealroom.core.answer import NOT_IN_SOURCES, check_citations, completion_prompt, fit_sources
+from sealroom.core.answer import (
+    NOT_IN_SOURCES,
+    check_citations,
+    completion_prompt,
+    fit_sources,
+    match_sources,
+)
 from sealroom.core.retriever import Hit, keyword_query
 
 
@@ -35,3 +41,18 @@ def test_fit_sources_respects_token_budget_in_rank_order():
 def test_keyword_query_drops_stopwords_and_quotes_terms():
     assert keyword_query("What is the rent of the office?") == '"rent" OR "office"'
     assert keyword_query("what is it?") is None
+
+
+def test_uncited_sentence_gets_the_source_holding_its_words():
+    sources = ["Boiler service: every April, by Acme Heating Ltd.", "The lease runs until 2031."]
+    checked = match_sources(check_citations("The boiler is serviced every April. It is blue.", 2), sources)
+    assert checked.text == "The boiler is serviced every April [1]. It is blue."
+    assert checked.cited == [1] and checked.matched == [1]
+    assert checked.unsupported == ["It is blue."]
+
+
+def test_model_citations_are_not_second_guessed():
+    checked = match_sources(
+        check_citations("The lease runs until 2031 [2].", 2), ["x", "The lease runs until 2031."]
+    )
+    assert checked.text == "The lease runs until 2031 [2]." and checked.matched == []

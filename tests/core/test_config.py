@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from sealroom.core.config import load_settings
+from sealroom.core.config import load_settings, save_user_settings
 from sealroom.core.errors import SealroomError
 
 
@@ -24,3 +24,20 @@ def test_unknown_setting_is_a_clear_error(home: Path):
     (home / "settings.toml").write_text("max_flie_mb = 5\n")
     with pytest.raises(SealroomError, match="unknown setting 'max_flie_mb'"):
         load_settings()
+
+
+def test_saved_settings_round_trip_and_policy_keys_are_refused(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    home.mkdir()
+    policy = tmp_path / "policy.toml"
+    policy.write_text('log_level = "WARNING"\n')
+    monkeypatch.setenv("SEALROOM_POLICY", str(policy))
+    saved = save_user_settings({"n_ctx": 2048, "chat_model": '/models/a "b".gguf'})
+    assert (saved.n_ctx, saved.chat_model) == (2048, '/models/a "b".gguf')
+    assert load_settings().n_ctx == 2048
+    with pytest.raises(SealroomError, match="set by your IT policy"):
+        save_user_settings({"log_level": "DEBUG"})
+    with pytest.raises(SealroomError, match="needs a int"):
+        save_user_settings({"n_ctx": "big"})
+    assert load_settings().log_level == "WARNING"

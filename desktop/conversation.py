@@ -1,0 +1,254 @@
+"""The centre pane: the transcript, citation chips and the question box.
+
+The transcript is plain data (`Entry` objects) rendered to HTML; while an answer streams,
+tokens are appended at the end of the document instead of re-rendering it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QKeyEvent, QTextCursor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+CITATION = re.compile(r"\[(\d{1,2})\]")
+
+
+@dataclass
+class Entry:
+    role: str  # user, assistant, search, notice
+    text: str
+    citations: list[dict[str, Any]] = field(default_factory=list)  # path, page, text, sha256, seq, ...
+    note: str = ""
+
+
+def source_label(source: dict[str, Any]) -> str:
+    page = f", p. {source['page']}" if source.get("page") else ""
+    return f"{os.path.basename(source['path'])}{page}"
+
+
+class QuestionEdit(QPlainTextEdit):
+    """Enter submits; Shift+Enter starts a new line."""
+
+    submitted = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        enter = event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        if enter and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self.submitted.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class Conversation(QWidget):
+    ask = Signal(str)
+    search = Signal(str)
+    stop = Signal()
+    new_chat = Signal()
+    source_clicked = Signal(dict)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[Entry] = []
+        self.busy = False
+
+        self.title = QLabel("New chat")
+        self.title.setAccessibleName("Chat title")
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.2)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.new_button = QPushButton("New chat")
+        self.new_button.setAccessibleName("New chat")
+        self.new_button.clicked.connect(self.new_chat)
+
+        self.transcript = QTextBrowser()
+        self.transcript.setAccessibleName("Conversation")
+        self.transcript.setOpenLinks(False)
+        self.transcript.anchorClicked.connect(self._anchor)
+
+        self.chips = QWidget()
+        self.chips.setAccessibleName("Sources of the last answer")
+        self.chips_layout = QHBoxLayout(self.chips)
+        self.chips_layout.setContentsMargins(0, 0, 0, 0)
+        self.chip_buttons: list[QPushButton] = []
+
+        self.question = QuestionEdit()
+        self.question.setAccessibleName("Question")
+        self.question.setPlaceholderText(
+            "Ask about your documents…  (Enter asks, Shift+Enter for a new line)"
+        )
+        self.question.setMaximumHeight(90)
+        self.question.submitted.connect(self.submit)
+        self.search_only = QCheckBox("Search only")
+        self.search_only.setAccessibleName("Search only, without the model")
+        self.search_only.setToolTip("List matching passages without asking the model")
+        self.ask_button = QPushButton("Ask")
+        self.ask_button.setAccessibleName("Ask")
+        self.ask_button.setDefault(True)
+        self.ask_button.clicked.connect(self.submit)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setAccessibleName("Stop generating")
+        self.stop_button.setToolTip("Stop the answer (Esc)")
+        self.stop_button.clicked.connect(self.stop)
+        self.stop_button.setVisible(False)
+        self.state = QLabel("")
+        self.state.setAccessibleName("Answer state")
+
+        top = QHBoxLayout()
+        top.addWidget(self.title, 1)
+        top.addWidget(self.new_button)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.search_only)
+        buttons.addWidget(self.state, 1)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.ask_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.transcript, 1)
+        layout.addWidget(self.chips)
+        layout.addWidget(self.question)
+        layout.addLayout(buttons)
+
+    # --- input ------------------------------------------------------------------------
+    def submit(self) -> None:
+        text = self.question.toPlainText().strip()
+        if not text or self.busy:
+            return
+        self.question.clear()
+        (self.search if self.search_only.isChecked() else self.ask).emit(text)
+
+    def set_busy(self, busy: bool, state: str = "") -> None:
+        self.busy = busy
+        self.ask_button.setEnabled(not busy)
+        self.stop_button.setVisible(busy and not self.search_only.isChecked())
+        self.state.setText(state)
+
+    # --- transcript -------------------------------------------------------------------
+    def show_chat(self, title: str, entries: list[Entry]) -> None:
+        self.title.setText(title)
+        self.entries = entries
+        self.redraw()
+        last = next((e for e in reversed(entries) if e.role in ("assistant", "search")), None)
+        self.set_chips(last.citations if last else [], "Sources:")
+
+    def add(self, entry: Entry) -> None:
+        self.entries.append(entry)
+        self.redraw()
+
+    def begin_answer(self) -> None:
+        self.entries.append(Entry("assistant", ""))
+        self.redraw()
+        self.set_chips([], "")
+
+    def append_token(self, piece: str) -> None:
+        self.entries[-1].text += piece
+        cursor = self.transcript.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(piece)
+        bar = self.transcript.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def finish_answer(self, text: str, citations: list[dict[str, Any]], note: str = "") -> None:
+        entry = self.entries[-1]
+        entry.text, entry.citations, entry.note = text, citations, note
+        self.redraw()
+        self.set_chips(citations, "Cited:" if citations else "")
+
+    def redraw(self) -> None:
+        parts = []
+        for i, entry in enumerate(self.entries):
+            parts.append(self._entry_html(i, entry))
+        self.transcript.setHtml("".join(parts))
+        bar = self.transcript.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def _entry_html(self, i: int, entry: Entry) -> str:
+        if entry.role == "user":
+            return f"<p style='margin-top:14px'><b>You:</b> {_para(entry.text)}</p>"
+        if entry.role == "notice":
+            return f"<p><i>{html.escape(entry.text)}</i></p>"
+        if entry.role == "search":
+            rows = "".join(
+                f"<li><a href='cite:{i}:{n}'>[{n}] {html.escape(source_label(c))}</a><br>"
+                f"{html.escape(_snippet(c['text']))}</li>"
+                for n, c in enumerate(entry.citations, 1)
+            )
+            return (
+                f"<p><b>Passages for</b> “{html.escape(entry.text)}”</p><ol>{rows}</ol>"
+                if rows
+                else (f"<p>No passage matches “{html.escape(entry.text)}”.</p>")
+            )
+        body = _para(entry.text)
+        known = {c["n"] for c in entry.citations}
+        body = CITATION.sub(lambda m: _cite_link(i, m, known), body)
+        sources = " ".join(
+            f"<a href='cite:{i}:{c['n']}'>[{c['n']}] {html.escape(source_label(c))}</a>"
+            for c in entry.citations
+        )
+        html_out = f"<p><b>Sealroom:</b> {body}</p>"
+        if sources:
+            html_out += f"<p style='margin-left:12px'><small>Sources: {sources}</small></p>"
+        if entry.note:
+            html_out += f"<p style='margin-left:12px'><small><i>{html.escape(entry.note)}</i></small></p>"
+        return html_out
+
+    def _anchor(self, url: QUrl) -> None:
+        kind, _, rest = url.toString().partition(":")
+        if kind != "cite":
+            return
+        index, _, n = rest.partition(":")
+        entry = self.entries[int(index)]
+        for c in entry.citations:
+            if str(c.get("n")) == n:
+                self.source_clicked.emit(c)
+
+    # --- chips ------------------------------------------------------------------------
+    def set_chips(self, citations: list[dict[str, Any]], caption: str) -> None:
+        while self.chips_layout.count():
+            item = self.chips_layout.takeAt(0)
+            widget = item.widget() if item else None
+            if widget:
+                widget.deleteLater()
+        self.chip_buttons = []
+        if citations:
+            self.chips_layout.addWidget(QLabel(caption))
+        for c in citations[:8]:
+            chip = QPushButton(f"[{c['n']}] {source_label(c)}")
+            chip.setAccessibleName(f"Source {c['n']}: {source_label(c)}")
+            chip.setToolTip(c["path"])
+            chip.setFlat(True)
+            chip.setCursor(Qt.CursorShape.PointingHandCursor)
+            chip.clicked.connect(lambda _=False, c=c: self.source_clicked.emit(c))
+            self.chips_layout.addWidget(chip)
+            self.chip_buttons.append(chip)
+        self.chips_layout.addStretch(1)
+        self.chips.setVisible(bool(citations))
+
+
+def _para(text: str) -> str:
+    return html.escape(text.strip()).replace("\n", "<br>")
+
+
+def _snippet(text: str, limit: int = 280) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def _cite_link(i: int, match: re.Match[str], known: set[int]) -> str:
+    n = int(match.group(1))
+    return f"<a href='cite:{i}:{n}'>[{n}]</a>" if n in known else match.group(0)

@@ -1,0 +1,187 @@
+"""The engine, hosted in the app's process, seen by widgets as Qt signals.
+
+One process owns a data directory, so the window runs the Engine itself: the watch loop
+on the `index` lane, questions and the model on the `answer` lane, catalog reads and
+searches on the `query` lane. Widgets call these methods and listen to the signals;
+nothing here touches a widget.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from sealroom.core import logs
+from sealroom.core.catalog import DEFAULT_WORKSPACE
+from sealroom.core.engine import Answer, Engine
+from sealroom.core.retriever import Hit
+
+from .ops import Op, describe, on_gui_thread
+
+
+class EngineHost(QObject):
+    started = Signal()  # the engine is open: folders, chats and counts can be read
+    start_failed = Signal(str)
+    progress = Signal(int, int, str)  # files done, total, current file ("" when idle)
+    indexing_done = Signal()  # a scan-and-index pass finished
+    file_event = Signal(dict)  # indexed / failed / removed, from the scanner and indexer
+    model_state = Signal(str)  # not loaded, loading, ready: <file>, failed: <why>
+    folders_changed = Signal()
+    watch_failed = Signal(str)
+
+    def __init__(self, home: Path | None = None) -> None:
+        super().__init__()
+        self.home = home
+        self.engine: Engine | None = None
+        self.workspace = DEFAULT_WORKSPACE
+        self._stop = threading.Event()
+        self._stop_answer = threading.Event()
+        self.indexing = False
+        self.model = "not loaded"
+        self.window_visible_ms: int | None = None
+
+    # --- life cycle -------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the engine off the GUI thread, then start watching and load the model."""
+
+        def opened(engine: Engine) -> None:
+            self.engine = engine
+            logs.event("desktop started", window_visible_ms=self.window_visible_ms)
+            engine.emit = lambda event: on_gui_thread(lambda: self.file_event.emit(event))
+            self.started.emit()
+            self.start_watch()
+            self.load_model()
+
+        Op(None, lambda _: Engine(self.home, purpose="sealroom-desktop"), opened, self._failed_start).run()
+
+    def _failed_start(self, exc: BaseException) -> None:
+        self.start_failed.emit(describe(exc))
+
+    def start_watch(self) -> None:
+        engine = self._need()
+
+        def progress(done: int, total: int, path: str | None) -> None:
+            on_gui_thread(lambda: self._progress(done, total, path or ""))
+
+        def watch(_: Callable[[Any], None]) -> None:
+            engine.watch(on_ready=None, stop=self._stop, progress=progress)
+
+        def stopped(exc: BaseException) -> None:
+            self.indexing = False
+            if not self._stop.is_set():
+                self.watch_failed.emit(describe(exc))
+
+        Op(None, watch, success=lambda _: None, failure=stopped, lane="index").run()
+
+    def _progress(self, done: int, total: int, path: str) -> None:
+        was = self.indexing
+        self.indexing = bool(path)
+        self.progress.emit(done, total, path)
+        if was and not self.indexing:
+            self.indexing_done.emit()
+
+    def load_model(self) -> None:
+        engine = self._need()
+        self._set_model("loading")
+        Op(
+            None,
+            lambda _: engine.llm() and engine.model_state,
+            success=self._set_model,
+            failure=lambda exc: self._set_model(f"failed: {describe(exc)}"),
+            lane="answer",
+        ).run()
+
+    def _set_model(self, state: str) -> None:
+        self.model = state
+        self.model_state.emit(state)
+
+    def shutdown(self) -> None:
+        """Stop watching and generating, then close the engine (its data stays consistent)."""
+        self._stop.set()
+        engine, self.engine = self.engine, None
+        if engine is None:
+            return
+        engine.paused.clear()
+        engine.cancel()
+        from . import ops
+
+        ops.shutdown(wait=False)
+        closer = threading.Thread(target=engine.close, daemon=True)
+        closer.start()
+        closer.join(10)
+
+    def _need(self) -> Engine:
+        if self.engine is None:
+            raise RuntimeError("the engine is not open yet")
+        return self.engine
+
+    # --- folders and indexing -----------------------------------------------------------
+    def add_folder(self, path: str, done: Callable[[str], None] | None = None) -> None:
+        engine, workspace = self._need(), self.workspace
+
+        def added(folder: str) -> None:
+            engine.rescan()
+            self.folders_changed.emit()
+            if done:
+                done(folder)
+
+        Op(None, lambda _: engine.add_folder(path, workspace), added).run()
+
+    def remove_folder(self, path: str) -> None:
+        engine = self._need()
+        Op(None, lambda _: engine.remove_folder(path), lambda _: self.folders_changed.emit()).run()
+
+    def retry_failed(self) -> None:
+        engine = self._need()
+        Op(None, lambda _: engine.retry_failed(), lambda _: engine.rescan()).run()
+
+    def set_paused(self, paused: bool) -> None:
+        engine = self._need()
+        if paused:
+            engine.paused.set()
+        else:
+            engine.paused.clear()
+
+    def read(self, op: Callable[[Engine], Any], success: Callable[[Any], None]) -> None:
+        """Run a quick read of the engine (catalog, status) off the GUI thread."""
+        if self.engine is None:
+            return
+        engine = self.engine
+        Op(None, lambda _: op(engine), success).run()
+
+    # --- asking -----------------------------------------------------------------------
+    def ask(
+        self,
+        question: str,
+        chat_id: int | None,
+        on_token: Callable[[str], None],
+        success: Callable[[Answer], None],
+        failure: Callable[[BaseException], None],
+    ) -> None:
+        engine, workspace = self._need(), self.workspace
+        loaded = self.model.startswith("ready")
+
+        stop = self._stop_answer = threading.Event()  # set by stop_answer(), even before the op starts
+
+        def ask(report: Callable[[Any], None]) -> Answer:
+            return engine.ask(question, chat_id, on_token=report, workspace=workspace, stop=stop)
+
+        def answered(answer: Answer) -> None:
+            if not loaded and answer.called_model:
+                self._set_model(engine.model_state)
+            success(answer)
+
+        Op(None, ask, answered, failure, progress=on_token, lane="answer").run()
+
+    def search(self, query: str, success: Callable[[list[Hit]], None]) -> None:
+        engine, workspace = self._need(), self.workspace
+        Op(None, lambda _: engine.search(query, workspace=workspace), success).run()
+
+    def stop_answer(self) -> None:
+        self._stop_answer.set()
+        if self.engine is not None:
+            self.engine.cancel()

@@ -1,0 +1,415 @@
+"""The main window: sidebar | conversation (or the welcome) | source preview."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QStyle,
+    QSystemTrayIcon,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sealroom.core import logs
+from sealroom.core.engine import Answer, Engine
+from sealroom.core.retriever import Hit
+
+from .conversation import Conversation, Entry
+from .dialogs import DiagnosticsDialog, SettingsDialog
+from .host import EngineHost
+from .ops import describe, show_error
+from .preview import SourcePreview
+from .sidebar import Sidebar
+
+PRIVACY = "Your documents, questions and answers stay on this computer. Nothing is sent anywhere."
+
+
+def hit_source(n: int, hit: Hit) -> dict[str, Any]:
+    return {
+        "n": n,
+        "path": hit.path,
+        "page": hit.page,
+        "text": hit.text,
+        "sha256": hit.sha256,
+        "seq": hit.seq,
+        "start": hit.start,
+        "end": hit.end,
+    }
+
+
+class Welcome(QWidget):
+    def __init__(self, choose: Any) -> None:
+        super().__init__()
+        title = QLabel("<h2>Welcome to Sealroom</h2>")
+        text = QLabel(
+            "Choose a folder of documents (PDF, Word, text, e-mail …). Sealroom reads them, keeps its "
+            "index up to date as they change, and answers your questions with the file and page of "
+            f"every source.<br><br><b>{PRIVACY}</b><br><br>You can also drop a folder on the left pane."
+        )
+        text.setWordWrap(True)
+        self.button = QPushButton("Choose a folder…")
+        self.button.setAccessibleName("Choose a first folder")
+        self.button.clicked.connect(choose)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(title)
+        layout.addWidget(text)
+        layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addStretch(2)
+        layout.setContentsMargins(40, 20, 40, 20)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, host: EngineHost) -> None:
+        super().__init__()
+        self.host = host
+        self.chat_id: int | None = None
+        self.keep_watching = True
+        self.quitting = False
+        self.setWindowTitle("Sealroom")
+        self.setWindowIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_FileDialogContentsView))
+        self.sidebar = Sidebar()
+        self.conversation = Conversation()
+        self.preview = SourcePreview()
+        self.welcome = Welcome(self.choose_folder)
+        self.centre = QStackedWidget()
+        self.centre.addWidget(self.conversation)
+        self.centre.addWidget(self.welcome)
+        splitter = QSplitter()
+        splitter.addWidget(self.sidebar)
+        splitter.addWidget(self.centre)
+        splitter.addWidget(self.preview)
+        splitter.setSizes([270, 620, 390])
+        splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(splitter)
+        self.model_label = QLabel("Model: not loaded")
+        self.model_label.setAccessibleName("Model state")
+        self.statusBar().addPermanentWidget(self.model_label)
+        self.statusBar().showMessage("Opening your index…")
+        self._menus()
+        self._connect()
+        self.tray = self._tray()
+        self.refresh_timer = QTimer(self)
+        self.refresh_timer.setSingleShot(True)
+        self.refresh_timer.setInterval(400)  # file events come in bursts: refresh counts once per burst
+        self.refresh_timer.timeout.connect(self.refresh)
+        self.sidebar.setEnabled(False)
+        self.conversation.setEnabled(False)
+        self.resize(1280, 780)
+
+    # --- wiring -----------------------------------------------------------------------
+    def _menus(self) -> None:
+        file = self.menuBar().addMenu("&File")
+        file.addAction("Add folder…", QKeySequence("Ctrl+O"), self.choose_folder)
+        file.addAction("New chat", QKeySequence("Ctrl+N"), self.new_chat)
+        file.addSeparator()
+        file.addAction("Settings…", QKeySequence("Ctrl+,"), self.open_settings)
+        file.addSeparator()
+        file.addAction("Quit", QKeySequence("Ctrl+Q"), self.quit)
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("Diagnostics…", self.open_diagnostics)
+        help_menu.addAction("About Sealroom", lambda: QMessageBox.about(self, "Sealroom", PRIVACY))
+        QShortcut(QKeySequence("Ctrl+K"), self, self.focus_question)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop_answer)
+
+    def _connect(self) -> None:
+        host, side, conv = self.host, self.sidebar, self.conversation
+        host.started.connect(self.on_started)
+        host.start_failed.connect(self.on_start_failed)
+        host.progress.connect(side.indexing.show_progress)
+        host.progress.connect(self._on_progress)
+        host.file_event.connect(lambda _: self.refresh_timer.start())
+        host.indexing_done.connect(self.refresh)
+        host.folders_changed.connect(self.refresh)
+        host.model_state.connect(self.on_model_state)
+        host.watch_failed.connect(lambda why: self.statusBar().showMessage(f"Watching stopped: {why}"))
+        side.add_folder.connect(self.choose_folder)
+        side.folder_dropped.connect(self.add_folder)
+        side.remove_folder.connect(self.remove_folder)
+        side.workspace_chosen.connect(self.switch_workspace)
+        side.new_workspace.connect(self.create_workspace)
+        side.chat_chosen.connect(self.open_chat)
+        side.rename_chat.connect(self.rename_chat)
+        side.delete_chat.connect(self.delete_chat)
+        side.indexing.pause.connect(host.set_paused)
+        side.indexing.retry.connect(host.retry_failed)
+        conv.ask.connect(self.ask)
+        conv.search.connect(self.search)
+        conv.stop.connect(self.stop_answer)
+        conv.new_chat.connect(self.new_chat)
+        conv.source_clicked.connect(self.show_source)
+
+    def _tray(self) -> QSystemTrayIcon | None:
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            return None
+        tray = QSystemTrayIcon(self.windowIcon(), self)
+        menu = QMenu(self)
+        menu.addAction("Show Sealroom", self.bring_forward)
+        self.tray_pause = QAction("Pause indexing", menu, checkable=True)
+        self.tray_pause.toggled.connect(self.sidebar.indexing.pause_button.setChecked)
+        menu.addAction(self.tray_pause)
+        menu.addAction("Quit", self.quit)
+        tray.setContextMenu(menu)
+        tray.activated.connect(lambda _: self.bring_forward())
+        tray.setToolTip("Sealroom")
+        tray.show()
+        return tray
+
+    # --- engine state -------------------------------------------------------------------
+    def on_started(self) -> None:
+        self.sidebar.setEnabled(True)
+        self.conversation.setEnabled(True)
+        self.statusBar().showMessage("Ready", 4000)
+        self.refresh()
+        self.new_chat()
+
+    def on_start_failed(self, why: str) -> None:
+        self.statusBar().showMessage(f"Sealroom cannot open its index: {why}")
+        box = QMessageBox(QMessageBox.Icon.Critical, "Sealroom cannot open its index", why, parent=self)
+        box.open()
+
+    def on_model_state(self, state: str) -> None:
+        text = {"loading": "Model: loading…", "not loaded": "Model: not loaded"}.get(state, f"Model: {state}")
+        self.model_label.setText(text)
+
+    def _on_progress(self, done: int, total: int, path: str) -> None:
+        if self.tray:
+            self.tray.setToolTip(
+                f"Sealroom — indexing {done} of {total}" if path else "Sealroom — up to date"
+            )
+
+    def refresh(self) -> None:
+        """Re-read workspaces, folder counts, chats and the not-indexed list (off the GUI thread)."""
+        workspace, watching = self.host.workspace, True
+
+        def read(engine: Engine) -> dict[str, Any]:
+            folders = set(engine.folders(workspace))
+            counts = {p: c for p, c in engine.catalog.counts_by_folder().items() if p in folders}
+            watching = engine.watch_state.running
+            return {
+                "workspaces": engine.catalog.workspaces(),
+                "counts": counts,
+                "chats": engine.catalog.chats(workspace),
+                "totals": engine.catalog.count_by_status(),
+                "not_indexed": engine.catalog.not_indexed(),
+                "watching": watching,
+                "any_folder": bool(engine.folders()),
+            }
+
+        def show(data: dict[str, Any]) -> None:
+            self.sidebar.set_workspaces(data["workspaces"], workspace)
+            self.sidebar.set_folders(data["counts"])
+            self.sidebar.set_chats(data["chats"], self.chat_id)
+            self.sidebar.indexing.show_totals(data["totals"], data["watching"] and watching)
+            self.sidebar.indexing.set_not_indexed(data["not_indexed"])
+            self.centre.setCurrentWidget(self.conversation if data["any_folder"] else self.welcome)
+
+        self.host.read(read, show)
+
+    # --- folders and workspaces ---------------------------------------------------------
+    def choose_folder(self) -> None:
+        folder = self.pick_folder()
+        if folder:
+            self.add_folder(folder)
+
+    # The system's modal dialogs, in one place (tests replace these three methods).
+    def pick_folder(self) -> str:
+        return QFileDialog.getExistingDirectory(self, "Choose a folder to index")
+
+    def confirm(self, title: str, text: str) -> bool:
+        return QMessageBox.question(self, title, text) == QMessageBox.StandardButton.Yes
+
+    def ask_text(self, title: str, label: str, text: str = "") -> str:
+        value, ok = QInputDialog.getText(self, title, label, text=text)
+        return value.strip() if ok else ""
+
+    def add_folder(self, folder: str) -> None:
+        self.statusBar().showMessage(f"Adding {folder}…", 3000)
+        self.host.add_folder(folder, lambda path: self.statusBar().showMessage(f"Watching {path}", 5000))
+
+    def remove_folder(self, folder: str) -> None:
+        if self.confirm(
+            "Remove folder",
+            f"Stop watching {folder}?\n\nIts files leave the index. The files themselves are not touched.",
+        ):
+            self.host.remove_folder(folder)
+
+    def switch_workspace(self, name: str) -> None:
+        self.host.workspace = name
+        self.new_chat()
+        self.refresh()
+
+    def create_workspace(self) -> None:
+        name = self.ask_text("New workspace", "Name of the workspace:")
+        if name:
+            self.host.read(lambda e: e.catalog.add_workspace(name), lambda _: self.switch_workspace(name))
+
+    # --- chats --------------------------------------------------------------------------
+    def new_chat(self) -> None:
+        if self.conversation.busy:
+            return
+        self.chat_id = None
+        self.conversation.show_chat("New chat", [])
+        self.sidebar.chats.clearSelection()
+        self.focus_question()
+
+    def open_chat(self, chat_id: int) -> None:
+        if self.conversation.busy:
+            return
+
+        def read(engine: Engine) -> tuple[str, list[Entry]]:
+            title = dict(engine.catalog.chats(self.host.workspace)).get(chat_id, "Chat")
+            return title, [
+                Entry(role, text, cites) for role, text, cites in engine.catalog.transcript(chat_id)
+            ]
+
+        def show(data: tuple[str, list[Entry]]) -> None:
+            self.chat_id = chat_id
+            self.conversation.show_chat(*data)
+
+        self.host.read(read, show)
+
+    def rename_chat(self, chat_id: int) -> None:
+        title = self.ask_text("Rename chat", "New title:")
+        if title:
+            self.host.read(lambda e: e.catalog.rename_chat(chat_id, title), lambda _: self.refresh())
+            if chat_id == self.chat_id:
+                self.conversation.title.setText(title)
+
+    def delete_chat(self, chat_id: int) -> None:
+        if not self.confirm("Delete chat", "Delete this chat and its answers?"):
+            return
+        if chat_id == self.chat_id:
+            self.new_chat()
+        self.host.read(lambda e: e.catalog.delete_chat(chat_id), lambda _: self.refresh())
+
+    # --- asking -------------------------------------------------------------------------
+    def focus_question(self) -> None:
+        self.conversation.question.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def ask(self, question: str) -> None:
+        conv = self.conversation
+        conv.add(Entry("user", question))
+        conv.begin_answer()
+        loading = not self.host.model.startswith("ready")
+        conv.set_busy(True, "Loading the model…" if loading else "Finding passages…")
+        self.asked_at = time.perf_counter()
+        first = [True]
+
+        def token(piece: str) -> None:
+            if first[0]:
+                first[0] = False
+                conv.set_busy(True, "Answering… (Esc stops)")
+            conv.append_token(piece)
+
+        def answered(answer: Answer) -> None:
+            new = self.chat_id is None
+            self.chat_id = answer.chat_id
+            notes = []
+            if answer.finish_reason == "cancelled":
+                notes.append("Stopped.")
+            if answer.unsupported and answer.called_model:
+                notes.append(
+                    f"{len(answer.unsupported)} sentence(s) cite no source; check them against the documents."
+                )
+            if answer.invalid_citations:
+                notes.append(f"Removed citations to sources that were not given: {answer.invalid_citations}.")
+            conv.finish_answer(answer.text, answer.citations, " ".join(notes))
+            if not answer.citations and answer.sources:
+                conv.set_chips([hit_source(n, h) for n, h in enumerate(answer.sources, 1)], "Sources given:")
+            conv.set_busy(False, f"Answered in {answer.timings.get('total_ms', 0) / 1000:.1f} s")
+            if new:
+                conv.title.setText(question[:80])
+                self.refresh()
+
+        def failed(exc: BaseException) -> None:
+            conv.finish_answer(conv.entries[-1].text, [], describe(exc))
+            conv.set_busy(False, "")
+
+        self.host.ask(question, self.chat_id, token, answered, failed)
+
+    def search(self, query: str) -> None:
+        conv = self.conversation
+        conv.set_busy(True, "Searching…")
+
+        def found(hits: list[Hit]) -> None:
+            sources = [hit_source(n, h) for n, h in enumerate(hits, 1)]
+            conv.add(Entry("search", query, sources))
+            conv.set_chips(sources, "Passages:")
+            conv.set_busy(False, f"{len(hits)} passages")
+
+        self.host.search(query, found)
+
+    def stop_answer(self) -> None:
+        if self.conversation.busy:
+            self.host.stop_answer()
+            self.conversation.set_busy(True, "Stopping…")
+
+    def show_source(self, source: dict[str, Any]) -> None:
+        self.preview.show_loading(source)
+        if not source.get("sha256"):
+            self.preview.show_passage(source, None)
+            return
+
+        def read(engine: Engine) -> Any:
+            return engine.passage(source["sha256"], source["seq"], source["start"], source["end"])
+
+        self.host.read(read, lambda passage: self.preview.show_passage(source, passage))
+
+    # --- dialogs and window ----------------------------------------------------------------
+    def open_settings(self) -> None:
+        if self.host.engine is None:
+            return
+        SettingsDialog(self, self.host).open()
+
+    def open_diagnostics(self) -> None:
+        if self.host.engine is None:
+            return
+        DiagnosticsDialog(self, self.host).open()
+
+    def bring_forward(self) -> None:
+        logs.event("window brought forward")
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.tray and self.keep_watching and not self.quitting:
+            event.ignore()
+            self.hide()
+            self.tray.showMessage(
+                "Sealroom", "Still watching your folders. Quit from this icon.", QIcon(), 3000
+            )
+            return
+        self.quitting = True
+        self.host.shutdown()
+        event.accept()
+        QApplication.quit()
+
+    def quit(self) -> None:
+        self.quitting = True
+        self.close()
+
+
+def data_home(home: Path | None) -> Path:
+    from sealroom.core.paths import data_dir
+
+    return home or data_dir()
+
+
+__all__ = ["MainWindow", "data_home", "show_error"]

@@ -1,0 +1,51 @@
+from pathlib import Path
+
+from sealroom.core.catalog import Catalog, Chunk
+from sealroom.core.engine import Engine
+
+
+def test_workspaces_folders_counts_and_chats(tmp_path: Path):
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    assert catalog.workspaces() == ["default"]
+    catalog.add_folder("/docs/a")
+    catalog.add_folder("/docs/b", workspace="Case 12")
+    assert catalog.workspaces() == ["default", "Case 12"]
+    (fa, _), (fb, _) = catalog.folders()
+    catalog.upsert_file(fa, "/docs/a/x.pdf", 1, 1, "s1", "indexed")
+    catalog.upsert_file(fa, "/docs/a/y.pdf", 1, 1, "s2", "failed", "parse error: bad xref")
+    catalog.upsert_file(fb, "/docs/b/z.pdf", 1, 1, "s3", "pending")
+    assert catalog.counts_by_folder() == {"/docs/a": {"indexed": 1, "failed": 1}, "/docs/b": {"pending": 1}}
+    assert [(r.path, r.reason) for r in catalog.not_indexed()] == [("/docs/a/y.pdf", "parse error: bad xref")]
+    first = catalog.new_chat("Rent?")
+    second = catalog.new_chat("Deadline?", workspace="Case 12")
+    catalog.add_message(first, "assistant", "12,000 [1]", '[{"n": 1, "path": "/docs/a/x.pdf"}]')
+    catalog.rename_chat(first, "Rent")
+    assert catalog.chats() == [(first, "Rent")] and catalog.chats("Case 12") == [(second, "Deadline?")]
+    assert catalog.transcript(first) == [("assistant", "12,000 [1]", [{"n": 1, "path": "/docs/a/x.pdf"}])]
+    catalog.delete_chat(first)
+    assert catalog.chats() == [] and catalog.transcript(first) == []
+    catalog.remove_workspace("Case 12")
+    assert catalog.workspaces() == ["default"] and catalog.chats("Case 12") == []
+    assert [p for _, p in catalog.folders()] == ["/docs/a"]
+
+
+def test_passage_comes_with_the_rest_of_its_section(home: Path):
+    text = "Alpha one. Beta two. Gamma three. Delta four."
+    sha = "f" * 64
+    pieces = [(0, 20), (11, 33), (21, 45)]  # overlapping chunks of one page, offsets in the page's text
+    chunks = [
+        Chunk(f"{sha[:32]}-{i}", sha, i, text[a:b].strip(), 3, None, a, a + len(text[a:b].strip()))
+        for i, (a, b) in enumerate(pieces)
+    ]
+    other = Chunk(f"{sha[:32]}-3", sha, 3, "Page four.", 4, None, 0, 10)
+    with Engine() as engine:
+        engine.catalog.add_folder("/d")
+        engine.catalog.upsert_file(engine.catalog.folders()[0][0], "/d/x.pdf", 1, 1, sha, "pending")
+        engine.catalog.finish_content(sha, "indexed", None, 4, [*chunks, other])
+        passage = engine.passage(sha, 1, 11, 33)
+    assert (passage.before, passage.text, passage.after, passage.page) == (
+        "Alpha one. ",
+        "Beta two. Gamma three.",
+        " Delta four.",
+        3,
+    )

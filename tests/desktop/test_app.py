@@ -1,0 +1,173 @@
+"""The app around the conversation: start-up, single instance, chats, workspaces, settings, diagnostics."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from sealroom.desktop.dialogs import DiagnosticsDialog, SettingsDialog
+from sealroom.desktop.window import MainWindow
+from tests.desktop.conftest import WAIT_MS
+
+
+def _desktop(home: Path, *args: str, **env: str) -> subprocess.Popen[str]:
+    environ = dict(os.environ, SEALROOM_HOME=str(home), SEALROOM_POLICY=str(home / "no-policy.toml"), **env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sealroom.desktop.app", *args],
+        env={k: v for k, v in environ.items() if v},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_without_a_display_it_says_so_in_one_line(home: Path):
+    proc = _desktop(home, DISPLAY="", WAYLAND_DISPLAY="", QT_QPA_PLATFORM="")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert err.strip().count("\n") == 0 and "no display" in err and "sealroom --help" in err
+
+
+@pytest.mark.slow
+def test_second_launch_brings_the_running_window_forward(home: Path):
+    first = _desktop(home, "--quit-after", "120", QT_QPA_PLATFORM="offscreen")
+    try:
+        assert first.stderr is not None
+        line = ""
+        while "window visible after" not in line:
+            line = first.stderr.readline()
+            assert line or first.poll() is None, "the first instance ended early"
+        print(f"\n{line.strip()}")
+        log = home / "logs" / "sealroom.jsonl"
+        deadline = time.monotonic() + 60
+        while not (log.exists() and "desktop started" in log.read_text()):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        second = _desktop(home, QT_QPA_PLATFORM="offscreen")
+        _, err = second.communicate(timeout=60)
+        assert second.returncode == 0 and "already running" in err
+        while "window brought forward" not in log.read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        messages = [json.loads(x)["msg"] for x in log.read_text().splitlines()]
+        assert messages.count("desktop started") == 1  # one engine, one owner of the data folder
+    finally:
+        first.terminate()
+        first.wait(30)
+
+
+def test_chats_are_listed_opened_renamed_and_deleted(window: MainWindow, qtbot, monkeypatch):
+    catalog = window.host.engine.catalog
+    chat = catalog.new_chat("Rent question")
+    catalog.add_message(chat, "user", "When is rent due?")
+    catalog.add_message(
+        chat,
+        "assistant",
+        "Monthly [1].",
+        json.dumps([{"n": 1, "path": "/d/lease.pdf", "page": 2, "text": "Rent is due monthly."}]),
+    )
+    window.refresh()
+    chats = window.sidebar.chats
+    qtbot.waitUntil(lambda: chats.count() == 1, timeout=10_000)
+    item = chats.item(0)
+    qtbot.mouseClick(chats.viewport(), Qt.MouseButton.LeftButton, pos=chats.visualItemRect(item).center())
+    qtbot.waitUntil(lambda: window.chat_id == chat, timeout=10_000)
+    assert window.conversation.title.text() == "Rent question"
+    assert "Monthly" in window.conversation.transcript.toPlainText()
+    assert [b.text() for b in window.conversation.chip_buttons] == ["[1] lease.pdf, p. 2"]
+
+    monkeypatch.setattr(window, "ask_text", lambda *a, **k: "Lease: rent")
+    window.rename_chat(chat)
+    qtbot.waitUntil(lambda: chats.count() == 1 and chats.item(0).text() == "Lease: rent", timeout=10_000)
+    monkeypatch.setattr(window, "confirm", lambda *a: True)
+    window.delete_chat(chat)
+    qtbot.waitUntil(lambda: chats.count() == 0, timeout=10_000)
+    assert catalog.chats() == [] and window.chat_id is None
+
+
+def test_workspaces_keep_their_own_folders(window: MainWindow, qtbot, monkeypatch, tmp_path: Path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "note.txt").write_text("The boiler service is every April.")
+    (tmp_path / "b").mkdir()
+    side = window.sidebar
+    window.add_folder(str(tmp_path / "a"))
+    qtbot.waitUntil(lambda: side.folders.count() == 1, timeout=WAIT_MS)
+    monkeypatch.setattr(window, "ask_text", lambda *a, **k: "Case 12")
+    window.create_workspace()
+    qtbot.waitUntil(
+        lambda: side.workspace.currentText() == "Case 12" and side.folders.count() == 0, timeout=10_000
+    )
+    window.add_folder(str(tmp_path / "b"))
+    qtbot.waitUntil(
+        lambda: side.folders.count() == 1 and side.folders.item(0).toolTip().endswith("/b"), timeout=WAIT_MS
+    )
+    window.switch_workspace("default")
+    qtbot.waitUntil(
+        lambda: side.folders.count() == 1 and side.folders.item(0).toolTip().endswith("/a"), timeout=10_000
+    )
+
+    monkeypatch.setattr(window, "confirm", lambda *a: True)
+    side.folders.item(0).setSelected(True)
+    qtbot.mouseClick(side.remove_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: side.folders.count() == 0, timeout=10_000)
+    assert window.host.engine.folders() == [str(tmp_path / "b")]
+
+
+def test_search_only_lists_passages_without_the_model(window: MainWindow, qtbot, tmp_path: Path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "note.txt").write_text("The boiler service is every April, by Acme Heating.")
+    window.add_folder(str(tmp_path / "d"))
+    qtbot.waitUntil(lambda: window.sidebar.folders.count() == 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "1 indexed" in window.sidebar.folders.item(0).text(), timeout=WAIT_MS)
+    conv = window.conversation
+    conv.search_only.setChecked(True)
+    qtbot.keyClicks(conv.question, "boiler service")
+    qtbot.keyClick(conv.question, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(conv.entries) and conv.entries[-1].role == "search", timeout=WAIT_MS)
+    assert conv.entries[-1].citations[0]["path"].endswith("note.txt")
+    assert "Acme Heating" in conv.transcript.toPlainText()
+    assert window.chat_id is None  # a search is not a chat message
+
+
+@pytest.fixture
+def policy_locks_log_level(home: Path, tmp_path: Path) -> None:
+    (tmp_path / "no-policy.toml").write_text('log_level = "WARNING"\n')
+
+
+def test_settings_show_the_default_model_and_save_changes(
+    policy_locks_log_level, window: MainWindow, qtbot, home: Path
+):
+    dialog = SettingsDialog(window, window.host)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() >= 1, timeout=WAIT_MS)
+    row = dialog.table.selectionModel().selectedRows()[0].row()
+    assert dialog.table.item(row, 0).text().endswith("(default)")
+    assert dialog.table.item(row, 1).text().endswith("MB") and dialog.table.item(row, 2).text() == "32768"
+    assert len(dialog.table.item(row, 3).toolTip()) == 64  # the full sha256
+    assert not dialog.log_level.isEnabled()  # set by the policy
+    dialog.ctx.setValue(2048)
+    assert dialog.changes() == {"n_ctx": 2048}
+    dialog._save()
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=10_000)
+    assert window.host.engine.settings.n_ctx == 2048
+    assert "n_ctx = 2048" in (home / "settings.toml").read_text()
+
+
+def test_diagnostics_show_engine_watcher_and_logs(window: MainWindow, qtbot, tmp_path: Path):
+    (tmp_path / "d").mkdir()
+    window.add_folder(str(tmp_path / "d"))
+    qtbot.waitUntil(lambda: window.host.engine.watch_state.folders == [str(tmp_path / "d")], timeout=WAIT_MS)
+    dialog = DiagnosticsDialog(window, window.host)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: "Folder watcher" in dialog.report.toPlainText(), timeout=10_000)
+    text = dialog.report.toPlainText()
+    assert "running" in text and str(tmp_path / "d") in text
+    assert str(window.host.engine.log_path) in text
