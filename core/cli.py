@@ -157,6 +157,9 @@ def _watch(engine: Any, as_json: bool) -> int:
     def emit(event: dict[str, Any]) -> None:
         if as_json:
             _print_json({k: v for k, v in event.items() if v is not None})
+        elif event["event"] == "scanned":
+            if event["queued"] or event["removed"]:
+                print(f"scanned: {event['queued']} to index, {event['removed']} removed", flush=True)
         else:
             print(
                 f"{event.get('status') or event['event']}: {event.get('path', '')}"

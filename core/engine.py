@@ -236,6 +236,9 @@ class Engine:
             with logs.stage("scan", paths=len(paths) if paths else "all") as info:
                 scan = self.scanner().scan_paths(paths) if paths is not None else self.scanner().scan_all()
                 info.update(queued=scan.queued, reused=scan.reused, removed=scan.removed)
+            self.emit(
+                {"event": "scanned", "queued": scan.queued, "reused": scan.reused, "removed": scan.removed}
+            )
             self._heal_vectors()
             from .parsers import PARSER_VERSION
 

@@ -133,7 +133,7 @@ class MainWindow(QMainWindow):
         host.start_failed.connect(self.on_start_failed)
         host.progress.connect(side.indexing.show_progress)
         host.progress.connect(self._on_progress)
-        host.file_event.connect(lambda _: self.refresh_timer.start())
+        host.file_event.connect(self._on_file_event)
         host.indexing_done.connect(self.refresh)
         host.folders_changed.connect(self.refresh)
         host.model_state.connect(self.on_model_state)
@@ -186,6 +186,10 @@ class MainWindow(QMainWindow):
     def on_model_state(self, state: str) -> None:
         text = {"loading": "Model: loading…", "not loaded": "Model: not loaded"}.get(state, f"Model: {state}")
         self.model_label.setText(text)
+
+    def _on_file_event(self, event: dict[str, Any]) -> None:
+        if not self.refresh_timer.isActive():  # at most one refresh per interval, even in a long run
+            self.refresh_timer.start()
 
     def _on_progress(self, done: int, total: int, path: str) -> None:
         if self.tray:

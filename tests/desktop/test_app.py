@@ -171,3 +171,33 @@ def test_diagnostics_show_engine_watcher_and_logs(window: MainWindow, qtbot, tmp
     text = dialog.report.toPlainText()
     assert "running" in text and str(tmp_path / "d") in text
     assert str(window.host.engine.log_path) in text
+
+
+@pytest.mark.slow
+def test_pause_holds_indexing_and_retry_tries_failed_files_again(window: MainWindow, docs: Path, qtbot):
+    panel = window.sidebar.indexing
+    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    assert panel.pause_button.text() == "Resume"
+    window.add_folder(str(docs))
+    qtbot.waitUntil(lambda: window.sidebar.folders.count() == 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "pending" in window.sidebar.folders.item(0).text(), timeout=20_000)
+    qtbot.wait(1500)
+    assert window.host.engine.catalog.count_by_status().get("indexed", 0) <= 1  # at most the file under way
+    assert panel.status.text() == "Paused"
+
+    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(
+        lambda: "4 indexed · 3 not indexed" in window.sidebar.folders.item(0).text(), timeout=WAIT_MS
+    )
+    log = window.host.engine.log_path
+
+    def broken_attempts() -> int:
+        return sum(
+            '"file not indexed"' in line and "broken.pdf" in line for line in log.read_text().splitlines()
+        )
+
+    before = broken_attempts()
+    assert panel.retry_button.isVisible()
+    qtbot.mouseClick(panel.retry_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: broken_attempts() == before + 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: panel.failed.count() == 3, timeout=WAIT_MS)
