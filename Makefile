@@ -65,8 +65,9 @@ typecheck: setup
 test: lint typecheck test-libs
 	$(BIN)/pytest
 
-bench: setup
+bench: setup qt-libs
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/measure.py
+	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/gui.py
 
 clean:
 	rm -rf $(VENV) .sealroom-home artefacts

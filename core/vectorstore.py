@@ -15,6 +15,9 @@ import numpy as np
 
 from .protocols import Embedder
 
+# Chroma holds the GIL while it writes (~0.15 ms a vector here): small batches keep the window responsive.
+WRITE_BATCH = 64
+
 _EF_CLASS: Any = None
 
 
@@ -77,8 +80,8 @@ class VectorStore:
         return (self._collection.metadata or {}).get("embedding_model")
 
     def upsert(self, ids: Sequence[str], embeddings: np.ndarray, shas: Sequence[str]) -> None:
-        for start in range(0, len(ids), 1000):
-            end = start + 1000
+        for start in range(0, len(ids), WRITE_BATCH):
+            end = start + WRITE_BATCH
             self._collection.upsert(
                 ids=list(ids[start:end]),
                 embeddings=embeddings[start:end],
@@ -86,8 +89,8 @@ class VectorStore:
             )
 
     def delete(self, ids: Sequence[str]) -> None:
-        for start in range(0, len(ids), 1000):
-            self._collection.delete(ids=list(ids[start : start + 1000]))
+        for start in range(0, len(ids), WRITE_BATCH):
+            self._collection.delete(ids=list(ids[start : start + WRITE_BATCH]))
 
     def query(self, embedding: np.ndarray, n: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first."""
