@@ -5,10 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent
+from PySide6.QtGui import QColor, QDropEvent, QPalette
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QComboBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QTextBrowser,
+    QWidget,
+)
 
 from sealroom.desktop.conversation import Conversation, Entry, QuestionEdit
+from sealroom.desktop.host import EngineHost
+from sealroom.desktop.preview import _soft_highlight
 from sealroom.desktop.sidebar import Sidebar, folder_counts_text
+from sealroom.desktop.window import MainWindow
 
 
 def test_enter_asks_and_shift_enter_starts_a_new_line(qtbot):
@@ -59,3 +71,33 @@ def test_only_given_citations_become_links_and_chips(qtbot):
 def test_folder_counts_read_as_a_user_expects():
     assert folder_counts_text({"indexed": 4, "failed": 1, "skipped": 2}) == "4 indexed · 3 not indexed"
     assert folder_counts_text({"pending": 5}) == "0 indexed · 5 pending"
+
+
+def test_every_control_of_the_window_has_an_accessible_name(qtbot):
+    window = MainWindow(EngineHost())
+    qtbot.addWidget(window)
+    kinds = (QAbstractButton, QAbstractItemView, QComboBox, QPlainTextEdit, QTextBrowser, QProgressBar)
+    unnamed = [
+        f"{type(w).__name__} {getattr(w, 'text', lambda: '')()!r}"
+        for w in window.findChildren(QWidget)
+        if isinstance(w, kinds)
+        and not w.accessibleName()
+        and not w.objectName().startswith("qt_")  # Qt's own parts, such as the menu bar's overflow button
+        and not isinstance(w.parent().parent(), QComboBox)  # a combo box's popup list
+        and not (
+            isinstance(w, QAbstractButton) and w.text().strip()
+        )  # a labelled button is named by its text
+    ]
+    assert unnamed == []
+
+
+def test_the_passage_highlight_follows_a_dark_palette():
+    dark = QPalette()
+    dark.setColor(QPalette.ColorRole.Base, QColor("#1e1e1e"))
+    dark.setColor(QPalette.ColorRole.Highlight, QColor("#3a6ea5"))
+    colour = QColor(_soft_highlight(dark))
+    assert colour.lightness() < 100  # dark text background stays dark, readable with light text
+    light = QPalette()
+    light.setColor(QPalette.ColorRole.Base, QColor("#ffffff"))
+    light.setColor(QPalette.ColorRole.Highlight, QColor("#3a6ea5"))
+    assert QColor(_soft_highlight(light)).lightness() > 150
