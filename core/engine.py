@@ -94,7 +94,7 @@ class Engine:
         self._index_lock = threading.Lock()
         self._start_lock = threading.RLock()  # components start once, whichever thread asks first
         self._llm_lock = threading.Lock()
-        self.paused = threading.Event()  # indexing waits between files while set
+        self.paused = threading.Event()  # see pause()
         self._rescan = threading.Event()
         self._stop_answer = threading.Event()  # the stop switch of the answer under way
         self.watch_state = WatchState()
@@ -342,6 +342,14 @@ class Engine:
             if watcher:
                 watcher.stop()
             state.watcher = None
+
+    def pause(self) -> None:
+        """Indexing finishes the files in hand and leaves the rest pending (scans still run)."""
+        self.paused.set()
+
+    def resume(self) -> None:
+        self.paused.clear()
+        self.rescan()
 
     def rescan(self) -> None:
         """Ask a running `watch` to scan every folder now (after retry, or a folder added)."""

@@ -54,7 +54,7 @@ class Indexer:
         self.paused = threading.Event()
 
     def run(self, progress: Progress | None = None, stop: threading.Event | None = None) -> IndexSummary:
-        """Index until the queue is empty (or `stop` is set)."""
+        """Index until the queue is empty, `stop` is set, or `paused` is (files left stay pending)."""
         started = time.perf_counter()
         summary = IndexSummary()
         in_flight: dict[str, tuple[FileRow, Future[ParseOutcome]]] = {}
@@ -64,9 +64,7 @@ class Indexer:
         while True:
             if stop is not None and stop.is_set():
                 break
-            while self.paused.is_set() and not (stop is not None and stop.is_set()):
-                time.sleep(0.1)
-            if len(in_flight) < depth:
+            if len(in_flight) < depth and not self.paused.is_set():  # paused: finish what is in hand, then stop
                 for row in self.catalog.pending(depth - len(in_flight), exclude=in_flight):
                     if row.sha256 not in in_flight:  # copies of one content are parsed once
                         in_flight[row.sha256] = (row, self.pool.submit(row.path))

@@ -142,9 +142,9 @@ class EngineHost(QObject):
     def set_paused(self, paused: bool) -> None:
         engine = self._need()
         if paused:
-            engine.paused.set()
+            engine.pause()
         else:
-            engine.paused.clear()
+            engine.resume()
 
     def read(self, op: Callable[[Engine], Any], success: Callable[[Any], None]) -> None:
         """Run a quick read of the engine (catalog, status) off the GUI thread."""

@@ -180,7 +180,7 @@ def test_pause_holds_indexing_and_retry_tries_failed_files_again(window: MainWin
     assert panel.pause_button.text() == "Resume"
     window.add_folder(str(docs))
     qtbot.waitUntil(lambda: window.sidebar.folders.count() == 1, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: "pending" in window.sidebar.folders.item(0).text(), timeout=20_000)
+    qtbot.waitUntil(lambda: "pending" in window.sidebar.folders.item(0).text(), timeout=WAIT_MS)
     qtbot.wait(1500)
     assert window.host.engine.catalog.count_by_status().get("indexed", 0) <= 1  # at most the file under way
     assert panel.status.text() == "Paused"
