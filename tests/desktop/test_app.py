@@ -201,3 +201,33 @@ def test_pause_holds_indexing_and_retry_tries_failed_files_again(window: MainWin
     qtbot.mouseClick(panel.retry_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: broken_attempts() == before + 1, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: panel.failed.count() == 3, timeout=WAIT_MS)
+
+
+def test_a_data_folder_held_by_the_cli_is_explained_not_fatal(home: Path, qtbot):
+    from sealroom.desktop import ops
+    from sealroom.desktop.host import EngineHost
+
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "sealroom.core.cli", "watch", "--json"],
+        env=dict(os.environ, SEALROOM_HOME=str(home)),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        while '"ready"' not in holder.stdout.readline():
+            assert holder.poll() is None
+        ops.install()
+        host = EngineHost(home)
+        window = MainWindow(host)
+        qtbot.addWidget(window)
+        window.show()
+        with qtbot.waitSignal(host.start_failed, timeout=30_000) as failed:
+            host.start()
+        assert str(holder.pid) in failed.args[0]
+        assert window.statusBar().currentMessage().startswith("Sealroom cannot open its index")
+        assert not window.conversation.isEnabled()  # nothing to ask until the other process is gone
+        ops.shutdown()
+    finally:
+        holder.terminate()
+        holder.wait(30)
