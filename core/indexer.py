@@ -64,7 +64,8 @@ class Indexer:
         while True:
             if stop is not None and stop.is_set():
                 break
-            if len(in_flight) < depth and not self.paused.is_set():  # paused: finish what is in hand, then stop
+            # when paused, finish the files in hand and take no new ones
+            if len(in_flight) < depth and not self.paused.is_set():
                 for row in self.catalog.pending(depth - len(in_flight), exclude=in_flight):
                     if row.sha256 not in in_flight:  # copies of one content are parsed once
                         in_flight[row.sha256] = (row, self.pool.submit(row.path))
