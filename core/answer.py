@@ -149,3 +149,31 @@ def match_sources(checked: CheckedAnswer, sources: list[str], min_share: float =
                 unsupported.append(sentence)
         out.append(sentence)
     return CheckedAnswer(" ".join(out), cited, checked.invalid, unsupported, matched)
+
+
+def supporting_spans(passage: str, claim: str) -> list[tuple[int, int]]:
+    """The lines of `passage` that share the most content words with `claim` (a cited sentence).
+
+    Used to point the reader at the part of a long passage an answer rests on.
+    """
+    words = _content_words(CITATION.sub("", claim))
+    if not words:
+        return []
+    spans, scores, start = [], [], 0
+    for line in passage.splitlines(keepends=True):
+        if line.strip():
+            spans.append((start, start + len(line.rstrip())))
+            scores.append(len(words & _content_words(line)))
+        start += len(line)
+    best = max(scores, default=0)
+    if best < 2:
+        return []
+    return [span for span, score in zip(spans, scores, strict=True) if score >= max(2, best - 1)]
+
+
+def citing_sentence(answer: str, n: int) -> str:
+    """The first sentence of `answer` that cites source `n`."""
+    for sentence in SENTENCE.split(answer):
+        if any(int(x) == n for m in CITATION.finditer(sentence) for x in m.group(1).split(",")):
+            return sentence
+    return ""

@@ -25,6 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sealroom.core.answer import citing_sentence
+
 CITATION = re.compile(r"\[(\d{1,2})\]")
 
 
@@ -142,6 +144,8 @@ class Conversation(QWidget):
     def show_chat(self, title: str, entries: list[Entry]) -> None:
         self.title.setText(title)
         self.entries = entries
+        for entry in entries:
+            _attach_claims(entry)
         self.redraw()
         last = next((e for e in reversed(entries) if e.role in ("assistant", "search")), None)
         self.set_chips(last.citations if last else [], "Sources:")
@@ -166,6 +170,7 @@ class Conversation(QWidget):
     def finish_answer(self, text: str, citations: list[dict[str, Any]], note: str = "") -> None:
         entry = self.entries[-1]
         entry.text, entry.citations, entry.note = text, citations, note
+        _attach_claims(entry)
         self.redraw()
         self.set_chips(citations, "Cited:" if citations else "")
 
@@ -238,6 +243,13 @@ class Conversation(QWidget):
             self.chip_buttons.append(chip)
         self.chips_layout.addStretch(1)
         self.chips.setVisible(bool(citations))
+
+
+def _attach_claims(entry: Entry) -> None:
+    """Give each citation the sentence that cites it, so the preview can point at its support."""
+    if entry.role == "assistant":
+        for c in entry.citations:
+            c.setdefault("claim", citing_sentence(entry.text, c["n"]))
 
 
 def _para(text: str) -> str:

@@ -1,9 +1,11 @@
 from sealroom.core.answer import (
     NOT_IN_SOURCES,
     check_citations,
+    citing_sentence,
     completion_prompt,
     fit_sources,
     match_sources,
+    supporting_spans,
 )
 from sealroom.core.retriever import Hit, keyword_query
 
@@ -56,3 +58,14 @@ def test_model_citations_are_not_second_guessed():
         check_citations("The lease runs until 2031 [2].", 2), ["x", "The lease runs until 2031."]
     )
     assert checked.text == "The lease runs until 2031 [2]." and checked.matched == []
+
+
+def test_supporting_lines_are_those_sharing_the_claims_words():
+    passage = (
+        "Wirewound Potentiometer\n24mm Diameter\nPower Rating\n5 watt power rating at 25 °C\nRoHS compliant"
+    )
+    claim = citing_sentence("It is wirewound. The power rating is 5 watt [1]. More [2].", 1)
+    assert claim == "The power rating is 5 watt [1]."
+    spans = supporting_spans(passage, claim)
+    assert [passage[a:b] for a, b in spans] == ["5 watt power rating at 25 °C"]
+    assert supporting_spans(passage, "Nothing in common here [1].") == []
