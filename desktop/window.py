@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from sealroom.core import logs
+from sealroom.core.catalog import DEFAULT_WORKSPACE
 from sealroom.core.engine import Answer, Engine
 from sealroom.core.retriever import Hit
 
@@ -117,6 +118,7 @@ class MainWindow(QMainWindow):
         file = self.menuBar().addMenu("&File")
         file.addAction("Add folder…", QKeySequence("Ctrl+O"), self.choose_folder)
         file.addAction("New chat", QKeySequence("Ctrl+N"), self.new_chat)
+        file.addAction("Delete workspace…", self.delete_workspace)
         file.addSeparator()
         file.addAction("Settings…", QKeySequence("Ctrl+,"), self.open_settings)
         file.addSeparator()
@@ -263,6 +265,19 @@ class MainWindow(QMainWindow):
         if name:
             self.host.read(lambda e: e.catalog.add_workspace(name), lambda _: self.switch_workspace(name))
 
+    def delete_workspace(self) -> None:
+        name = self.host.workspace
+        if name == DEFAULT_WORKSPACE:
+            self.statusBar().showMessage("The default workspace cannot be deleted.", 5000)
+            return
+        if self.confirm(
+            "Delete workspace",
+            f"Delete the workspace “{name}” with its chats?\n\nIts folders leave the index; the files are not touched.",
+        ):
+            self.host.read(
+                lambda e: e.remove_workspace(name), lambda _: self.switch_workspace(DEFAULT_WORKSPACE)
+            )
+
     # --- chats --------------------------------------------------------------------------
     def new_chat(self) -> None:
         if self.conversation.busy:
@@ -331,6 +346,9 @@ class MainWindow(QMainWindow):
                 notes.append(
                     f"{len(answer.unsupported)} sentence(s) cite no source; check them against the documents."
                 )
+            if answer.matched_citations:
+                marks = " ".join(f"[{n}]" for n in answer.matched_citations)
+                notes.append(f"{marks}: matched to the source by its wording; the model did not cite it.")
             if answer.invalid_citations:
                 notes.append(f"Removed citations to sources that were not given: {answer.invalid_citations}.")
             conv.finish_answer(answer.text, answer.citations, " ".join(notes))

@@ -114,10 +114,16 @@ def test_workspaces_keep_their_own_folders(window: MainWindow, qtbot, monkeypatc
     )
 
     monkeypatch.setattr(window, "confirm", lambda *a: True)
+    window.switch_workspace("Case 12")
+    window.delete_workspace()
+    qtbot.waitUntil(
+        lambda: side.workspace.currentText() == "default" and side.workspace.count() == 1, timeout=10_000
+    )
+    assert window.host.engine.folders() == [str(tmp_path / "a")]
     side.folders.item(0).setSelected(True)
     qtbot.mouseClick(side.remove_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: side.folders.count() == 0, timeout=10_000)
-    assert window.host.engine.folders() == [str(tmp_path / "b")]
+    assert window.host.engine.folders() == []
 
 
 def test_search_only_lists_passages_without_the_model(window: MainWindow, qtbot, tmp_path: Path):
