@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -33,7 +32,7 @@ from sealroom.core.retriever import Hit
 from .conversation import Conversation, Entry
 from .dialogs import DiagnosticsDialog, SettingsDialog
 from .host import EngineHost
-from .ops import describe, show_error
+from .ops import describe
 from .preview import SourcePreview
 from .sidebar import Sidebar
 
@@ -426,12 +425,3 @@ class MainWindow(QMainWindow):
     def quit(self) -> None:
         self.quitting = True
         self.close()
-
-
-def data_home(home: Path | None) -> Path:
-    from sealroom.core.paths import data_dir
-
-    return home or data_dir()
-
-
-__all__ = ["MainWindow", "data_home", "show_error"]
