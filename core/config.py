@@ -66,8 +66,12 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+def _known_keys() -> set[str]:
+    return {f.name for f in fields(Settings) if f.name != "locked"}
+
+
 def load_settings() -> Settings:
-    known = {f.name: f for f in fields(Settings) if f.name != "locked"}
+    known = _known_keys()
     user, policy = _read(user_settings_path()), _read(policy_path())
     values: dict[str, Any] = {}
     for source, data in ((user_settings_path(), user), (policy_path(), policy)):
@@ -80,8 +84,7 @@ def load_settings() -> Settings:
 
 def save_user_settings(changes: dict[str, Any]) -> Settings:
     """Write `changes` into the user's settings file; keys the IT policy sets cannot be changed."""
-    known = {f.name: f for f in fields(Settings) if f.name != "locked"}
-    current = load_settings()
+    known, current, defaults = _known_keys(), load_settings(), Settings()
     for key, value in changes.items():
         if key not in known:
             raise SealroomError(f"unknown setting '{key}'")
@@ -89,10 +92,9 @@ def save_user_settings(changes: dict[str, Any]) -> Settings:
             raise SealroomError(
                 f"'{key}' is set by your IT policy ({policy_path()}) and cannot be changed here"
             )
-        if not isinstance(value, type(getattr(Settings(), key))) and not (
-            isinstance(value, int) and isinstance(getattr(Settings(), key), float)
-        ):
-            raise SealroomError(f"setting '{key}' needs a {type(getattr(Settings(), key)).__name__}")
+        kind = type(getattr(defaults, key))
+        if not isinstance(value, kind) and not (isinstance(value, int) and kind is float):
+            raise SealroomError(f"setting '{key}' needs a {kind.__name__}")
     path = user_settings_path()
     data = {**_read(path), **changes}
     lines = [f"schema_version = {SETTINGS_SCHEMA_VERSION}"] + [

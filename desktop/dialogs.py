@@ -215,17 +215,13 @@ def diagnostics_report(engine: Engine, model_state: str) -> str:
         ("Last index pass", last),
         (
             "Watched folders",
-            "<br>".join(html.escape(f) + (" (polling)" if f in state.polling else "") for f in state.folders)
-            or "none",
+            "\n".join(f + (" (polling)" if f in state.polling else "") for f in state.folders) or "none",
         ),
         ("Log file", str(engine.log_path)),
     ]
     out = (
         "<table cellpadding='3'>"
-        + "".join(
-            f"<tr><td><b>{k}</b></td><td>{v if k == 'Watched folders' else html.escape(v)}</td></tr>"
-            for k, v in rows
-        )
+        + "".join(f"<tr><td><b>{k}</b></td><td>{_html_lines(v)}</td></tr>" for k, v in rows)
         + "</table>"
     )
     problems = [*state.errors[-10:]]
@@ -241,6 +237,10 @@ def diagnostics_report(engine: Engine, model_state: str) -> str:
         else "<p>None.</p>"
     )
     return out
+
+
+def _html_lines(text: str) -> str:
+    return html.escape(text).replace("\n", "<br>")
 
 
 class DiagnosticsDialog(QDialog):

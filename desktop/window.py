@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -200,19 +199,18 @@ class MainWindow(QMainWindow):
 
     def refresh(self) -> None:
         """Re-read workspaces, folder counts, chats and the not-indexed list (off the GUI thread)."""
-        workspace, watching = self.host.workspace, True
+        workspace = self.host.workspace
 
         def read(engine: Engine) -> dict[str, Any]:
             folders = set(engine.folders(workspace))
             counts = {p: c for p, c in engine.catalog.counts_by_folder().items() if p in folders}
-            watching = engine.watch_state.running
             return {
                 "workspaces": engine.catalog.workspaces(),
                 "counts": counts,
                 "chats": engine.catalog.chats(workspace),
                 "totals": engine.catalog.count_by_status(),
                 "not_indexed": engine.catalog.not_indexed(),
-                "watching": watching,
+                "watching": engine.watch_state.running,
                 "any_folder": bool(engine.folders()),
             }
 
@@ -220,7 +218,7 @@ class MainWindow(QMainWindow):
             self.sidebar.set_workspaces(data["workspaces"], workspace)
             self.sidebar.set_folders(data["counts"])
             self.sidebar.set_chats(data["chats"], self.chat_id)
-            self.sidebar.indexing.show_totals(data["totals"], data["watching"] and watching)
+            self.sidebar.indexing.show_totals(data["totals"], data["watching"])
             self.sidebar.indexing.set_not_indexed(data["not_indexed"])
             self.centre.setCurrentWidget(self.conversation if data["any_folder"] else self.welcome)
 
@@ -326,7 +324,6 @@ class MainWindow(QMainWindow):
         conv.begin_answer()
         loading = not self.host.model.startswith("ready")
         conv.set_busy(True, "Loading the model…" if loading else "Finding passages…")
-        self.asked_at = time.perf_counter()
         first = [True]
 
         def token(piece: str) -> None:
