@@ -15,7 +15,7 @@ from pathlib import Path
 
 from sealroom.core.engine import Engine
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "tests" / "corpus"
 QUERIES = [
     "wirewound potentiometer power rating",
     "Homöomorphismus Topologie",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus"
+CORPUS = ROOT / "tests" / "corpus"  # a copy of ../shared/corpus, so a plain clone tests
 PDFS = CORPUS / "pdf-samples"
 
 
