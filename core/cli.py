@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--folder", help="only files under this folder")
     ask.add_argument("--type", action="append", dest="types", help="only this file type")
     ask.add_argument("--json", action="store_true")
+    ev = sub.add_parser("eval", help="measure answer quality on a question set (JSON lines)")
+    ev.add_argument("file", metavar="FILE.jsonl")
+    ev.add_argument("--model", help="chat model for this run (a GGUF path or a known sha256)")
+    ev.add_argument("--check", action="store_true", help="exit 1 when a quality target is missed")
+    ev.add_argument("--json", action="store_true")
     sub.add_parser("repair", help="rebuild the vector index from the catalog")
     models = sub.add_parser("models", help="list chat models, or add one")
     models.add_argument("action", nargs="?", choices=["add"])
@@ -133,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
                     print(f"[{n}] {where}\n    {' '.join(h.text.split())[:300]}\n")
         elif command == "ask":
             return _ask(engine, args)
+        elif command == "eval":
+            return _eval(engine, args)
         elif command == "repair":
             print(f"rebuilt the vector index: {engine.repair(_progress_bar())} chunks")
         elif command == "models":
@@ -176,46 +183,57 @@ def _watch(engine: Any, as_json: bool) -> int:
 def _ask(engine: Any, args: argparse.Namespace) -> int:
     streaming = not args.json and sys.stdout.isatty()
 
-    def on_token(piece: str) -> None:
+    def on_text(piece: str) -> None:
         sys.stdout.write(piece)
         sys.stdout.flush()
 
     answer = engine.ask(
         args.question,
         chat_id=args.chat,
-        on_token=on_token if streaming else None,
+        on_token=on_text if streaming else None,
         folder=args.folder,
         types=args.types,
     )
     if args.json:
-        _print_json(
-            {
-                "answer": answer.text,
-                "citations": [{k: c[k] for k in ("n", "path", "page", "text")} for c in answer.citations],
-                "sources": [
-                    {"n": n, "path": h.path, "page": h.page} for n, h in enumerate(answer.sources, 1)
-                ],
-                "model": answer.model,
-                "chat_id": answer.chat_id,
-                "called_model": answer.called_model,
-                "invalid_citations": answer.invalid_citations,
-                "matched_citations": answer.matched_citations,
-                "unsupported_sentences": answer.unsupported,
-                "timings": answer.timings,
-            }
-        )
+        _print_json(answer.to_dict())
         return 0
     if streaming:
         print()
     else:
         print(answer.text)
-    if answer.invalid_citations:
-        print(f"(removed citations to sources that were not given: {answer.invalid_citations})")
-    if answer.matched_citations:
-        print(f"(citations {answer.matched_citations} were matched to the sources by their wording)")
     for c in answer.citations:
         print(f"[{c['n']}] {c['path']}" + (f", page {c['page']}" if c["page"] else ""))
+    if answer.dropped:
+        print(f"({len(answer.dropped)} generated sentence(s) not found in the sources were left out)")
+    if answer.matched_citations:
+        print(f"(citations {answer.matched_citations} were matched to the evidence by Sealroom)")
     print(f"(chat {answer.chat_id}; continue with --chat {answer.chat_id})")
+    return 0
+
+
+def _eval(engine: Any, args: argparse.Namespace) -> int:
+    import dataclasses
+    from pathlib import Path
+
+    from . import evaluate
+
+    questions = evaluate.load_questions(Path(args.file))
+    if args.model:
+        engine.apply_settings(dataclasses.replace(engine.settings, chat_model=args.model))
+    bar = _progress_bar()
+    results = evaluate.run_eval(
+        engine, questions, bar and (lambda i, n, qid: bar(i, n, qid if i < n else None))
+    )
+    summary = evaluate.summarise(results)
+    model = engine.model_state.removeprefix("ready: ")
+    if args.json:
+        _print_json(evaluate.results_json(summary, results, model))
+    else:
+        print(evaluate.report(summary, results, model))
+    missed = evaluate.missed_targets(summary)
+    if args.check and missed:
+        print("sealroom: quality targets missed: " + "; ".join(missed), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -32,9 +32,10 @@ class Settings:
     chat_model: str = ""  # path of a GGUF file; empty means the default model
     n_ctx: int = 4096
     n_threads: int = 0  # 0: all cores
-    max_answer_tokens: int = 256
+    max_answer_tokens: int = 128
     search_k: int = 6
     min_similarity: float = 0.45  # for passages that share no word with the question
+    min_evidence: float = 0.3  # below this no sentence answers the question: abstain (see `sealroom eval`)
     allowed_hosts: list[str] = field(default_factory=list)
     allowed_model_sha256: list[str] = field(default_factory=list)  # empty: any model
     force_polling: bool = False

@@ -7,7 +7,6 @@ Chroma, the parser pool and the LLM start on first use (`warm_up` style), so
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -17,23 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from . import logs, offline
-from .answer import (
-    NOT_IN_SOURCES,
-    STOP,
-    chat_messages,
-    check_citations,
-    completion_prompt,
-    fit_sources,
-    match_sources,
-)
+from .ask import Answer, AnswerPipeline, ModelInfo
 from .catalog import DEFAULT_WORKSPACE, Catalog
+from .components import make_embedder, make_generator, model_catalogue
 from .config import Settings, load_settings
 from .errors import SealroomError, UsageError
 from .indexer import Indexer, IndexSummary, Progress, embedding_text
 from .lock import DataDirLock
 from .parse_pool import ParserPool
 from .paths import data_dir
-from .retriever import Hit, Retriever, keyword_query
+from .protocols import Embedder, Generator
+from .retriever import Hit, Retriever
 from .scanner import EventSink, Scanner
 from .vectorstore import VectorStore
 
@@ -60,19 +53,7 @@ class WatchState:
         return self.watcher is not None and self.watcher.healthy()
 
 
-@dataclass
-class Answer:
-    text: str
-    citations: list[dict[str, Any]]
-    sources: list[Hit]
-    model: str
-    chat_id: int
-    timings: dict[str, float]
-    invalid_citations: list[int] = field(default_factory=list)
-    unsupported: list[str] = field(default_factory=list)
-    called_model: bool = True
-    finish_reason: str = "stop"
-    matched_citations: list[int] = field(default_factory=list)
+MAX_QUESTION_CHARS = 2000
 
 
 class Engine:
@@ -85,11 +66,11 @@ class Engine:
         self._lock = DataDirLock(self.home, purpose)
         self._lock.acquire()
         self.catalog = Catalog(self.home / "catalog.sqlite")
-        self._embedder: Any = None
+        self._embedder: Embedder | None = None
         self._store: VectorStore | None = None
         self._pool: ParserPool | None = None
-        self._llm: Any = None
-        self._model_name = ""
+        self._llm: Generator | None = None
+        self._model = ModelInfo()
         self.emit: EventSink = lambda event: None
         self._index_lock = threading.Lock()
         self._start_lock = threading.RLock()  # components start once, whichever thread asks first
@@ -101,13 +82,10 @@ class Engine:
 
     # --- components, started on first use ---------------------------------------------
     @property
-    def embedder(self) -> Any:
+    def embedder(self) -> Embedder:
         with self._start_lock:
             if self._embedder is None:
-                from sealroom.models.embedding import OnnxEmbedder
-
-                self._embedder = OnnxEmbedder(threads=self.settings.n_threads)
-                self._embedder.warm_up()
+                self._embedder = make_embedder(self.settings)
             return self._embedder
 
     @property
@@ -132,31 +110,20 @@ class Engine:
                 self._pool = ParserPool(s.parser_processes, s.parse_timeout_s, s.parse_memory_mb)
             return self._pool
 
-    def llm(self) -> Any:
+    def llm(self) -> Generator:
+        """The chat model, loaded on first use (in its own process)."""
         with self._llm_lock:
             if self._llm is None:
-                from sealroom.models.catalogue import ModelCatalogue
-                from sealroom.models.llm import LlmWorker
-
-                entry = ModelCatalogue(self.home, self.settings.allowed_model_sha256).resolve(
-                    self.settings.chat_model
-                )
-                self._model_name = Path(entry.path).name
-                llm = LlmWorker(
-                    Path(entry.path),
-                    self.settings.n_ctx,
-                    self.settings.n_threads,
-                    log_path=self.home / "logs" / "llm-worker.log",
-                )
-                with logs.stage("load model", model=self._model_name):
+                llm, entry = make_generator(self.home, self.settings)
+                with logs.stage("load model", model=Path(entry.path).name):
                     llm.warm_up()
-                self._llm = llm
+                self._llm, self._model = llm, ModelInfo(Path(entry.path).name, entry.sha256)
             return self._llm
 
     @property
     def model_state(self) -> str:
         """'ready: <file>' once the chat model is loaded, else 'not loaded'."""
-        return f"ready: {self._model_name}" if self._llm is not None else "not loaded"
+        return f"ready: {self._model.name}" if self._llm is not None else "not loaded"
 
     def unload_model(self) -> None:
         """Close the chat model so the next question loads it with the current settings."""
@@ -367,6 +334,36 @@ class Engine:
             "embedding_model": self.catalog.get_meta("embedding_model"),
         }
 
+    def overview(self, workspace: str = DEFAULT_WORKSPACE) -> dict[str, Any]:
+        """What the window's sidebar shows: workspaces, folders with counts, chats, totals, failures."""
+        folders = set(self.folders(workspace))
+        return {
+            "workspaces": self.catalog.workspaces(),
+            "counts": {p: c for p, c in self.catalog.counts_by_folder().items() if p in folders},
+            "chats": self.catalog.chats(workspace),
+            "totals": self.catalog.count_by_status(),
+            "not_indexed": self.catalog.not_indexed(),
+            "chunks": self.catalog.chunk_count(),
+            "embedding_model": self.catalog.get_meta("embedding_model"),
+        }
+
+    # --- workspaces and chats -----------------------------------------------------------
+    def add_workspace(self, name: str) -> bool:
+        return self.catalog.add_workspace(name)
+
+    def chats(self, workspace: str = DEFAULT_WORKSPACE) -> list[tuple[int, str]]:
+        return self.catalog.chats(workspace)
+
+    def transcript(self, chat_id: int) -> list[tuple[str, str, list[dict[str, Any]], dict[str, Any] | None]]:
+        """(role, text, citations, answer record) of each message; records hold what export needs."""
+        return self.catalog.transcript(chat_id)
+
+    def rename_chat(self, chat_id: int, title: str) -> None:
+        self.catalog.rename_chat(chat_id, title)
+
+    def delete_chat(self, chat_id: int) -> None:
+        self.catalog.delete_chat(chat_id)
+
     # --- asking -----------------------------------------------------------------------
     def search(
         self,
@@ -378,6 +375,16 @@ class Engine:
     ) -> list[Hit]:
         """Passages for `query`, from one folder, or a workspace's folders, or everywhere."""
         folders = [folder] if folder else self.folders(workspace) if workspace else None
+        return self.search_in(query, k, folders, types)
+
+    def search_in(
+        self,
+        query: str,
+        k: int | None = None,
+        folders: list[str] | None = None,
+        types: list[str] | None = None,
+    ) -> list[Hit]:
+        """Passages for `query` from files under `folders` (None: everywhere; []: nowhere)."""
         if folders == []:
             return []
         with logs.stage("search", k=k) as info:
@@ -387,14 +394,22 @@ class Engine:
             info["hits"] = len(hits)
         return hits
 
-    def relevant(self, hits: list[Hit], query: str) -> list[Hit]:
-        """Hits that share a content word with the query, or are close enough in meaning."""
-        has_terms = keyword_query(query) is not None
-        return [
-            h
-            for h in hits
-            if (h.keyword and has_terms) or (h.similarity or 0) >= self.settings.min_similarity
-        ]
+    def pipeline(self) -> AnswerPipeline:
+        s = self.settings
+
+        def generator() -> tuple[Generator, ModelInfo]:
+            llm = self.llm()
+            return llm, self._model
+
+        return AnswerPipeline(
+            _EngineRetriever(self),
+            self.embedder,
+            generator,
+            k=s.search_k,
+            min_similarity=s.min_similarity,
+            min_evidence=s.min_evidence,
+            max_answer_tokens=s.max_answer_tokens,
+        )
 
     def ask(
         self,
@@ -406,116 +421,42 @@ class Engine:
         workspace: str | None = None,
         stop: threading.Event | None = None,
     ) -> Answer:
-        """Answer from the sources; `stop` (or `cancel()`) ends the answer early, keeping what was said."""
+        """Answer from the sources: the evidence at once, then verified sentences as they come.
+
+        `stop` (or `cancel()`) ends the answer early, keeping what was shown. The chat and its
+        messages are written only once the answer is complete, so a failed ask leaves nothing.
+        """
         if not question.strip():
             raise UsageError("the question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise UsageError(
+                f"the question is too long ({len(question)} characters; at most {MAX_QUESTION_CHARS})"
+            )
         stop = stop or threading.Event()
         self._stop_answer = stop
-        timings: dict[str, float] = {}
-        started = time.perf_counter()
         if chat_id is not None and not self.catalog.chat_exists(chat_id):
             raise UsageError(f"no chat with id {chat_id}")
-        history = self.catalog.messages(chat_id) if chat_id is not None else []
+        earlier: list[str] = []
         if chat_id is not None:
+            earlier = [text for role, text in self.catalog.messages(chat_id) if role == "user"]
             workspace = workspace or self.catalog.chat_workspace(chat_id)
-        else:
-            chat_id = self.catalog.new_chat(question[:80], workspace or DEFAULT_WORKSPACE)
-        previous = [text for role, text in history if role == "user"][-1:]
-        hits = self.relevant(
-            self.search(" ".join([*previous, question]), folder=folder, types=types, workspace=workspace),
-            question,
-        )
-        timings["retrieve_ms"] = _ms(started)
-        if not hits:
-            answer = Answer(
-                NOT_IN_SOURCES + " Nothing in your indexed documents matches this question.",
-                [],
-                [],
-                "",
-                chat_id,
-                timings,
-                called_model=False,
-            )
-            self._remember(chat_id, question, answer)
-            return answer
-        llm = self.llm()
-        timings["load_model_ms"] = _ms(started) - timings["retrieve_ms"]
-        if stop.is_set():  # stopped before or while the model loaded: nothing was generated
-            answer = Answer("", [], hits, self._model_name, chat_id, timings, finish_reason="cancelled")
-            self._remember(chat_id, question, answer)
-            return answer
-        budget = llm.n_ctx - self.settings.max_answer_tokens - 400  # rules, example, question
-        sources = fit_sources(hits, budget, llm.count_tokens)
-        pieces: list[str] = []
-        cancel_sent = False
-        gen_start = time.perf_counter()
-        if llm.has_chat_template:
-            stream = llm.generate(
-                messages=chat_messages(question, sources, history), max_tokens=self.settings.max_answer_tokens
-            )
-        else:
-            stream = llm.generate(
-                prompt=completion_prompt(question, sources, history),
-                max_tokens=self.settings.max_answer_tokens,
-                stop=STOP,
-            )
-        for piece in stream:
-            if not pieces:
-                timings["first_token_ms"] = _ms(gen_start)
-            pieces.append(piece)
-            if on_token:
-                on_token(piece)
-            if stop.is_set() and not cancel_sent:
-                llm.cancel()  # a cancel sent before generation began was not seen by the worker
-                cancel_sent = True
-        timings["generate_ms"] = _ms(gen_start)
-        timings["tokens"] = len(pieces)
-        if len(pieces) > 1:
-            timings["tokens_per_s"] = round(
-                (len(pieces) - 1) / max(1e-6, (timings["generate_ms"] - timings["first_token_ms"]) / 1000), 2
-            )
-        checked = match_sources(check_citations("".join(pieces), len(sources)), [h.text for h in sources])
-        citations = [
-            {
-                "n": n,
-                "path": sources[n - 1].path,
-                "sha256": sources[n - 1].sha256,
-                "seq": sources[n - 1].seq,
-                "page": sources[n - 1].page,
-                "text": sources[n - 1].text,
-                "start": sources[n - 1].start,
-                "end": sources[n - 1].end,
-            }
-            for n in checked.cited
-        ]
-        timings["total_ms"] = _ms(started)
-        answer = Answer(
-            checked.text or NOT_IN_SOURCES,
-            citations,
-            sources,
-            self._model_name,
-            chat_id,
-            timings,
-            checked.invalid,
-            checked.unsupported,
-            True,
-            getattr(llm, "finish_reason", "stop"),
-            checked.matched,
+        folders = [folder] if folder else self.folders(workspace) if workspace else None
+        pending = self.catalog.count_by_status().get("pending", 0)
+        answer = self.pipeline().run(question, earlier, folders, types, on_token, stop, pending)
+        answer.chat_id = self.catalog.record_answer(
+            chat_id, question, answer.text, answer.citations, answer.to_dict(), workspace or DEFAULT_WORKSPACE
         )
         logs.event(
             "answered",
-            chat_id=chat_id,
-            sources=len(sources),
-            cited=checked.cited,
-            invalid=checked.invalid,
-            **timings,
+            chat_id=answer.chat_id,
+            sources=len(answer.sources),
+            evidence=len(answer.evidence),
+            abstained=answer.abstained,
+            shown=len(answer.shown),
+            dropped=len(answer.dropped),
+            **answer.timings,
         )
-        self._remember(chat_id, question, answer)
         return answer
-
-    def _remember(self, chat_id: int, question: str, answer: Answer) -> None:
-        self.catalog.add_message(chat_id, "user", question)
-        self.catalog.add_message(chat_id, "assistant", answer.text, json.dumps(answer.citations))
 
     def passage(self, sha256: str, seq: int, start: int, end: int) -> Passage:
         """The passage [start, end) that begins in chunk `seq`, with the rest of its section around it."""
@@ -548,17 +489,21 @@ class Engine:
 
     # --- models -----------------------------------------------------------------------
     def models(self) -> list[Any]:
-        from sealroom.models.catalogue import ModelCatalogue
-
-        catalogue = ModelCatalogue(self.home, self.settings.allowed_model_sha256)
+        catalogue = model_catalogue(self.home, self.settings)
         if not any(e.default for e in catalogue.entries()):
             catalogue.default()
+        catalogue.add_installed_packs()
         return catalogue.entries()
 
     def add_model(self, path: str) -> Any:
-        from sealroom.models.catalogue import ModelCatalogue
+        return model_catalogue(self.home, self.settings).add(Path(path))
 
-        return ModelCatalogue(self.home, self.settings.allowed_model_sha256).add(Path(path))
+
+class _EngineRetriever:
+    """The engine's search as the pipeline's `PassageRetriever`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.search = engine.search_in
 
 
 @dataclass

@@ -1,11 +1,14 @@
-"""The small seams between the engine (core) and the models package."""
+"""The small seams between the engine (core), the models package and the answer pipeline."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .retriever import Hit
 
 
 class Embedder(Protocol):
@@ -32,3 +35,10 @@ class Generator(Protocol):
         stop: list[str] | None = None,
     ) -> Iterator[str]: ...
     def cancel(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class PassageRetriever(Protocol):
+    def search(
+        self, query: str, k: int = 6, folders: list[str] | None = None, types: list[str] | None = None
+    ) -> list[Hit]: ...

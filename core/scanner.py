@@ -8,13 +8,13 @@ become garbage for `Engine.collect_garbage`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import Catalog
+from .hashing import sha256_of
 from .parsers import SUPPORTED_SUFFIXES
 
 EventSink = Callable[[dict[str, object]], None]
@@ -27,14 +27,6 @@ def is_candidate(path: Path) -> bool:
     if name.startswith(".") or name.startswith(TEMP_PREFIXES) or name.endswith(TEMP_SUFFIXES):
         return False
     return path.suffix.lower() in SUPPORTED_SUFFIXES
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass

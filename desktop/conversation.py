@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sealroom.core.answer import citing_sentence
+from sealroom.core.answer import EVIDENCE_HEADING
 
 CITATION = re.compile(r"\[(\d{1,2})\]")
 
@@ -36,6 +36,35 @@ class Entry:
     text: str
     citations: list[dict[str, Any]] = field(default_factory=list)  # path, page, text, sha256, seq, ...
     note: str = ""
+    dropped: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # generated sentences that failed verification
+    show_dropped: bool = False
+
+
+def answer_note(record: dict[str, Any]) -> str:
+    """What the reader should know about an answer, from its record (Answer.to_dict)."""
+    notes = []
+    if record.get("finish_reason") == "cancelled":
+        notes.append("Stopped.")
+    if record.get("abstained"):
+        return " ".join(notes)
+    if not record.get("verification", {}).get("shown"):
+        notes.append("The quotes are the answer: no generated sentence could be checked against them.")
+    matched = record.get("matched_citations") or []
+    if matched:
+        marks = " ".join(f"[{n}]" for n in matched)
+        notes.append(f"{marks}: the model did not cite this; Sealroom matched the sentence to the quote.")
+    return " ".join(notes)
+
+
+def dropped_of(record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    return list((record or {}).get("verification", {}).get("dropped", []))
+
+
+def entry_of(role: str, text: str, citations: list[dict[str, Any]], record: dict[str, Any] | None) -> Entry:
+    """A stored message as a transcript entry (older messages have no record)."""
+    return Entry(role, text, citations, answer_note(record) if record else "", dropped_of(record))
 
 
 def source_label(source: dict[str, Any]) -> str:
@@ -144,8 +173,6 @@ class Conversation(QWidget):
     def show_chat(self, title: str, entries: list[Entry]) -> None:
         self.title.setText(title)
         self.entries = entries
-        for entry in entries:
-            _attach_claims(entry)
         self.redraw()
         last = next((e for e in reversed(entries) if e.role in ("assistant", "search")), None)
         self.set_chips(last.citations if last else [], "Sources:")
@@ -167,10 +194,15 @@ class Conversation(QWidget):
         bar = self.transcript.verticalScrollBar()
         bar.setValue(bar.maximum())
 
-    def finish_answer(self, text: str, citations: list[dict[str, Any]], note: str = "") -> None:
+    def finish_answer(
+        self,
+        text: str,
+        citations: list[dict[str, Any]],
+        note: str = "",
+        dropped: list[dict[str, Any]] | None = None,
+    ) -> None:
         entry = self.entries[-1]
-        entry.text, entry.citations, entry.note = text, citations, note
-        _attach_claims(entry)
+        entry.text, entry.citations, entry.note, entry.dropped = text, citations, note, dropped or []
         self.redraw()
         self.set_chips(citations, "Cited:" if citations else "")
 
@@ -198,7 +230,7 @@ class Conversation(QWidget):
                 if rows
                 else (f"<p>No passage matches “{html.escape(entry.text)}”.</p>")
             )
-        body = _para(entry.text)
+        body = _para(entry.text).replace(EVIDENCE_HEADING, f"<b>{EVIDENCE_HEADING}</b>", 1)
         known = {c["n"] for c in entry.citations}
         body = CITATION.sub(lambda m: _cite_link(i, m, known), body)
         sources = " ".join(
@@ -210,10 +242,29 @@ class Conversation(QWidget):
             html_out += f"<p style='margin-left:12px'><small>Sources: {sources}</small></p>"
         if entry.note:
             html_out += f"<p style='margin-left:12px'><small><i>{html.escape(entry.note)}</i></small></p>"
+        if entry.dropped:
+            count = len(entry.dropped)
+            label = "Hide" if entry.show_dropped else "Show"
+            html_out += (
+                f"<p style='margin-left:12px'><small><a href='dropped:{i}'>{label} {count} generated "
+                f"sentence{'s' if count > 1 else ''} not found in the sources</a></small></p>"
+            )
+            if entry.show_dropped:
+                rows = "".join(
+                    f"<li><b>Not found in the sources — not part of the answer:</b> "
+                    f"<s>{html.escape(d['text'])}</s> <i>({html.escape(d.get('reason', ''))})</i></li>"
+                    for d in entry.dropped
+                )
+                html_out += f"<ul style='margin-left:12px'>{rows}</ul>"
         return html_out
 
     def _anchor(self, url: QUrl) -> None:
         kind, _, rest = url.toString().partition(":")
+        if kind == "dropped":
+            entry = self.entries[int(rest)]
+            entry.show_dropped = not entry.show_dropped
+            self.redraw()
+            return
         if kind != "cite":
             return
         index, _, n = rest.partition(":")
@@ -243,13 +294,6 @@ class Conversation(QWidget):
             self.chip_buttons.append(chip)
         self.chips_layout.addStretch(1)
         self.chips.setVisible(bool(citations))
-
-
-def _attach_claims(entry: Entry) -> None:
-    """Give each citation the sentence that cites it, so the preview can point at its support."""
-    if entry.role == "assistant":
-        for c in entry.citations:
-            c.setdefault("claim", citing_sentence(entry.text, c["n"]))
 
 
 def _para(text: str) -> str:

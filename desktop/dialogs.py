@@ -196,9 +196,17 @@ class SettingsDialog(QDialog):
         Op(self, save, saved).run()
 
 
+def _indexing_state(paused: bool, pending: int) -> str:
+    """The same words as the sidebar: paused, files waiting, or up to date."""
+    if paused:
+        return f"paused ({pending} files waiting)" if pending else "paused"
+    return f"indexing ({pending} files waiting)" if pending else "up to date"
+
+
 def diagnostics_report(engine: Engine, model_state: str) -> str:
     """Engine status, watcher health, recent problems and where the logs are, as HTML."""
-    counts = engine.catalog.count_by_status()
+    overview = engine.overview()
+    counts = overview["totals"]
     state = engine.watch_state
     watcher = "not running"
     if state.running:
@@ -207,10 +215,10 @@ def diagnostics_report(engine: Engine, model_state: str) -> str:
     rows = [
         ("Data folder", str(engine.home)),
         ("Files", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"),
-        ("Passages in the index", str(engine.catalog.chunk_count())),
-        ("Embedding model", engine.catalog.get_meta("embedding_model") or "not loaded yet"),
+        ("Passages in the index", str(overview["chunks"])),
+        ("Embedding model", overview["embedding_model"] or "not loaded yet"),
         ("Chat model", model_state),
-        ("Indexing", "paused" if engine.paused.is_set() else "active"),
+        ("Indexing", _indexing_state(engine.paused.is_set(), counts.get("pending", 0))),
         ("Folder watcher", watcher),
         ("Last index pass", last),
         (

@@ -16,8 +16,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from sealroom.core import logs
+from sealroom.core.ask import Answer
 from sealroom.core.catalog import DEFAULT_WORKSPACE
-from sealroom.core.engine import Answer, Engine
+from sealroom.core.engine import Engine
 from sealroom.core.retriever import Hit
 
 from .ops import Op, describe, on_gui_thread

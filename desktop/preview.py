@@ -13,7 +13,6 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
-from sealroom.core.answer import supporting_spans
 from sealroom.core.engine import Passage
 
 # Viewers that can open a PDF at a page, and how to ask them.
@@ -58,6 +57,13 @@ class SourcePreview(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.text, 1)
 
+    def clear(self) -> None:
+        """Nothing selected (a new or another chat): no passage of a previous answer lingers."""
+        self.source = None
+        self.heading.setText("Sources")
+        self.open_button.setEnabled(False)
+        self.text.clear()
+
     def show_loading(self, source: dict[str, Any]) -> None:
         self.source = source
         self.heading.setText(self._title(source))
@@ -72,10 +78,9 @@ class SourcePreview(QWidget):
         before, text, after = (
             (passage.before, passage.text, passage.after) if passage else ("", source["text"], "")
         )
-        spans = supporting_spans(text, source.get("claim", ""))
         body = (
             f"<p>{_para(before)} <a name='cited'></a><span style='background:{back}'>"
-            f"{_marked(text, spans)}</span> {_para(after)}</p>"
+            f"{_para(text)}</span> {_para(after)}</p>"
         )
         if note:
             body = f"<p><i>{html.escape(note)}</i></p>" + body
@@ -109,15 +114,6 @@ class SourcePreview(QWidget):
 
 def _para(text: str) -> str:
     return html.escape(text).replace("\n", "<br>")
-
-
-def _marked(text: str, spans: list[tuple[int, int]]) -> str:
-    """`text` with the lines the answer rests on in bold."""
-    out, pos = [], 0
-    for start, end in spans:
-        out += [_para(text[pos:start]), f"<b>{_para(text[start:end])}</b>"]
-        pos = end
-    return "".join([*out, _para(text[pos:])])
 
 
 def _soft_highlight(palette: QPalette) -> str:

@@ -24,11 +24,12 @@ from PySide6.QtWidgets import (
 )
 
 from sealroom.core import logs
+from sealroom.core.ask import Answer
 from sealroom.core.catalog import DEFAULT_WORKSPACE
-from sealroom.core.engine import Answer, Engine
+from sealroom.core.engine import Engine
 from sealroom.core.retriever import Hit
 
-from .conversation import Conversation, Entry
+from .conversation import Conversation, Entry, answer_note, dropped_of, entry_of
 from .dialogs import DiagnosticsDialog, SettingsDialog
 from .host import EngineHost
 from .ops import describe
@@ -202,14 +203,8 @@ class MainWindow(QMainWindow):
         workspace = self.host.workspace
 
         def read(engine: Engine) -> dict[str, Any]:
-            folders = set(engine.folders(workspace))
-            counts = {p: c for p, c in engine.catalog.counts_by_folder().items() if p in folders}
             return {
-                "workspaces": engine.catalog.workspaces(),
-                "counts": counts,
-                "chats": engine.catalog.chats(workspace),
-                "totals": engine.catalog.count_by_status(),
-                "not_indexed": engine.catalog.not_indexed(),
+                **engine.overview(workspace),
                 "watching": engine.watch_state.running,
                 "any_folder": bool(engine.folders()),
             }
@@ -260,7 +255,7 @@ class MainWindow(QMainWindow):
     def create_workspace(self) -> None:
         name = self.ask_text("New workspace", "Name of the workspace:")
         if name:
-            self.host.read(lambda e: e.catalog.add_workspace(name), lambda _: self.switch_workspace(name))
+            self.host.read(lambda e: e.add_workspace(name), lambda _: self.switch_workspace(name))
 
     def delete_workspace(self) -> None:
         name = self.host.workspace
@@ -281,6 +276,7 @@ class MainWindow(QMainWindow):
             return
         self.chat_id = None
         self.conversation.show_chat("New chat", [])
+        self.preview.clear()
         self.sidebar.chats.clearSelection()
         self.focus_question()
 
@@ -289,21 +285,23 @@ class MainWindow(QMainWindow):
             return
 
         def read(engine: Engine) -> tuple[str, list[Entry]]:
-            title = dict(engine.catalog.chats(self.host.workspace)).get(chat_id, "Chat")
+            title = dict(engine.chats(self.host.workspace)).get(chat_id, "Chat")
             return title, [
-                Entry(role, text, cites) for role, text, cites in engine.catalog.transcript(chat_id)
+                entry_of(role, text, cites, record)
+                for role, text, cites, record in engine.transcript(chat_id)
             ]
 
         def show(data: tuple[str, list[Entry]]) -> None:
             self.chat_id = chat_id
             self.conversation.show_chat(*data)
+            self.preview.clear()
 
         self.host.read(read, show)
 
     def rename_chat(self, chat_id: int) -> None:
         title = self.ask_text("Rename chat", "New title:")
         if title:
-            self.host.read(lambda e: e.catalog.rename_chat(chat_id, title), lambda _: self.refresh())
+            self.host.read(lambda e: e.rename_chat(chat_id, title), lambda _: self.refresh())
             if chat_id == self.chat_id:
                 self.conversation.title.setText(title)
 
@@ -312,7 +310,7 @@ class MainWindow(QMainWindow):
             return
         if chat_id == self.chat_id:
             self.new_chat()
-        self.host.read(lambda e: e.catalog.delete_chat(chat_id), lambda _: self.refresh())
+        self.host.read(lambda e: e.delete_chat(chat_id), lambda _: self.refresh())
 
     # --- asking -------------------------------------------------------------------------
     def focus_question(self) -> None:
@@ -335,21 +333,10 @@ class MainWindow(QMainWindow):
         def answered(answer: Answer) -> None:
             new = self.chat_id is None
             self.chat_id = answer.chat_id
-            notes = []
-            if answer.finish_reason == "cancelled":
-                notes.append("Stopped.")
-            if answer.unsupported and answer.called_model:
-                notes.append(
-                    f"{len(answer.unsupported)} sentence(s) cite no source; check them against the documents."
-                )
-            if answer.matched_citations:
-                marks = " ".join(f"[{n}]" for n in answer.matched_citations)
-                notes.append(f"{marks}: matched to the source by its wording; the model did not cite it.")
-            if answer.invalid_citations:
-                notes.append(f"Removed citations to sources that were not given: {answer.invalid_citations}.")
-            conv.finish_answer(answer.text, answer.citations, " ".join(notes))
+            record = answer.to_dict()
+            conv.finish_answer(answer.text, answer.citations, answer_note(record), dropped_of(record))
             if not answer.citations and answer.sources:
-                conv.set_chips([hit_source(n, h) for n, h in enumerate(answer.sources, 1)], "Sources given:")
+                conv.set_chips([hit_source(n, h) for n, h in enumerate(answer.sources, 1)], "Passages found:")
             conv.set_busy(False, f"Answered in {answer.timings.get('total_ms', 0) / 1000:.1f} s")
             if new:
                 conv.title.setText(question[:80])

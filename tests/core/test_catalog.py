@@ -16,12 +16,17 @@ def test_workspaces_folders_counts_and_chats(tmp_path: Path):
     catalog.upsert_file(fb, "/docs/b/z.pdf", 1, 1, "s3", "pending")
     assert catalog.counts_by_folder() == {"/docs/a": {"indexed": 1, "failed": 1}, "/docs/b": {"pending": 1}}
     assert [(r.path, r.reason) for r in catalog.not_indexed()] == [("/docs/a/y.pdf", "parse error: bad xref")]
-    first = catalog.new_chat("Rent?")
-    second = catalog.new_chat("Deadline?", workspace="Case 12")
-    catalog.add_message(first, "assistant", "12,000 [1]", '[{"n": 1, "path": "/docs/a/x.pdf"}]')
+    cites = [{"n": 1, "path": "/docs/a/x.pdf"}]
+    first = catalog.record_answer(None, "Rent?", "12,000 [1]", cites, {"answer": "12,000 [1]"})
+    second = catalog.record_answer(None, "Deadline?", "May [1]", [], {}, workspace="Case 12")
+    assert catalog.record_answer(first, "And due?", "monthly", [], {}) == first
     catalog.rename_chat(first, "Rent")
     assert catalog.chats() == [(first, "Rent")] and catalog.chats("Case 12") == [(second, "Deadline?")]
-    assert catalog.transcript(first) == [("assistant", "12,000 [1]", [{"n": 1, "path": "/docs/a/x.pdf"}])]
+    assert catalog.transcript(first)[:2] == [
+        ("user", "Rent?", [], None),
+        ("assistant", "12,000 [1]", cites, {"answer": "12,000 [1]"}),
+    ]
+    assert [role for role, *_ in catalog.transcript(first)] == ["user", "assistant", "user", "assistant"]
     catalog.delete_chat(first)
     assert catalog.chats() == [] and catalog.transcript(first) == []
     catalog.remove_workspace("Case 12")
@@ -49,3 +54,33 @@ def test_passage_comes_with_the_rest_of_its_section(home: Path):
         " Delta four.",
         3,
     )
+
+
+def test_a_version_1_catalog_is_migrated_and_a_newer_one_refused(tmp_path: Path):
+    import sqlite3
+
+    import pytest
+
+    from sealroom.core.errors import SealroomError
+
+    path = tmp_path / "catalog.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('schema_version', '1');"
+        "CREATE TABLE chats (id INTEGER PRIMARY KEY, workspace TEXT NOT NULL DEFAULT 'default', title TEXT NOT NULL,"
+        " created_at REAL NOT NULL);"
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE,"
+        " role TEXT NOT NULL, text TEXT NOT NULL, citations TEXT, created_at REAL NOT NULL);"
+        "INSERT INTO chats VALUES (1, 'default', 'Old chat', 0);"
+        "INSERT INTO messages VALUES (1, 1, 'assistant', 'An old answer', '[]', 0);"
+    )
+    old.commit()
+    old.close()
+    catalog = Catalog(path)
+    assert catalog.get_meta("schema_version") == "2"
+    assert catalog.transcript(1) == [("assistant", "An old answer", [], None)]
+    catalog.set_meta("schema_version", "99")
+    catalog.close()
+    with pytest.raises(SealroomError, match="newer Sealroom"):
+        Catalog(path)

@@ -65,14 +65,8 @@ def test_second_launch_brings_the_running_window_forward(home: Path):
 
 def test_chats_are_listed_opened_renamed_and_deleted(window: MainWindow, qtbot, monkeypatch):
     catalog = window.host.engine.catalog
-    chat = catalog.new_chat("Rent question")
-    catalog.add_message(chat, "user", "When is rent due?")
-    catalog.add_message(
-        chat,
-        "assistant",
-        "Monthly [1].",
-        json.dumps([{"n": 1, "path": "/d/lease.pdf", "page": 2, "text": "Rent is due monthly."}]),
-    )
+    cites = [{"n": 1, "path": "/d/lease.pdf", "page": 2, "text": "Rent is due monthly."}]
+    chat = catalog.record_answer(None, "Rent question", "Monthly [1].", cites, {})
     window.refresh()
     chats = window.sidebar.chats
     qtbot.waitUntil(lambda: chats.count() == 1, timeout=10_000)

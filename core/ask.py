@@ -1,0 +1,254 @@
+"""The answer pipeline: retrieve → evidence → prompt → generate → verify → one `Answer` record.
+
+The evidence (verbatim sentences with file, page and offsets) is the backbone of every
+answer: it is shown first, at once, and the model only phrases it. Each generated
+sentence is shown only once it is verified against the evidence it cites; the others are
+kept, marked, in `Answer.generated`. The CLI, the window and export all use `to_dict()`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .answer import (
+    EXAMPLE_ANSWER,
+    NOT_IN_SOURCES,
+    STOP,
+    chat_messages,
+    completion_prompt,
+    evidence_text,
+)
+from .evidence import Evidence, EvidenceSelector
+from .protocols import Embedder, Generator, PassageRetriever
+from .retriever import Hit, keyword_query
+from .verify import SentenceCheck, Verifier, complete_prefix, split_generated
+
+ANSWER_SCHEMA = 1
+
+
+@dataclass
+class ModelInfo:
+    name: str = ""
+    sha256: str = ""
+
+
+@dataclass
+class Answer:
+    """Everything an answer is and rests on: what was shown, why, from where, by which model."""
+
+    question: str
+    text: str  # the whole answer as shown: evidence, then the verified sentences
+    evidence: list[Evidence]
+    sources: list[Hit]  # the relevant passages retrieved; evidence and citations number into these
+    generated: list[SentenceCheck] = field(default_factory=list)
+    abstained: bool = False
+    called_model: bool = False
+    model: ModelInfo = field(default_factory=ModelInfo)
+    embedding_model: str = ""
+    chat_id: int = 0
+    finish_reason: str = "stop"
+    pending_files: int = 0
+    invalid_citations: list[int] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    created_at: float = field(default_factory=time.time)
+
+    @property
+    def shown(self) -> list[SentenceCheck]:
+        """Generated sentences shown after the evidence: verified, and adding to the quotes."""
+        return [s for s in self.generated if s.verified and not s.repeats_evidence]
+
+    @property
+    def dropped(self) -> list[SentenceCheck]:
+        return [s for s in self.generated if not s.verified]
+
+    @property
+    def matched_citations(self) -> list[int]:
+        return sorted({n for s in self.shown if s.matched for n in s.cites})
+
+    @property
+    def citations(self) -> list[dict[str, Any]]:
+        """One per cited source: the passage, and the evidence span in it (for the preview)."""
+        out = []
+        for n in dict.fromkeys(e.n for e in self.evidence):
+            quotes = [e for e in self.evidence if e.n == n]
+            hit = self.sources[n - 1]
+            out.append(
+                {
+                    "n": n,
+                    "path": hit.path,
+                    "page": hit.page,
+                    "text": " … ".join(e.quote for e in quotes),
+                    "passage": hit.text,
+                    "sha256": hit.sha256,
+                    "seq": hit.seq,
+                    "start": quotes[0].start,
+                    "end": quotes[0].end,
+                }
+            )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": ANSWER_SCHEMA,
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "evidence": [e.to_dict() for e in self.evidence],
+            "citations": self.citations,
+            "sources": [{"n": n, "path": h.path, "page": h.page} for n, h in enumerate(self.sources, 1)],
+            "verification": {
+                "shown": [s.to_dict() for s in self.shown],
+                "dropped": [s.to_dict() for s in self.dropped],
+            },
+            "matched_citations": self.matched_citations,
+            "invalid_citations": self.invalid_citations,
+            "called_model": self.called_model,
+            "model": self.model.name,
+            "model_sha256": self.model.sha256,
+            "embedding_model": self.embedding_model,
+            "chat_id": self.chat_id,
+            "pending_files": self.pending_files,
+            "finish_reason": self.finish_reason,
+            "timings": self.timings,
+            "created_at": self.created_at,
+        }
+
+
+def abstention(pending_files: int) -> str:
+    text = NOT_IN_SOURCES
+    if pending_files:
+        text += (
+            f" {pending_files} file{'s are' if pending_files != 1 else ' is'} not indexed yet; "
+            "the answer may be in them."
+        )
+    return text
+
+
+class AnswerPipeline:
+    """Components in `__init__`, one question per `run()`; the model loads only when evidence exists."""
+
+    def __init__(
+        self,
+        retriever: PassageRetriever,
+        embedder: Embedder,
+        generator: Callable[[], tuple[Generator, ModelInfo]],
+        k: int = 6,
+        min_similarity: float = 0.45,
+        min_evidence: float = 0.3,
+        max_answer_tokens: int = 160,
+    ) -> None:
+        self.retriever = retriever
+        self.embedder = embedder
+        self.generator = generator
+        self.k = k
+        self.min_similarity = min_similarity
+        self.selector = EvidenceSelector(embedder, min_score=min_evidence)
+        self.max_answer_tokens = max_answer_tokens
+
+    def relevant(self, hits: list[Hit], question: str) -> list[Hit]:
+        """Hits that share a content word with the question, or are close enough in meaning."""
+        has_terms = keyword_query(question) is not None
+        return [h for h in hits if (h.keyword and has_terms) or (h.similarity or 0) >= self.min_similarity]
+
+    def run(
+        self,
+        question: str,
+        earlier_questions: Sequence[str] = (),
+        folders: list[str] | None = None,
+        types: list[str] | None = None,
+        on_text: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
+        pending_files: int = 0,
+    ) -> Answer:
+        stop = stop or threading.Event()
+        emit = on_text or (lambda _: None)
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        context = " ".join(earlier_questions[-1:])  # follow-ups: the last question joins retrieval
+        hits = self.relevant(
+            self.retriever.search(f"{context} {question}".strip(), self.k, folders, types), question
+        )
+        timings["retrieve_ms"] = _ms(started)
+        evidence = self.selector.select(question, hits, context)
+        timings["evidence_ms"] = _ms(started) - timings["retrieve_ms"]
+        answer = Answer(question, "", evidence, hits, pending_files=pending_files, timings=timings)
+        answer.embedding_model = getattr(self.embedder, "model_id", "")
+        if not evidence:
+            answer.text, answer.abstained = abstention(pending_files), True
+            emit(answer.text)
+            timings["first_text_ms"] = timings["total_ms"] = _ms(started)
+            return answer
+        answer.text = evidence_text(evidence)
+        emit(answer.text)
+        timings["first_text_ms"] = _ms(started)
+        if not stop.is_set():
+            self._phrase(answer, emit, stop, started)
+        timings["total_ms"] = _ms(started)
+        return answer
+
+    def _phrase(
+        self, answer: Answer, emit: Callable[[str], None], stop: threading.Event, started: float
+    ) -> None:
+        """Ask the model to phrase the evidence; show each sentence once it is verified."""
+        generator, answer.model = self.generator()
+        answer.called_model = True
+        answer.timings["load_model_ms"] = _ms(started) - answer.timings["first_text_ms"]
+        if stop.is_set():  # stopped while the model loaded: the evidence stands
+            answer.finish_reason = "cancelled"
+            return
+        passages = {n: h.text for n, h in enumerate(answer.sources, 1)}
+        verifier = Verifier(answer.question, answer.evidence, passages, [EXAMPLE_ANSWER])
+        if generator.has_chat_template:
+            stream = generator.generate(
+                messages=chat_messages(answer.question, answer.evidence), max_tokens=self.max_answer_tokens
+            )
+        else:
+            stream = generator.generate(
+                prompt=completion_prompt(answer.question, answer.evidence),
+                max_tokens=self.max_answer_tokens,
+                stop=STOP,
+            )
+        gen_start = time.perf_counter()
+        buffer, tokens, cancel_sent = "", 0, False
+        separator = "\n\n"
+
+        def settle(sentences: list[str]) -> None:
+            nonlocal separator
+            for sentence in sentences:
+                check = verifier.check(sentence)
+                answer.generated.append(check)
+                if check.verified and not check.repeats_evidence:
+                    piece = separator + check.text
+                    answer.text += piece
+                    emit(piece)
+                    separator = " "
+
+        for piece in stream:
+            if tokens == 0:
+                answer.timings["first_token_ms"] = _ms(gen_start)
+            tokens += 1
+            buffer += piece
+            done, buffer = complete_prefix(buffer)
+            settle(done)
+            if stop.is_set() and not cancel_sent:
+                generator.cancel()
+                cancel_sent = True
+        answer.finish_reason = "cancelled" if stop.is_set() else getattr(generator, "finish_reason", "stop")
+        if answer.finish_reason != "cancelled":
+            settle(split_generated(buffer))  # an unfinished last sentence is dropped when stopped
+        answer.timings["generate_ms"] = _ms(gen_start)
+        answer.timings["tokens"] = tokens
+        if tokens > 1 and "first_token_ms" in answer.timings:
+            rate = (tokens - 1) / max(
+                1e-6, (answer.timings["generate_ms"] - answer.timings["first_token_ms"]) / 1000
+            )
+            answer.timings["tokens_per_s"] = round(rate, 2)
+        answer.invalid_citations = sorted({n for s in answer.generated for n in s.invalid})
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 1)

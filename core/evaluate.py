@@ -1,0 +1,200 @@
+"""`sealroom eval`: answer quality measured on a question set, against fixed targets.
+
+A question set is JSON lines: {"id", "question", "answers": [regex, ...], "source": file name}
+or {"id", "question", "unanswerable": true}; "follow_up": ID asks in the chat of an
+earlier line. Each answer is scored as a careful reader would: is the expected fact in
+what was shown, does a citation of the right file hold it, was an unanswerable question
+declined, did anything of our prompt leak, is every figure shown in its evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .answer import EXAMPLE_ANSWER
+from .ask import Answer
+from .errors import UsageError
+from .text import IDENTIFIER, numbers
+from .verify import CITATION, SCAFFOLDING
+
+TARGETS = {
+    "correct": 0.85,  # of answerable questions
+    "cited_correctly": 0.95,  # of correct answers
+    "abstained": 0.90,  # of unanswerable questions
+    "false_abstentions": 0.10,  # of answerable questions, at most
+    "leaks": 0,
+    "unverified_shown": 0,
+    "first_text_after_retrieval_ms": 500,  # p50
+    "total_ms": 6000,  # p50
+}
+
+
+@dataclass
+class Question:
+    id: str
+    question: str
+    answers: list[str] = field(default_factory=list)
+    source: str = ""
+    unanswerable: bool = False
+    follow_up: str = ""
+
+
+@dataclass
+class Result:
+    id: str
+    question: str
+    unanswerable: bool
+    hit_at_5: bool
+    correct: bool
+    cited_correctly: bool
+    abstained: bool
+    leak: bool
+    unverified_shown: int
+    dropped: int
+    first_text_after_retrieval_ms: float
+    total_ms: float
+    answer: str
+
+
+def load_questions(path: Path) -> list[Question]:
+    questions: list[Question] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            questions.append(Question(**json.loads(line)))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise UsageError(f"{path}:{i}: not a question line ({exc})") from None
+    ids = {q.id for q in questions}
+    for q in questions:
+        if q.follow_up and q.follow_up not in ids:
+            raise UsageError(f"question {q.id} follows up {q.follow_up}, which is not in {path}")
+    return questions
+
+
+def _matches(patterns: list[str], text: str) -> bool:
+    flat = " ".join(text.split())
+    return any(re.search(p, flat, re.IGNORECASE) for p in patterns)
+
+
+def unverified_figures(answer: Answer) -> int:
+    """Shown generated sentences stating a number or identifier that their cited evidence lacks."""
+    count = 0
+    for s in answer.shown:
+        evidence = " ".join(e.quote for e in answer.evidence if e.n in s.cites)
+        bare = CITATION.sub("", s.text)
+        figures = numbers(bare) | {m.group(0).lower() for m in IDENTIFIER.finditer(bare)}
+        have = numbers(evidence) | {m.group(0).lower() for m in IDENTIFIER.finditer(evidence)}
+        count += bool(figures - have)
+    return count
+
+
+def score(q: Question, answer: Answer) -> Result:
+    text = answer.text
+    hit = any(h.path.endswith(q.source) for h in answer.sources[:5]) if q.source else False
+    correct = answer.abstained if q.unanswerable else (not answer.abstained and _matches(q.answers, text))
+    cited = (
+        not q.unanswerable
+        and correct
+        and any(c["path"].endswith(q.source) and _matches(q.answers, c["text"]) for c in answer.citations)
+    )
+    leak = bool(SCAFFOLDING.search(text)) or CITATION.sub("", EXAMPLE_ANSWER).strip(" .") in text
+    t = answer.timings
+    return Result(
+        q.id,
+        q.question,
+        q.unanswerable,
+        hit,
+        correct,
+        cited,
+        answer.abstained,
+        leak,
+        unverified_figures(answer),
+        len(answer.dropped),
+        round(t.get("first_text_ms", 0) - t.get("retrieve_ms", 0), 1),
+        t.get("total_ms", 0.0),
+        text,
+    )
+
+
+def summarise(results: list[Result]) -> dict[str, Any]:
+    answerable = [r for r in results if not r.unanswerable]
+    unanswerable = [r for r in results if r.unanswerable]
+    correct = [r for r in answerable if r.correct]
+
+    def share(part: int, whole: int) -> float:
+        return round(part / whole, 3) if whole else 0.0
+
+    return {
+        "questions": len(results),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "hit_at_5": share(sum(r.hit_at_5 for r in answerable), len(answerable)),
+        "correct": share(len(correct), len(answerable)),
+        "cited_correctly": share(sum(r.cited_correctly for r in correct), len(correct)),
+        "abstained": share(sum(r.abstained for r in unanswerable), len(unanswerable)),
+        "false_abstentions": share(sum(r.abstained for r in answerable), len(answerable)),
+        "leaks": sum(r.leak for r in results),
+        "unverified_shown": sum(r.unverified_shown for r in results),
+        "dropped_sentences": sum(r.dropped for r in results),
+        "first_text_after_retrieval_ms": _p50([r.first_text_after_retrieval_ms for r in results]),
+        "total_ms": _p50([r.total_ms for r in results]),
+    }
+
+
+def missed_targets(summary: dict[str, Any]) -> list[str]:
+    missed = []
+    for key, target in TARGETS.items():
+        value = summary[key]
+        at_most = key in ("false_abstentions", "leaks", "unverified_shown") or key.endswith("_ms")
+        if (value > target) if at_most else (value < target):
+            missed.append(f"{key} {value} (target {'≤' if at_most else '≥'} {target})")
+    return missed
+
+
+def _p50(values: list[float]) -> float:
+    return round(statistics.median(values), 1) if values else 0.0
+
+
+def run_eval(engine: Any, questions: list[Question], progress: Any = None) -> list[Result]:
+    """Ask every question through `engine` (follow-ups in their chat) and score the answers."""
+    chats: dict[str, int] = {}
+    results = []
+    for i, q in enumerate(questions, 1):
+        answer = engine.ask(q.question, chat_id=chats.get(q.follow_up) if q.follow_up else None)
+        chats[q.id] = answer.chat_id
+        results.append(score(q, answer))
+        if progress:
+            progress(i, len(questions), q.id)
+    return results
+
+
+def report(summary: dict[str, Any], results: list[Result], model: str) -> str:
+    lines = [f"model: {model}"]
+    for r in results:
+        if not r.correct or r.leak or r.unverified_shown:
+            mark = "unanswerable" if r.unanswerable else "answerable"
+            lines.append(f"  ✗ {r.id} ({mark}): {r.question} → {' '.join(r.answer.split())[:160]}")
+    lines.append(f"{'figure':<32}{'value':>10}  target")
+    for key, value in summary.items():
+        target = TARGETS.get(key)
+        lines.append(f"{key:<32}{value!s:>10}  {'' if target is None else target}")
+    return "\n".join(lines)
+
+
+def results_json(summary: dict[str, Any], results: list[Result], model: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "summary": summary,
+        "missed": missed_targets(summary),
+        "results": [asdict(r) for r in results],
+    }

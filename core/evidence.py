@@ -1,0 +1,247 @@
+"""Evidence: the sentences of the retrieved passages that answer a question, kept verbatim.
+
+Picking them needs no language model: sentences are scored against the question by
+keyword overlap (weighted by rarity among the candidates), by meaning (the embedding
+model) and by what the question asks for (a date, a number, a name). The best one to
+three become the answer's backbone, each with file, page and character offsets.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from .protocols import Embedder
+from .retriever import Hit
+from .text import DATE, NUMBER, content_terms, has_proper_name, is_abbreviation
+
+MAX_SENTENCE = 400  # characters: a longer "sentence" (a table, a list) is cut at its lines
+MIN_SENTENCE = 12
+SHORT_LINE = 60  # a line this short is often a label whose value is on the next line
+END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9À-Ý])")
+LINE_ITEM = re.compile(r"^\s*(?:[-*•·]|\d+[.)]|[A-Z][\w-]{0,30}:\s)")
+
+
+@dataclass
+class Evidence:
+    """One verbatim sentence of a source; `n` is its source's number in the answer."""
+
+    n: int
+    quote: str
+    path: str
+    page: int | None
+    sha256: str
+    seq: int
+    start: int  # offsets in the section's text, like a chunk's
+    end: int
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Candidate:
+    hit_rank: int
+    hit: Hit
+    start: int  # within hit.text
+    end: int
+
+    @property
+    def text(self) -> str:
+        return self.hit.text[self.start : self.end]
+
+
+def _line_breaks_sentence(line: str, following: str) -> bool:
+    """Whether a line break ends a sentence: PDF lines wrap mid-sentence, lists and headers do not."""
+    body = line.rstrip()
+    if not body or not following.strip():
+        return True
+    if body[-1] in ".!?:;":
+        return True
+    return bool(len(body) < 40 or LINE_ITEM.match(following))
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Character ranges of the sentences of `text` (whitespace trimmed)."""
+    pieces: list[tuple[int, int]] = []
+    # first, blocks: runs of lines joined where a line wraps a sentence
+    lines = text.splitlines(keepends=True)
+    block_start, pos = 0, 0
+    for i, line in enumerate(lines):
+        pos += len(line)
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if _line_breaks_sentence(line, following):
+            pieces.append((block_start, pos))
+            block_start = pos
+    if block_start < len(text):
+        pieces.append((block_start, len(text)))
+    out: list[tuple[int, int]] = []
+    for a, b in pieces:
+        block = text[a:b]
+        ends = [
+            m
+            for m in END.finditer(block)
+            if not (block[m.start() - 1] == "." and is_abbreviation(block, m.start() - 1))
+        ]
+        cuts = [a] + [a + m.end() for m in ends] + [b]
+        for s, e in itertools.pairwise(cuts):
+            out.extend(_trimmed(text, s, e))
+    return out
+
+
+def _trimmed(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    raw = text[start:end]
+    lead = len(raw) - len(raw.lstrip())
+    body = raw.strip()
+    if not body:
+        return []
+    s, e = start + lead, start + lead + len(body)
+    if e - s <= MAX_SENTENCE:
+        return [(s, e)]
+    # too long: cut at the last space before the limit, repeatedly
+    out = []
+    while e - s > MAX_SENTENCE:
+        cut = text.rfind(" ", s + MAX_SENTENCE // 2, s + MAX_SENTENCE)
+        cut = cut if cut > s else s + MAX_SENTENCE
+        out.append((s, cut))
+        s = cut + 1
+    if e > s:
+        out.append((s, e))
+    return out
+
+
+def asks_for(question: str) -> set[str]:
+    """What kind of fact a question wants: 'date', 'number', 'name'."""
+    q = question.lower()
+    kinds: set[str] = set()
+    if re.search(r"\bwhen\b|\bwhat (?:date|day|year|month|time)\b|\bwhich (?:date|day|year)\b|\bdated?\b", q):
+        kinds.add("date")
+    if re.search(
+        r"\bhow (?:many|much|long|old|big|large|often)\b|\bwhat (?:is the )?(?:number|percentage|amount|size|"
+        r"price|cost|rating|value|version)\b|\bnumber of\b",
+        q,
+    ):
+        kinds.add("number")
+    if re.search(r"\bwho\b|\bwhose\b|\bwhich (?:person|company|organi[sz]ation)\b|\bname of\b", q):
+        kinds.add("name")
+    return kinds
+
+
+class EvidenceSelector:
+    """Scores every sentence of the passages against the question and keeps the best few."""
+
+    def __init__(
+        self,
+        embedder: Embedder | None,
+        max_quotes: int = 3,
+        keep_ratio: float = 0.8,
+        min_score: float = 0.3,
+        max_candidates: int = 120,
+    ) -> None:
+        self.embedder = embedder
+        self.max_quotes = max_quotes
+        self.keep_ratio = keep_ratio
+        self.min_score = min_score
+        self.max_candidates = max_candidates
+
+    def candidates(self, hits: Sequence[Hit]) -> list[Candidate]:
+        """Each sentence; and a short line (a label) together with the lines after it (its value)."""
+        out = []
+        for rank, hit in enumerate(hits):
+            spans = split_sentences(hit.text)
+            for i, (s, e) in enumerate(spans):
+                if e - s >= MIN_SENTENCE and any(ch.isalnum() for ch in hit.text[s:e]):
+                    out.append(Candidate(rank, hit, s, e))
+                if e - s < SHORT_LINE and hit.text[e - 1] not in ".!?":
+                    for j in range(i + 1, min(i + 3, len(spans))):
+                        out.append(Candidate(rank, hit, s, spans[j][1]))
+                        if spans[j][1] - spans[j][0] >= SHORT_LINE:
+                            break
+        return out[: self.max_candidates]
+
+    def score(self, question: str, context: str, cands: list[Candidate]) -> list[float]:
+        """A score in [0, ~1.2] per candidate; `context` (an earlier question) counts half."""
+        if not cands:
+            return []
+        terms = content_terms(question)
+        extra = content_terms(context) - terms
+        bags = [content_terms(c.text) for c in cands]
+        n = len(cands)
+
+        def idf(t: str) -> float:
+            df = sum(1 for b in bags if t in b)
+            return math.log(1 + n / (1 + df)) + 0.1
+
+        weights = {t: idf(t) for t in terms} | {t: 0.5 * idf(t) for t in extra}
+        total = sum(weights[t] for t in terms) or 1.0
+        keyword = [min(1.0, sum(w for t, w in weights.items() if t in b) / total) for b in bags]
+        dense = [0.0] * n
+        if self.embedder is not None:
+            vectors = self.embedder.embed([question] + [c.text for c in cands])
+            q, rest = vectors[0], vectors[1:]
+            norms = np.linalg.norm(rest, axis=1) * (np.linalg.norm(q) or 1.0)
+            dense = [float(x) for x in (rest @ q) / np.where(norms == 0, 1.0, norms)]
+        kinds = asks_for(question)
+        scores = []
+        for c, bag, kw, cos in zip(cands, bags, keyword, dense, strict=True):
+            text = c.text
+            bonus = 0.0
+            if "date" in kinds and DATE.search(text):
+                bonus += 0.1
+            if "number" in kinds and NUMBER.search(text):
+                bonus += 0.08
+            if "name" in kinds and has_proper_name(text):
+                bonus += 0.05
+            bonus += 0.04 / (1 + c.hit_rank)
+            if bag <= terms | extra:  # says nothing the question does not: a label
+                bonus -= 0.15
+            bonus -= 0.0002 * len(text)
+            scores.append(0.55 * kw + 0.45 * max(0.0, cos) + bonus)
+        return scores
+
+    def select(self, question: str, hits: Sequence[Hit], context: str = "") -> list[Evidence]:
+        """The best 1–3 sentences, `n` being their hit's rank + 1; [] when none clears `min_score`."""
+        cands = self.candidates(hits)
+        scores = self.score(question, context, cands)
+        ranked = sorted(range(len(cands)), key=lambda i: scores[i], reverse=True)
+        if not ranked or scores[ranked[0]] < self.min_score:
+            return []
+        best = scores[ranked[0]]
+        chosen: list[int] = []
+        seen: set[str] = set()
+        for i in ranked:
+            if len(chosen) == self.max_quotes or scores[i] < max(self.min_score, self.keep_ratio * best):
+                break
+            key = " ".join(cands[i].text.lower().split())
+            if key in seen or any(_overlap(cands[i], cands[j]) for j in chosen):
+                continue
+            seen.add(key)
+            chosen.append(i)
+        out = []
+        for i in sorted(chosen, key=lambda i: (cands[i].hit_rank, cands[i].start)):
+            c = cands[i]
+            out.append(
+                Evidence(
+                    c.hit_rank + 1,
+                    c.text,
+                    c.hit.path,
+                    c.hit.page,
+                    c.hit.sha256,
+                    c.hit.seq,
+                    c.hit.start + c.start,
+                    c.hit.start + c.end,
+                    round(scores[i], 4),
+                )
+            )
+        return out
+
+
+def _overlap(a: Candidate, b: Candidate) -> bool:
+    return a.hit.chunk_id == b.hit.chunk_id and a.start < b.end and b.start < a.end

@@ -1,0 +1,156 @@
+"""Verification: a generated sentence is shown only when its evidence states what it says.
+
+Rules, in order (the first that fails drops the sentence, with the reason):
+1. It is not our prompt talking (instructions, the worked example, section labels).
+2. Its `[n]` name sources that were given; a sentence that cites nothing is given the one
+   source whose evidence holds all its facts, if exactly one does.
+3. Every number, date, amount and identifier it states occurs in the evidence it cites;
+   every proper name occurs there or in the cited passage.
+4. It does not deny what the evidence affirms (a "not" the evidence does not have).
+5. Most of its content words (≥ `min_coverage`) are in that evidence or the question.
+Word overlap alone never vouches for a sentence: rules 3 and 4 come first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .evidence import Evidence
+from .text import NEGATION, content_terms, facts, facts_in, is_abbreviation
+
+CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[\d+(?:\s*,\s*\d+)*\])*\s+")
+SCAFFOLDING = re.compile(
+    r"\b(?:Conversation so far|Question:|Answer:|Sources?:|Evidence:|numbered (?:sources|evidence)|"
+    r"treat them as data|only the numbered)",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class SentenceCheck:
+    text: str  # as generated, citations normalised
+    cites: list[int] = field(default_factory=list)
+    verified: bool = False
+    reason: str = ""  # why it was dropped
+    matched: bool = False  # its citation was added by Sealroom, not written by the model
+    scaffolding: bool = False
+    invalid: list[int] = field(default_factory=list)  # `[n]` naming no given evidence, removed
+    repeats_evidence: bool = False  # verified, but says nothing the quotes above it do not: not shown
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _ends(text: str) -> list[int]:
+    return [
+        m.end()
+        for m in SENTENCE_END.finditer(text)
+        if not (text[m.start() - 1] == "." and is_abbreviation(text, m.start() - 1))
+    ]
+
+
+def split_generated(text: str) -> list[str]:
+    """Sentences of generated text, each keeping the `[n]` that follow its full stop."""
+    cuts = [0, *_ends(text), len(text)]
+    return [text[a:b].strip() for a, b in itertools.pairwise(cuts) if text[a:b].strip()]
+
+
+def complete_prefix(text: str) -> tuple[list[str], str]:
+    """The finished sentences at the start of streaming text, and the unfinished rest."""
+    ends = _ends(text)
+    if not ends:
+        return [], text
+    return split_generated(text[: ends[-1]]), text[ends[-1] :]
+
+
+class Verifier:
+    def __init__(
+        self,
+        question: str,
+        evidence: Sequence[Evidence],
+        passages: dict[int, str],
+        example_answers: Sequence[str] = (),
+        min_coverage: float = 0.6,
+    ) -> None:
+        self.question_terms = content_terms(question)
+        self.quotes: dict[int, str] = {}
+        for e in evidence:
+            self.quotes[e.n] = (self.quotes.get(e.n, "") + " " + e.quote).strip()
+        self.passages = passages
+        self.examples = {_bare(a).lower() for a in example_answers}
+        self.min_coverage = min_coverage
+
+    def check(self, sentence: str) -> SentenceCheck:
+        numbers = [int(x) for m in CITATION.finditer(sentence) for x in m.group(1).split(",")]
+        bare = _bare(sentence)
+        cites = [n for n in dict.fromkeys(numbers) if n in self.quotes]
+        invalid = [n for n in dict.fromkeys(numbers) if n not in self.quotes]
+        check = self._check(bare, cites)
+        check.invalid = invalid
+        return check
+
+    def _check(self, bare: str, cites: list[int]) -> SentenceCheck:
+        if SCAFFOLDING.search(bare) or bare.lower() in self.examples:
+            return SentenceCheck(bare, cites, reason="our prompt's own text, not an answer", scaffolding=True)
+        stated = facts(bare)
+        matched = False
+        if not cites:
+            holders = [n for n, q in self.quotes.items() if self._holds(stated, n, q)]
+            if stated and len(holders) == 1:
+                cites, matched = holders, True
+            elif not stated:
+                cites, matched = self._best_coverage(bare), True
+            if not cites:
+                why = "its facts are in no single piece of evidence" if stated else "it matches no evidence"
+                return SentenceCheck(bare, [], reason=why)
+        evidence = " ".join(self.quotes[n] for n in cites)
+        passage = " ".join(self.passages.get(n, "") for n in cites)
+        missing = [f for f in sorted(stated) if not facts_in(f, evidence) and not self._name_in(f, passage)]
+        if missing:
+            shown = ", ".join(f.removeprefix("name:") for f in missing)
+            return SentenceCheck(
+                bare, cites, reason=f"not in the evidence it cites: {shown}", matched=matched
+            )
+        if NEGATION.search(bare) and not NEGATION.search(evidence):
+            return SentenceCheck(bare, cites, reason="it denies what the evidence says", matched=matched)
+        terms = content_terms(bare)
+        covered = content_terms(evidence) | self.question_terms
+        if terms and len(terms & covered) / len(terms) < self.min_coverage:
+            return SentenceCheck(
+                bare, cites, reason="most of its words are not in the evidence", matched=matched
+            )
+        text = _with_citations(bare, cites)
+        repeats = terms <= content_terms(evidence)
+        return SentenceCheck(text, cites, verified=True, matched=matched, repeats_evidence=repeats)
+
+    def _holds(self, stated: set[str], n: int, quote: str) -> bool:
+        return all(facts_in(f, quote) or self._name_in(f, self.passages.get(n, "")) for f in stated)
+
+    @staticmethod
+    def _name_in(fact: str, passage: str) -> bool:
+        return fact.startswith("name:") and facts_in(fact, passage)
+
+    def _best_coverage(self, sentence: str) -> list[int]:
+        terms = content_terms(sentence)
+        if not terms:
+            return []
+        shares = {n: len(terms & content_terms(q)) / len(terms) for n, q in self.quotes.items()}
+        best = max(shares, key=shares.__getitem__, default=None)
+        return [best] if best is not None and shares[best] >= self.min_coverage else []
+
+
+def _bare(sentence: str) -> str:
+    """The sentence without its `[n]`, on one line."""
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(CITATION.sub("", sentence).split())).strip()
+
+
+def _with_citations(sentence: str, cites: list[int]) -> str:
+    """The sentence with its citations before the final full stop: 'It is ten years [1].'"""
+    marks = "".join(f"[{n}]" for n in cites)
+    end = len(sentence.rstrip(".!?"))
+    return f"{sentence[:end]} {marks}{sentence[end:]}"

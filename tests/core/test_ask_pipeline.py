@@ -1,0 +1,156 @@
+"""The answer pipeline with a fake model: evidence first, verified sentences only, honest abstention."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+
+from sealroom.core.answer import EXAMPLE_QUESTION, NOT_IN_SOURCES
+from sealroom.core.ask import AnswerPipeline, ModelInfo
+from sealroom.core.retriever import Hit
+from sealroom.core.text import content_terms
+
+PASSAGES = [
+    (
+        "/docs/policy.pdf",
+        2,
+        "Backups are kept for two years. Audit logs are kept for ten years after the contract ends.",
+    ),
+    (
+        "/docs/referral.docx",
+        None,
+        "Referral for patient PX-20417, signed by Dr. Miriam Okafor on 3 May 2024.",
+    ),
+    ("/docs/canteen.txt", None, "The canteen opens at noon on weekdays."),
+]
+
+
+class FakeRetriever:
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    def search(self, query: str, k: int = 6, folders=None, types=None) -> list[Hit]:
+        self.queries.append(query)
+        terms = content_terms(query)
+        scored = [(len(terms & content_terms(t)), i) for i, (_, _, t) in enumerate(PASSAGES)]
+        out = []
+        for score, i in sorted(scored, reverse=True):
+            if score:
+                path, page, text = PASSAGES[i]
+                out.append(Hit(f"c{i}", path, page, None, text, 1.0, 0.6, True, 0, len(text), f"{i}" * 64, 0))
+        return out[:k]
+
+
+class FakeEmbedder:
+    model_id = "fake"
+    dimension = 8
+
+    def warm_up(self) -> None: ...
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return np.ones((len(texts), 8), dtype=np.float32)
+
+
+class FakeModel:
+    n_ctx = 2048
+    has_chat_template = False
+    finish_reason = "stop"
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.prompts: list[str] = []
+        self.calls = 0
+
+    def warm_up(self) -> None: ...
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(t) // 4 for t in texts]
+
+    def generate(self, prompt=None, messages=None, max_tokens=256, stop=None) -> Iterator[str]:
+        self.calls += 1
+        self.prompts.append(prompt or "")
+        for word in self.reply.split(" "):
+            yield word + " "
+
+    def cancel(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def pipeline(reply: str) -> tuple[AnswerPipeline, FakeModel, FakeRetriever]:
+    model, retriever = FakeModel(reply), FakeRetriever()
+    return (
+        AnswerPipeline(retriever, FakeEmbedder(), lambda: (model, ModelInfo("fake.gguf", "f" * 64))),
+        model,
+        retriever,
+    )
+
+
+def test_evidence_comes_first_then_only_verified_sentences():
+    p, model, _ = pipeline(
+        "Audit logs are kept for ten years [1]. Audit logs stay for ten years once the contract ends [1]. "
+        "They are kept for seven years [1]."
+    )
+    shown: list[str] = []
+    answer = p.run("How long are audit logs kept?", on_text=shown.append)
+    assert shown[0].startswith("What the sources say:\n“Audit logs are kept for ten years")
+    assert answer.text == "".join(shown)
+    assert answer.text.endswith("\n\nAudit logs stay for ten years once the contract ends [1].")
+    assert "seven" not in answer.text
+    assert (
+        answer.generated[0].verified and answer.generated[0].repeats_evidence
+    )  # a copy of the quote: not shown
+    assert [s.text for s in answer.dropped] == ["They are kept for seven years."]
+    assert answer.citations[0]["path"] == "/docs/policy.pdf" and answer.citations[0]["page"] == 2
+    assert answer.to_dict()["verification"]["dropped"][0]["reason"].startswith("not in the evidence")
+    assert answer.model.sha256 == "f" * 64 and not answer.abstained
+    # the model saw the evidence, not the passages around it
+    assert "Backups" not in model.prompts[0].split("Evidence:")[-1]
+
+
+def test_when_nothing_generated_survives_the_evidence_is_the_answer():
+    p, _, _ = pipeline("The patient ID is PX-20418 [2].")
+    answer = p.run("What is the patient ID on the referral?")
+    assert "PX-20417" in answer.text and "PX-20418" not in answer.text
+    assert answer.shown == [] and len(answer.dropped) == 1
+
+
+def test_the_examples_own_question_is_not_answered_from_the_example():
+    p, _, _ = pipeline("The annual rent is 12,000 euros [1].")
+    answer = p.run(EXAMPLE_QUESTION)
+    assert "12,000" not in answer.text
+    assert answer.abstained or all(s.scaffolding for s in answer.generated)
+
+
+def test_abstains_without_the_model_and_says_what_is_pending():
+    p, model, _ = pipeline("anything")
+    answer = p.run("What is the rent of the Berlin office?", pending_files=3)
+    assert answer.abstained and answer.text.startswith(NOT_IN_SOURCES)
+    assert "3 files are not indexed yet" in answer.text
+    assert model.calls == 0 and not answer.called_model
+
+
+def test_a_model_that_declines_does_not_hide_strong_evidence():
+    p, _, _ = pipeline(NOT_IN_SOURCES)
+    answer = p.run("Who signed the referral?")
+    assert not answer.abstained and "Miriam Okafor" in answer.text and NOT_IN_SOURCES not in answer.text
+
+
+def test_follow_ups_search_with_the_earlier_question_but_the_prompt_has_no_history():
+    p, model, retriever = pipeline("It was signed on 3 May 2024 [1].")
+    answer = p.run(
+        "And when was it signed?", earlier_questions=["Who signed the referral for patient PX-20417?"]
+    )
+    assert "PX-20417" in retriever.queries[0]
+    assert "Who signed" not in model.prompts[0]
+    assert "3 May 2024" in answer.text
+
+
+def test_stop_before_generation_keeps_the_evidence():
+    p, model, _ = pipeline("Audit logs are kept for ten years [1].")
+    stop = threading.Event()
+    stop.set()
+    answer = p.run("How long are audit logs kept?", stop=stop)
+    assert "ten years" in answer.text and model.calls == 0

@@ -1,0 +1,65 @@
+"""Evidence selection: verbatim sentences with offsets, chosen without a model."""
+
+from sealroom.core.evidence import EvidenceSelector, asks_for, split_sentences
+from sealroom.core.retriever import Hit
+
+
+def hit(text: str, path: str = "/docs/policy.pdf", page: int | None = 3, start: int = 100, n: int = 0) -> Hit:
+    return Hit(f"c{n}", path, page, None, text, 1.0, 0.5, True, start, start + len(text), "s" * 64, n)
+
+
+def test_wrapped_pdf_lines_join_but_headers_and_items_split():
+    text = (
+        "Retention\n"
+        "Audit logs are kept for ten years after the end of the contract, in line with the\n"
+        "regulator's guidance. Backups are kept for two years.\n"
+        "From: Alice Example\n"
+        "- a list item that stands alone"
+    )
+    pieces = [text[s:e] for s, e in split_sentences(text)]
+    assert pieces == [
+        "Retention",
+        "Audit logs are kept for ten years after the end of the contract, in line with the\n"
+        "regulator's guidance.",
+        "Backups are kept for two years.",
+        "From: Alice Example",
+        "- a list item that stands alone",
+    ]
+
+
+def test_very_long_runs_are_cut_at_spaces():
+    text = "word " * 300
+    spans = split_sentences(text)
+    assert len(spans) > 1 and all(e - s <= 400 for s, e in spans)
+
+
+def test_the_answering_sentence_is_chosen_verbatim_with_document_offsets():
+    passage = (
+        "Backups are kept for two years. Audit logs are kept for ten years after the contract ends. "
+        "Access is reviewed quarterly."
+    )
+    other = hit("The canteen opens at noon on weekdays.", path="/docs/canteen.docx", page=None, n=1)
+    evidence = EvidenceSelector(None).select("How long are audit logs kept?", [hit(passage), other])
+    assert [e.quote for e in evidence] == ["Audit logs are kept for ten years after the contract ends."]
+    e = evidence[0]
+    assert (e.n, e.path, e.page) == (1, "/docs/policy.pdf", 3)
+    assert passage[e.start - 100 : e.end - 100] == e.quote  # offsets are the document's, not the hit's
+
+
+def test_no_evidence_when_the_question_is_about_something_else():
+    passages = [hit("Audit logs are kept for ten years."), hit("The canteen opens at noon.", n=1)]
+    assert EvidenceSelector(None).select("What is the rent of the Berlin office?", passages) == []
+
+
+def test_evidence_is_numbered_by_its_source():
+    a = hit("The notice period is three months.", n=0)
+    b = hit("For the tenant the notice period is two months.", path="/docs/b.pdf", n=1)
+    evidence = EvidenceSelector(None, keep_ratio=0.5).select("What is the notice period?", [a, b])
+    assert [e.n for e in evidence] == [1, 2]
+
+
+def test_question_kinds():
+    assert asks_for("When was the contract signed?") == {"date"}
+    assert asks_for("How many employees are there?") == {"number"}
+    assert asks_for("Who signed it?") == {"name"}
+    assert asks_for("Why is the sky blue?") == set()

@@ -1,0 +1,77 @@
+"""Verification: a generated sentence is shown only when its evidence states what it says."""
+
+from sealroom.core.answer import EXAMPLE_ANSWER
+from sealroom.core.evidence import Evidence
+from sealroom.core.verify import Verifier, complete_prefix, split_generated
+
+
+def ev(n: int, quote: str, path: str = "/docs/policy.pdf") -> Evidence:
+    return Evidence(n, quote, path, 1, "s" * 64, 0, 0, len(quote), 1.0)
+
+
+EVIDENCE = [
+    ev(1, "Audit logs are kept for ten years after the end of the contract."),
+    ev(2, "The patient ID of the referral is PX-20417.", "/docs/referral.docx"),
+]
+PASSAGES = {1: "Retention policy of Acme Health. " + EVIDENCE[0].quote, 2: EVIDENCE[1].quote}
+
+
+def verifier(question: str = "How long are audit logs kept?") -> Verifier:
+    return Verifier(question, EVIDENCE, PASSAGES, [EXAMPLE_ANSWER])
+
+
+def test_a_faithful_sentence_is_shown_with_its_citation():
+    check = verifier().check("Audit logs are kept for 10 years [1].")
+    assert check.verified and check.cites == [1] and check.text == "Audit logs are kept for 10 years [1]."
+
+
+def test_a_changed_figure_is_dropped_even_when_the_wording_matches():
+    check = verifier().check("Audit logs are kept for seven years [1].")
+    assert not check.verified and "7" in check.reason
+
+
+def test_a_changed_identifier_is_dropped():
+    check = verifier("Is the patient ID PX-20418?").check("The patient ID of the referral is PX-20418 [2].")
+    assert not check.verified and "px-20418" in check.reason
+
+
+def test_an_uncited_sentence_gets_the_one_source_holding_its_facts():
+    check = verifier().check("The referral's patient ID is PX-20417.")
+    assert check.verified and check.cites == [2] and check.matched
+
+
+def test_a_sentence_citing_the_wrong_source_is_dropped():
+    check = verifier().check("Audit logs are kept for ten years [2].")
+    assert not check.verified
+
+
+def test_our_prompt_never_passes_as_an_answer():
+    v = verifier("How much is the annual rent?")
+    assert v.check(EXAMPLE_ANSWER).scaffolding
+    assert not v.check("Conversation so far: Q: rent? A: ten years [1].").verified
+    assert not v.check("Question: How long are audit logs kept?").verified
+
+
+def test_a_denial_the_evidence_does_not_make_is_dropped():
+    check = verifier().check("Audit logs are not kept for ten years [1].")
+    assert not check.verified and "denies" in check.reason
+
+
+def test_mostly_new_words_are_dropped():
+    check = verifier().check("Audit logs are encrypted, replicated offsite and shredded by auditors [1].")
+    assert not check.verified and "words" in check.reason
+
+
+def test_invalid_citations_are_reported():
+    check = verifier().check("Audit logs are kept for ten years [1][7].")
+    assert check.verified and check.invalid == [7] and check.cites == [1]
+
+
+def test_sentences_split_after_their_citations_and_stream_in_whole_sentences():
+    assert split_generated("It is ten years [1]. The ID is PX-20417 [2].") == [
+        "It is ten years [1].",
+        "The ID is PX-20417 [2].",
+    ]
+    done, rest = complete_prefix("It is ten years [1]. The ID is PX")
+    assert done == ["It is ten years [1]."] and rest == "The ID is PX"
+    assert complete_prefix("It is 3.5 per") == ([], "It is 3.5 per")
