@@ -22,7 +22,7 @@ from .answer import (
     completion_prompt,
     evidence_text,
 )
-from .evidence import Evidence, EvidenceSelector
+from .evidence import Evidence, EvidenceSelector, unmatched_share, unmatched_words
 from .protocols import Embedder, Generator, PassageRetriever
 from .retriever import Hit, keyword_query
 from .verify import SentenceCheck, Verifier, complete_prefix, split_generated
@@ -53,6 +53,7 @@ class Answer:
     finish_reason: str = "stop"
     pending_files: int = 0
     invalid_citations: list[int] = field(default_factory=list)
+    unmatched: list[str] = field(default_factory=list)  # question words no passage contains
     timings: dict[str, float] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
 
@@ -106,6 +107,7 @@ class Answer:
             },
             "matched_citations": self.matched_citations,
             "invalid_citations": self.invalid_citations,
+            "unmatched_words": self.unmatched,
             "called_model": self.called_model,
             "model": self.model.name,
             "model_sha256": self.model.sha256,
@@ -118,8 +120,10 @@ class Answer:
         }
 
 
-def abstention(pending_files: int) -> str:
+def abstention(pending_files: int, unmatched: Sequence[str] = ()) -> str:
     text = NOT_IN_SOURCES
+    if unmatched:
+        text += " Nothing found mentions " + ", ".join(f"“{w}”" for w in unmatched[:4]) + "."
     if pending_files:
         text += (
             f" {pending_files} file{'s are' if pending_files != 1 else ' is'} not indexed yet; "
@@ -140,7 +144,11 @@ class AnswerPipeline:
         min_similarity: float = 0.45,
         min_evidence: float = 0.3,
         max_answer_tokens: int = 160,
+        max_unmatched: float = 0.3,
+        strong_evidence: float = 0.85,
     ) -> None:
+        self.max_unmatched = max_unmatched
+        self.strong_evidence = strong_evidence
         self.retriever = retriever
         self.embedder = embedder
         self.generator = generator
@@ -174,11 +182,18 @@ class AnswerPipeline:
         )
         timings["retrieve_ms"] = _ms(started)
         evidence = self.selector.select(question, hits, context)
+        unmatched = unmatched_words(question, hits)
+        if (
+            unmatched_share(question, unmatched) >= self.max_unmatched
+            and max((e.score for e in evidence), default=0.0) < self.strong_evidence
+        ):
+            evidence = []  # the question is about something no passage mentions
         timings["evidence_ms"] = _ms(started) - timings["retrieve_ms"]
         answer = Answer(question, "", evidence, hits, pending_files=pending_files, timings=timings)
+        answer.unmatched = unmatched
         answer.embedding_model = getattr(self.embedder, "model_id", "")
         if not evidence:
-            answer.text, answer.abstained = abstention(pending_files), True
+            answer.text, answer.abstained = abstention(pending_files, unmatched), True
             emit(answer.text)
             timings["first_text_ms"] = timings["total_ms"] = _ms(started)
             return answer

@@ -59,6 +59,7 @@ class Result:
     first_text_after_retrieval_ms: float
     total_ms: float
     answer: str
+    evidence_score: float  # the best evidence sentence's score: what abstention is calibrated on
 
 
 def load_questions(path: Path) -> list[Question]:
@@ -123,6 +124,7 @@ def score(q: Question, answer: Answer) -> Result:
         round(t.get("first_text_ms", 0) - t.get("retrieve_ms", 0), 1),
         t.get("total_ms", 0.0),
         text,
+        max((e.score for e in answer.evidence), default=0.0),
     )
 
 

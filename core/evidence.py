@@ -19,11 +19,20 @@ import numpy as np
 
 from .protocols import Embedder
 from .retriever import Hit
-from .text import DATE, NUMBER, content_terms, has_proper_name, is_abbreviation
+from .text import DATE, NUMBER, content_terms, expansions, has_proper_name, is_abbreviation
 
 MAX_SENTENCE = 400  # characters: a longer "sentence" (a table, a list) is cut at its lines
 MIN_SENTENCE = 12
 SHORT_LINE = 60  # a line this short is often a label whose value is on the next line
+MAX_WINDOW = 200  # a label and the lines after it, at most this long
+# Words that frame a question rather than name its topic: a passage need not contain them.
+QUESTION_FRAMING = content_terms(
+    "according say says said state states mention mentions mentioned find found might given give next call called "
+    "name named title date dated many much several number long kind type value make made makes get gets compare "
+    "compared exactly mean means example document documents file text written page exist appear id identifier "
+    "code amount total size version company"
+)
+REASON = re.compile(r"\b(?:because|reason|due to|since|caused|as a result)\b", re.IGNORECASE)
 END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9À-Ý])")
 LINE_ITEM = re.compile(r"^\s*(?:[-*•·]|\d+[.)]|[A-Z][\w-]{0,30}:\s)")
 
@@ -60,12 +69,12 @@ class Candidate:
 
 def _line_breaks_sentence(line: str, following: str) -> bool:
     """Whether a line break ends a sentence: PDF lines wrap mid-sentence, lists and headers do not."""
-    body = line.rstrip()
+    body = line.strip()
     if not body or not following.strip():
         return True
     if body[-1] in ".!?:;":
         return True
-    return bool(len(body) < 40 or LINE_ITEM.match(following))
+    return bool(len(body) < 40 or LINE_ITEM.match(following) or _is_label(following))
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:
@@ -131,6 +140,8 @@ def asks_for(question: str) -> set[str]:
         kinds.add("number")
     if re.search(r"\bwho\b|\bwhose\b|\bwhich (?:person|company|organi[sz]ation)\b|\bname of\b", q):
         kinds.add("name")
+    if re.search(r"\bwhy\b|\breason\b|\bcause\b", q):
+        kinds.add("reason")
     return kinds
 
 
@@ -143,13 +154,15 @@ class EvidenceSelector:
         max_quotes: int = 3,
         keep_ratio: float = 0.8,
         min_score: float = 0.3,
-        max_candidates: int = 120,
+        max_candidates: int = 800,
+        max_embedded: int = 48,
     ) -> None:
         self.embedder = embedder
         self.max_quotes = max_quotes
         self.keep_ratio = keep_ratio
         self.min_score = min_score
         self.max_candidates = max_candidates
+        self.max_embedded = max_embedded
 
     def candidates(self, hits: Sequence[Hit]) -> list[Candidate]:
         """Each sentence; and a short line (a label) together with the lines after it (its value)."""
@@ -160,8 +173,11 @@ class EvidenceSelector:
                 if e - s >= MIN_SENTENCE and any(ch.isalnum() for ch in hit.text[s:e]):
                     out.append(Candidate(rank, hit, s, e))
                 if e - s < SHORT_LINE and hit.text[e - 1] not in ".!?":
-                    for j in range(i + 1, min(i + 3, len(spans))):
-                        out.append(Candidate(rank, hit, s, spans[j][1]))
+                    for j in range(i + 1, min(i + 4, len(spans))):
+                        if spans[j][1] - s > MAX_WINDOW:
+                            break
+                        if not _is_label(hit.text[spans[j][0] : spans[j][1]]):  # a window ends on a value
+                            out.append(Candidate(rank, hit, s, spans[j][1]))
                         if spans[j][1] - spans[j][0] >= SHORT_LINE:
                             break
         return out[: self.max_candidates]
@@ -171,7 +187,8 @@ class EvidenceSelector:
         if not cands:
             return []
         terms = content_terms(question)
-        extra = content_terms(context) - terms
+        related = expansions(question) - terms
+        extra = content_terms(context) - terms - related
         bags = [content_terms(c.text) for c in cands]
         n = len(cands)
 
@@ -179,16 +196,20 @@ class EvidenceSelector:
             df = sum(1 for b in bags if t in b)
             return math.log(1 + n / (1 + df)) + 0.1
 
-        weights = {t: idf(t) for t in terms} | {t: 0.5 * idf(t) for t in extra}
+        weights = {t: idf(t) for t in terms} | {t: 0.5 * idf(t) for t in extra | related}
         total = sum(weights[t] for t in terms) or 1.0
         keyword = [min(1.0, sum(w for t, w in weights.items() if t in b) / total) for b in bags]
         dense = [0.0] * n
         if self.embedder is not None:
-            vectors = self.embedder.embed([question] + [c.text for c in cands])
+            # meaning is compared for the most promising candidates only: it costs ~3 ms a sentence
+            order = sorted(range(n), key=lambda i: (-keyword[i], cands[i].hit_rank))[: self.max_embedded]
+            vectors = self.embedder.embed([question] + [cands[i].text for i in order])
             q, rest = vectors[0], vectors[1:]
             norms = np.linalg.norm(rest, axis=1) * (np.linalg.norm(q) or 1.0)
-            dense = [float(x) for x in (rest @ q) / np.where(norms == 0, 1.0, norms)]
+            for i, cos in zip(order, (rest @ q) / np.where(norms == 0, 1.0, norms), strict=True):
+                dense[i] = float(cos)
         kinds = asks_for(question)
+        fields = {r for r in related if r.startswith("field:")}
         scores = []
         for c, bag, kw, cos in zip(cands, bags, keyword, dense, strict=True):
             text = c.text
@@ -198,7 +219,11 @@ class EvidenceSelector:
             if "number" in kinds and NUMBER.search(text):
                 bonus += 0.08
             if "name" in kinds and has_proper_name(text):
-                bonus += 0.05
+                bonus += 0.08
+            if "reason" in kinds and REASON.search(text):
+                bonus += 0.08
+            if fields & bag:
+                bonus += 0.1
             bonus += 0.04 / (1 + c.hit_rank)
             if bag <= terms | extra:  # says nothing the question does not: a label
                 bonus -= 0.15
@@ -241,6 +266,30 @@ class EvidenceSelector:
                 )
             )
         return out
+
+
+def _is_label(line: str) -> bool:
+    """A short line with no figure and no full stop: a heading or a field name, not a value."""
+    line = line.strip()
+    if re.match(r"[^:]{1,40}:\s*\S", line):  # "Reason: disk quota" is a field with its value
+        return False
+    return len(line) < SHORT_LINE and not any(ch.isdigit() for ch in line) and line[-1:] not in ".!?"
+
+
+def unmatched_words(question: str, hits: Sequence[Hit]) -> list[str]:
+    """The question's topic words that no retrieved passage contains ("Spain", "warranty")."""
+    have = set().union(*(content_terms(h.text) for h in hits)) if hits else set()
+    out = []
+    for word in dict.fromkeys(re.findall(r"[\w'-]+", question)):
+        terms = content_terms(word)
+        if terms and not (terms | expansions(word)) & have and not terms <= QUESTION_FRAMING:
+            out.append(word)
+    return out
+
+
+def unmatched_share(question: str, unmatched: list[str]) -> float:
+    topic = content_terms(question) - QUESTION_FRAMING
+    return len(content_terms(" ".join(unmatched))) / len(topic) if topic else 0.0
 
 
 def _overlap(a: Candidate, b: Candidate) -> bool:

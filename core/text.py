@@ -170,6 +170,9 @@ MONTHS = [
     "nov",
     "dec",
 ]
+MONTH_NUMBER = {m: f"month:{(i % 12) + 1}" for i, m in enumerate(MONTHS[:12])} | {
+    m: f"month:{n}" for m, n in zip(MONTHS[12:], [1, 2, 3, 4, 6, 7, 8, 9, 9, 10, 11, 12], strict=True)
+}
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 DATE = re.compile(
     r"\b(?:\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|(?:1[5-9]|20)\d\d|"
@@ -235,13 +238,38 @@ def stem(word: str) -> str:
     return word
 
 
+def _term(word: str) -> str:
+    if word in MONTH_NUMBER:
+        return MONTH_NUMBER[word]
+    return stem(NUMBER_WORDS.get(word, word))
+
+
 def content_terms(text: str) -> set[str]:
-    """Stemmed words that carry meaning (no stop words, no single letters)."""
-    return {
-        stem(NUMBER_WORDS.get(w, w))
-        for w in words(text)
-        if w not in STOPWORDS and (len(w) > 1 or w.isdigit())
-    }
+    """Stemmed words that carry meaning (no stop words, no single letters); months as 'month:N'."""
+    terms = {_term(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())}
+    return terms | {f"field:{f.lower()}" for f in FIELD.findall(text)}
+
+
+FIELD = re.compile(r"(?m)^\s*([A-Za-z][A-Za-z-]{1,30}):")  # "From:", "Date:" at a line's start
+# What a question's words point at in documents that label them (e-mail headers above all).
+RELATED = {
+    "sent": ["field:from", "field:date"],
+    "send": ["field:from"],
+    "sender": ["field:from"],
+    "wrote": ["field:from"],
+    "recipient": ["field:to"],
+    "received": ["field:to", "field:date"],
+    "attached": ["field:attachments"],
+    "attachment": ["field:attachments"],
+    "file": ["field:attachments"],
+    "title": ["field:subject"],
+    "subject": ["field:subject"],
+}
+
+
+def expansions(question: str) -> set[str]:
+    """Labelled fields the question's words point at (weighted lower than the words themselves)."""
+    return {r for w in words(question) for r in RELATED.get(w, [])}
 
 
 def _number(token: str) -> str:

@@ -16,10 +16,13 @@ from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QKeyEvent, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
+    QSizePolicy,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -116,6 +119,14 @@ class Conversation(QWidget):
         self.chips.setAccessibleName("Sources of the last answer")
         self.chips_layout = QHBoxLayout(self.chips)
         self.chips_layout.setContentsMargins(0, 0, 0, 0)
+        # chips scroll sideways: many long file names must not widen the window past the screen
+        self.chips_area = QScrollArea()
+        self.chips_area.setWidget(self.chips)
+        self.chips_area.setWidgetResizable(True)
+        self.chips_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.chips_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.chips_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.chips_area.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.chip_buttons: list[QPushButton] = []
 
         self.question = QuestionEdit()
@@ -151,7 +162,7 @@ class Conversation(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.transcript, 1)
-        layout.addWidget(self.chips)
+        layout.addWidget(self.chips_area)
         layout.addWidget(self.question)
         layout.addLayout(buttons)
 
@@ -284,7 +295,7 @@ class Conversation(QWidget):
         if citations:
             self.chips_layout.addWidget(QLabel(caption))
         for c in citations[:8]:
-            chip = QPushButton(f"[{c['n']}] {source_label(c)}")
+            chip = QPushButton(f"[{c['n']}] {_elided(source_label(c))}")
             chip.setAccessibleName(f"Source {c['n']}: {source_label(c)}")
             chip.setToolTip(c["path"])
             chip.setFlat(True)
@@ -293,7 +304,14 @@ class Conversation(QWidget):
             self.chips_layout.addWidget(chip)
             self.chip_buttons.append(chip)
         self.chips_layout.addStretch(1)
-        self.chips.setVisible(bool(citations))
+        self.chips_area.setVisible(bool(citations))
+        self.chips_area.setFixedHeight(
+            self.chips.sizeHint().height() + self.chips_area.horizontalScrollBar().sizeHint().height()
+        )
+
+
+def _elided(label: str, limit: int = 40) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def _para(text: str) -> str:

@@ -36,11 +36,12 @@ LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
 def human_size(size: int) -> str:
+    """Decimal units, as the command line prints them (1 MB = 1,000,000 bytes)."""
     value = float(size)
     for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
+        if value < 1000 or unit == "GB":
             return f"{value:.0f} {unit}" if unit in ("B", "KB") else f"{value:.1f} {unit}"
-        value /= 1024
+        value /= 1000
     return f"{size} B"
 
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from typing import Any
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
@@ -23,17 +23,22 @@ PAGE_VIEWERS = {
 }
 
 
-def open_in_viewer(path: str, page: int | None) -> None:
-    """Open the file in the system viewer, at `page` where a known PDF viewer is installed."""
+def open_in_viewer(path: str, page: int | None) -> bool:
+    """Open the file in the system viewer, at `page` where a known PDF viewer is installed.
+
+    False when the system has no application for the file (the caller says so).
+    """
     if page and path.lower().endswith(".pdf") and sys.platform.startswith("linux"):
         for name, args in PAGE_VIEWERS.items():
             if shutil.which(name):
                 subprocess.Popen([a.format(page=page, path=path) for a in args], start_new_session=True)
-                return
-    QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+                return True
+    return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
 
 
 class SourcePreview(QWidget):
+    problem = Signal(str)  # something the user asked for could not be done
+
     def __init__(self) -> None:
         super().__init__()
         self.source: dict[str, Any] | None = None
@@ -108,8 +113,11 @@ class SourcePreview(QWidget):
         return f"{os.path.basename(source['path'])}{page}"
 
     def _open(self) -> None:
-        if self.source:
-            open_in_viewer(self.source["path"], self.source.get("page"))
+        if self.source and not open_in_viewer(self.source["path"], self.source.get("page")):
+            self.problem.emit(
+                f"No application on this computer opens {os.path.basename(self.source['path'])}; "
+                f"the file is at {self.source['path']}"
+            )
 
 
 def _para(text: str) -> str:

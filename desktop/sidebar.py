@@ -177,6 +177,7 @@ class IndexingPanel(QWidget):
         self.pause_button.setAccessibleName("Pause indexing")
         self.pause_button.setCheckable(True)
         self.pause_button.toggled.connect(self._toggled)
+        self.pause_button.setEnabled(False)  # nothing to pause until files are waiting
         self.failed_title = _heading("Not indexed")
         self.failed = QListWidget()
         self.failed.setAccessibleName("Files not indexed, with reasons")
@@ -200,6 +201,8 @@ class IndexingPanel(QWidget):
         self.set_not_indexed([])
 
     def _toggled(self, paused: bool) -> None:
+        if paused:
+            self.pause_button.setEnabled(True)  # Resume is always possible
         self.pause_button.setText("Resume" if paused else "Pause")
         self.pause_button.setAccessibleName("Resume indexing" if paused else "Pause indexing")
         self.pause.emit(paused)
@@ -211,6 +214,7 @@ class IndexingPanel(QWidget):
             self.bar.setValue(done)
             self.bar.setFormat(f"{done} / {total} files")
             self.status.setText("Paused" if paused else f"Indexing {done} of {total} files")
+            self.pause_button.setEnabled(True)
             self.current.setText(os.path.basename(path))
             self.current.setToolTip(path)
         else:
@@ -220,6 +224,7 @@ class IndexingPanel(QWidget):
         if self.current.text():
             return  # a run is in progress; its own numbers are on show
         total = sum(counts.values())
+        self.pause_button.setEnabled(self.pause_button.isChecked() or bool(counts.get("pending")))
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(total - counts.get("pending", 0))
         self.bar.setFormat(f"{total - counts.get('pending', 0)} / {total} files")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         self.sidebar = Sidebar()
         self.conversation = Conversation()
         self.preview = SourcePreview()
+        self.preview.problem.connect(lambda message: self.statusBar().showMessage(message, 10_000))
         self.welcome = Welcome(self.choose_folder)
         self.centre = QStackedWidget()
         self.centre.addWidget(self.conversation)
@@ -227,7 +229,7 @@ class MainWindow(QMainWindow):
 
     # The system's modal dialogs, in one place (tests replace these three methods).
     def pick_folder(self) -> str:
-        return QFileDialog.getExistingDirectory(self, "Choose a folder to index")
+        return QFileDialog.getExistingDirectory(self, "Choose a folder to index", str(Path.home()))
 
     def confirm(self, title: str, text: str) -> bool:
         return QMessageBox.question(self, title, text) == QMessageBox.StandardButton.Yes

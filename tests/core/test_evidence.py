@@ -62,4 +62,5 @@ def test_question_kinds():
     assert asks_for("When was the contract signed?") == {"date"}
     assert asks_for("How many employees are there?") == {"number"}
     assert asks_for("Who signed it?") == {"name"}
-    assert asks_for("Why is the sky blue?") == set()
+    assert asks_for("Why did the delivery fail?") == {"reason"}
+    assert asks_for("Is the sky blue?") == set()

@@ -176,8 +176,11 @@ def test_diagnostics_show_engine_watcher_and_logs(window: MainWindow, qtbot, tmp
 @pytest.mark.slow
 def test_pause_holds_indexing_and_retry_tries_failed_files_again(window: MainWindow, docs: Path, qtbot):
     panel = window.sidebar.indexing
-    qtbot.mouseClick(panel.pause_button, Qt.MouseButton.LeftButton)
-    assert panel.pause_button.text() == "Resume"
+    window.refresh()
+    qtbot.wait(500)
+    assert not panel.pause_button.isEnabled()  # idle, nothing waiting: nothing to pause
+    panel.pause_button.setChecked(True)  # paused before the folder comes, so nothing starts
+    assert panel.pause_button.text() == "Resume" and panel.pause_button.isEnabled()
     window.add_folder(str(docs))
     qtbot.waitUntil(lambda: window.sidebar.folders.count() == 1, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: "pending" in window.sidebar.folders.item(0).text(), timeout=WAIT_MS)

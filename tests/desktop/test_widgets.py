@@ -101,3 +101,29 @@ def test_the_passage_highlight_follows_a_dark_palette():
     light.setColor(QPalette.ColorRole.Base, QColor("#ffffff"))
     light.setColor(QPalette.ColorRole.Highlight, QColor("#3a6ea5"))
     assert QColor(_soft_highlight(light)).lightness() > 150
+
+
+def test_many_long_source_names_do_not_widen_the_window(qtbot):
+    conv = Conversation()
+    qtbot.addWidget(conv)
+    narrow = conv.minimumSizeHint().width()
+    long_name = "/docs/" + "a-very-long-contract-file-name-from-the-legal-share" * 2 + ".pdf"
+    conv.set_chips([{"n": n, "path": long_name, "page": n} for n in range(1, 9)], "Passages:")
+    assert conv.minimumSizeHint().width() <= max(narrow, 600)
+    assert all(len(b.text()) <= 46 for b in conv.chip_buttons) and len(conv.chip_buttons) == 8
+
+
+def test_dropped_sentences_are_behind_a_marked_toggle(qtbot):
+    conv = Conversation()
+    qtbot.addWidget(conv)
+    dropped = [{"text": "They are kept for seven years.", "reason": "not in the evidence it cites: 7"}]
+    conv.add(Entry("user", "How long are audit logs kept?"))
+    conv.begin_answer()
+    conv.finish_answer("What the sources say:\n“Audit logs are kept for ten years.” [1]", [], "", dropped)
+    shown = conv.transcript.toPlainText()
+    assert "Show 1 generated sentence not found in the sources" in shown and "seven" not in shown
+    conv._anchor(QUrl("dropped:1"))
+    revealed = conv.transcript.toPlainText()
+    assert "Not found in the sources — not part of the answer: They are kept for seven years." in revealed
+    conv._anchor(QUrl("dropped:1"))
+    assert "seven" not in conv.transcript.toPlainText()

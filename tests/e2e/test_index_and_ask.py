@@ -37,24 +37,39 @@ def test_search_returns_cited_pages(indexed_pdfs: Path):
     assert only == []
 
 
-def test_ask_answers_from_sources_with_checked_citations(indexed_pdfs: Path):
+def test_ask_answers_with_evidence_first_and_only_verified_sentences(indexed_pdfs: Path):
     result = cli_json(indexed_pdfs, "ask", "What is the power rating of the wirewound potentiometer?")
-    assert result["called_model"] is True
-    assert result["model"] == "gemma-3-270m-q4_k_m.gguf"
-    assert result["answer"].strip()
-    assert any(s["path"].endswith("unreadablemetadata.pdf") for s in result["sources"])
+    assert result["model"] == "gemma-3-270m-q4_k_m.gguf" and len(result["model_sha256"]) == 64
+    assert result["answer"].startswith("What the sources say:\n“") and not result["abstained"]
+    evidence = result["evidence"][0]
+    assert evidence["path"].endswith("unreadablemetadata.pdf") and evidence["page"] == 1
+    assert "5" in evidence["quote"] and evidence["quote"] in " ".join(result["answer"].split("\n"))
+    assert evidence["end"] - evidence["start"] == len(evidence["quote"])
     given = {s["n"] for s in result["sources"]}
     assert {c["n"] for c in result["citations"]} <= given
-    assert result["timings"]["first_token_ms"] > 0
+    for shown in result["verification"]["shown"]:  # every generated sentence shown was checked
+        assert shown["verified"] and shown["text"] in result["answer"]
+    for dropped in result["verification"]["dropped"]:
+        assert dropped["reason"] and dropped["text"] not in result["answer"]
+    assert result["timings"]["first_text_ms"] <= result["timings"]["total_ms"]
     follow = cli_json(indexed_pdfs, "ask", "And its diameter?", "--chat", str(result["chat_id"]))
     assert follow["chat_id"] == result["chat_id"]
-    assert any(s["path"].endswith("unreadablemetadata.pdf") for s in follow["sources"])
+    assert any("24mm" in e["quote"].replace(" ", "") for e in follow["evidence"]), follow["evidence"]
+
+
+def test_our_prompts_example_is_never_the_answer(indexed_pdfs: Path):
+    from sealroom.core.answer import EXAMPLE_QUESTION
+
+    result = cli_json(indexed_pdfs, "ask", EXAMPLE_QUESTION)
+    assert "12,000" not in result["answer"] and "Conversation so far" not in result["answer"]
+    assert result["abstained"], result["answer"]
 
 
 def test_nothing_relevant_is_said_without_calling_the_model(indexed_pdfs: Path):
     result = cli_json(indexed_pdfs, "ask", "zzqx vorpal snark?")
-    assert result["called_model"] is False
+    assert result["called_model"] is False and result["abstained"] is True
     assert result["sources"] == [] and "do not say" in result["answer"]
+    assert cli(indexed_pdfs, "ask", "x" * 5000, check=False).returncode == 2  # too long: a usage error
 
 
 def test_rename_reuses_chunks_edit_replaces_them_delete_removes_them(home: Path, tmp_path: Path):
