@@ -32,6 +32,7 @@ COLUMNS = [
     "leaks",
     "unverified_shown",
     "dropped_sentences",
+    "phrased",
     "first_text_after_retrieval_ms",
     "total_ms",
 ]

@@ -56,6 +56,7 @@ class Result:
     leak: bool
     unverified_shown: int
     dropped: int
+    phrased: bool  # a generated sentence was shown after the evidence
     first_text_after_retrieval_ms: float
     total_ms: float
     answer: str
@@ -121,6 +122,7 @@ def score(q: Question, answer: Answer) -> Result:
         leak,
         unverified_figures(answer),
         len(answer.dropped),
+        bool(answer.shown),
         round(t.get("first_text_ms", 0) - t.get("retrieve_ms", 0), 1),
         t.get("total_ms", 0.0),
         text,
@@ -148,6 +150,9 @@ def summarise(results: list[Result]) -> dict[str, Any]:
         "leaks": sum(r.leak for r in results),
         "unverified_shown": sum(r.unverified_shown for r in results),
         "dropped_sentences": sum(r.dropped for r in results),
+        "phrased": share(
+            sum(r.phrased for r in results if not r.abstained), sum(not r.abstained for r in results)
+        ),
         "first_text_after_retrieval_ms": _p50([r.first_text_after_retrieval_ms for r in results]),
         "total_ms": _p50([r.total_ms for r in results]),
     }

@@ -146,7 +146,8 @@ class Verifier:
 
 def _bare(sentence: str) -> str:
     """The sentence without its `[n]`, on one line."""
-    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(CITATION.sub("", sentence).split())).strip()
+    sentence = re.sub(r"\[[a-zA-Z]\]", "", CITATION.sub("", sentence))  # a copied "[n]" placeholder too
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(sentence.split())).strip()
 
 
 def _with_citations(sentence: str, cites: list[int]) -> str:

@@ -52,6 +52,11 @@ def answer_note(record: dict[str, Any]) -> str:
         notes.append("Stopped.")
     if record.get("abstained"):
         return " ".join(notes)
+    pending = record.get("pending_files") or 0
+    if pending:
+        notes.append(
+            f"{pending} file{'s are' if pending != 1 else ' is'} still being indexed; this answer may miss them."
+        )
     if not record.get("verification", {}).get("shown"):
         notes.append("The quotes are the answer: no generated sentence could be checked against them.")
     matched = record.get("matched_citations") or []

@@ -51,7 +51,7 @@ class SettingsDialog(QDialog):
         self.setWindowTitle("Settings")
         self.setAccessibleName("Settings")
         self.host = host
-        engine = host._need()
+        engine = host.require_engine()
         self.settings = engine.settings
         self.models: list[Any] = []
 
@@ -156,7 +156,7 @@ class SettingsDialog(QDialog):
                 added(None)
                 show_error(self, exc)
 
-            engine = self.host._need()
+            engine = self.host.require_engine()
             Op(self, lambda _: engine.add_model(path), added, failed).run()
 
     def chosen_model(self) -> str:
@@ -184,7 +184,7 @@ class SettingsDialog(QDialog):
         if not changes:
             self.accept()
             return
-        engine = self.host._need()
+        engine = self.host.require_engine()
 
         def save(_: Any) -> None:
             engine.apply_settings(config.save_user_settings(changes))
@@ -263,7 +263,7 @@ class DiagnosticsDialog(QDialog):
         refresh.clicked.connect(self.refresh)
         logs_button = QPushButton("Open logs folder")
         logs_button.setAccessibleName("Open logs folder")
-        engine = host._need()
+        engine = host.require_engine()
         logs_button.clicked.connect(
             lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(engine.log_path.parent)))
         )

@@ -63,7 +63,7 @@ class EngineHost(QObject):
         self.start_failed.emit(describe(exc))
 
     def start_watch(self) -> None:
-        engine = self._need()
+        engine = self.require_engine()
 
         def progress(done: int, total: int, path: str | None) -> None:
             on_gui_thread(lambda: self._progress(done, total, path or ""))
@@ -86,7 +86,7 @@ class EngineHost(QObject):
             self.indexing_done.emit()
 
     def load_model(self) -> None:
-        engine = self._need()
+        engine = self.require_engine()
         self._set_model("loading")
         Op(
             None,
@@ -115,14 +115,14 @@ class EngineHost(QObject):
         closer.start()
         closer.join(10)
 
-    def _need(self) -> Engine:
+    def require_engine(self) -> Engine:
         if self.engine is None:
             raise RuntimeError("the engine is not open yet")
         return self.engine
 
     # --- folders and indexing -----------------------------------------------------------
     def add_folder(self, path: str, done: Callable[[str], None] | None = None) -> None:
-        engine, workspace = self._need(), self.workspace
+        engine, workspace = self.require_engine(), self.workspace
 
         def added(folder: str) -> None:
             engine.rescan()
@@ -133,15 +133,15 @@ class EngineHost(QObject):
         Op(None, lambda _: engine.add_folder(path, workspace), added).run()
 
     def remove_folder(self, path: str) -> None:
-        engine = self._need()
+        engine = self.require_engine()
         Op(None, lambda _: engine.remove_folder(path), lambda _: self.folders_changed.emit()).run()
 
     def retry_failed(self) -> None:
-        engine = self._need()
+        engine = self.require_engine()
         Op(None, lambda _: engine.retry_failed(), lambda _: engine.rescan()).run()
 
     def set_paused(self, paused: bool) -> None:
-        engine = self._need()
+        engine = self.require_engine()
         if paused:
             engine.pause()
         else:
@@ -163,7 +163,7 @@ class EngineHost(QObject):
         success: Callable[[Answer], None],
         failure: Callable[[BaseException], None],
     ) -> None:
-        engine, workspace = self._need(), self.workspace
+        engine, workspace = self.require_engine(), self.workspace
         loaded = self.model.startswith("ready")
 
         stop = self._stop_answer = threading.Event()  # set by stop_answer(), even before the op starts
@@ -179,7 +179,7 @@ class EngineHost(QObject):
         Op(None, ask, answered, failure, progress=on_token, lane="answer").run()
 
     def search(self, query: str, success: Callable[[list[Hit]], None]) -> None:
-        engine, workspace = self._need(), self.workspace
+        engine, workspace = self.require_engine(), self.workspace
         Op(None, lambda _: engine.search(query, workspace=workspace), success).run()
 
     def stop_answer(self) -> None:

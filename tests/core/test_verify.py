@@ -50,6 +50,9 @@ def test_our_prompt_never_passes_as_an_answer():
     assert v.check(EXAMPLE_ANSWER).scaffolding
     assert not v.check("Conversation so far: Q: rent? A: ten years [1].").verified
     assert not v.check("Question: How long are audit logs kept?").verified
+    assert (
+        v.check("Audit logs are kept for ten years [n] [1].").text == "Audit logs are kept for ten years [1]."
+    )
 
 
 def test_a_denial_the_evidence_does_not_make_is_dropped():

@@ -15,7 +15,11 @@ QUESTIONS = ROOT / "bench" / "eval" / "corpus.jsonl"
 
 def test_the_eval_set_is_what_the_issue_asks_for():
     questions = evaluate.load_questions(QUESTIONS)
-    kinds = [q for q in questions if not q.unanswerable and any(c.isdigit() or c == "@" for c in "".join(q.answers))]
+    kinds = [
+        q
+        for q in questions
+        if not q.unanswerable and any(c.isdigit() or c == "@" for c in "".join(q.answers))
+    ]
     assert len(questions) >= 60
     assert sum(q.unanswerable for q in questions) >= 15
     assert sum(bool(q.follow_up) for q in questions) >= 6
