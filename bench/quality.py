@@ -33,6 +33,7 @@ COLUMNS = [
     "unverified_shown",
     "dropped_sentences",
     "phrased",
+    "phrased_correctly",
     "first_text_after_retrieval_ms",
     "total_ms",
 ]

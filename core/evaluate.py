@@ -57,6 +57,7 @@ class Result:
     unverified_shown: int
     dropped: int
     phrased: bool  # a generated sentence was shown after the evidence
+    phrased_correctly: bool  # ... and it states the expected answer
     first_text_after_retrieval_ms: float
     total_ms: float
     answer: str
@@ -123,6 +124,9 @@ def score(q: Question, answer: Answer) -> Result:
         unverified_figures(answer),
         len(answer.dropped),
         bool(answer.shown),
+        bool(answer.shown)
+        and not q.unanswerable
+        and _matches(q.answers, " ".join(s.text for s in answer.shown)),
         round(t.get("first_text_ms", 0) - t.get("retrieve_ms", 0), 1),
         t.get("total_ms", 0.0),
         text,
@@ -152,6 +156,9 @@ def summarise(results: list[Result]) -> dict[str, Any]:
         "dropped_sentences": sum(r.dropped for r in results),
         "phrased": share(
             sum(r.phrased for r in results if not r.abstained), sum(not r.abstained for r in results)
+        ),
+        "phrased_correctly": share(
+            sum(r.phrased_correctly for r in results), sum(r.phrased for r in results)
         ),
         "first_text_after_retrieval_ms": _p50([r.first_text_after_retrieval_ms for r in results]),
         "total_ms": _p50([r.total_ms for r in results]),

@@ -64,3 +64,16 @@ def test_question_kinds():
     assert asks_for("Who signed it?") == {"name"}
     assert asks_for("Why did the delivery fail?") == {"reason"}
     assert asks_for("Is the sky blue?") == set()
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab .!?\n:-•1Dr")), max_size=300))
+def test_sentences_are_ordered_trimmed_pieces_of_the_text(text: str):
+    last = 0
+    for start, end in split_sentences(text):
+        assert last <= start < end <= len(text)
+        assert text[start:end] == text[start:end].strip() and text[start:end]
+        last = end

@@ -78,3 +78,13 @@ def test_sentences_split_after_their_citations_and_stream_in_whole_sentences():
     done, rest = complete_prefix("It is ten years [1]. The ID is PX")
     assert done == ["It is ten years [1]."] and rest == "The ID is PX"
     assert complete_prefix("It is 3.5 per") == ([], "It is 3.5 per")
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.integers(min_value=0, max_value=10**6).filter(lambda n: n != 10 and n != 20417))
+def test_no_figure_absent_from_the_evidence_is_ever_shown(n: int):
+    for sentence in (f"Audit logs are kept for {n} years [1].", f"Audit logs are kept for {n:,} years."):
+        assert not verifier().check(sentence).verified
