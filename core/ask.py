@@ -200,7 +200,9 @@ class AnswerPipeline:
         answer.text = evidence_text(evidence)
         emit(answer.text)
         timings["first_text_ms"] = _ms(started)
-        if not stop.is_set():
+        if stop.is_set():  # stopped once the evidence was out: it stands as the answer
+            answer.finish_reason = "cancelled"
+        else:
             self._phrase(answer, emit, stop, started)
         timings["total_ms"] = _ms(started)
         return answer

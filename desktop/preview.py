@@ -9,7 +9,7 @@ import subprocess
 import sys
 from typing import Any
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
@@ -102,7 +102,7 @@ class SourcePreview(QWidget):
             it = block.begin()
             while not it.atEnd():
                 frag = it.fragment()
-                if frag.isValid() and frag.charFormat().background().style() != 0:
+                if frag.isValid() and frag.charFormat().background().style() != Qt.BrushStyle.NoBrush:
                     out.append(frag.text())
                 it += 1
             block = block.next()

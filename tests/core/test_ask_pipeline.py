@@ -153,4 +153,4 @@ def test_stop_before_generation_keeps_the_evidence():
     stop = threading.Event()
     stop.set()
     answer = p.run("How long are audit logs kept?", stop=stop)
-    assert "ten years" in answer.text and model.calls == 0
+    assert "ten years" in answer.text and model.calls == 0 and answer.finish_reason == "cancelled"

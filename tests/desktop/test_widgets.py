@@ -127,3 +127,18 @@ def test_dropped_sentences_are_behind_a_marked_toggle(qtbot):
     assert "Not found in the sources — not part of the answer: They are kept for seven years." in revealed
     conv._anchor(QUrl("dropped:1"))
     assert "seven" not in conv.transcript.toPlainText()
+
+
+def test_only_the_quoted_span_is_highlighted(qtbot):
+    from sealroom.core.engine import Passage
+    from sealroom.desktop.preview import SourcePreview
+
+    preview = SourcePreview()
+    qtbot.addWidget(preview)
+    passage = Passage(
+        "Before it.\nMore before. ", "Rotational Life\n  standard : 10,000 cycles", "\nAfter it.", 1
+    )
+    preview.show_passage({"path": "/d/pot.pdf", "page": 1, "text": "x"}, passage)
+    assert " ".join(preview.highlighted.split()) == "Rotational Life standard : 10,000 cycles"
+    preview.clear()
+    assert preview.highlighted == "" and preview.heading.text() == "Sources"

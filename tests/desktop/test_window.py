@@ -72,7 +72,8 @@ def test_add_folder_index_ask_and_follow_a_citation(window: MainWindow, docs: Pa
         assert "not found in the sources" in conv.transcript.toPlainText()
         assert all(_flat(d["text"]) not in _flat(answer.text) for d in answer.dropped)
     assert window.model_label.text() == "Model: ready: gemma-3-270m-q4_k_m.gguf"
-    assert [conv.title.text()] == [side.chats.item(i).text() for i in range(side.chats.count())]
+    qtbot.waitUntil(lambda: side.chats.count() == 1, timeout=10_000)  # the chat is stored with its answer
+    assert side.chats.item(0).text() == conv.title.text()
 
     # click the inline [n] marker in the transcript, as a user would
     doc = conv.transcript.document()
@@ -111,6 +112,14 @@ def test_escape_stops_an_answer_and_keeps_what_was_said(window: MainWindow, docs
         if len(tokens) == 1:
             qtbot.keyClick(window, Qt.Key.Key_Escape)
 
+    engine = window.host.engine
+    real_llm = engine.llm
+
+    def slow_llm():  # a model that takes its time to load: Esc comes after the evidence, before any sentence
+        window.host._stop_answer.wait(20)
+        return real_llm()
+
+    monkeypatch.setattr(engine, "llm", slow_llm)
     monkeypatch.setattr(conv, "append_token", token_then_escape)
     conv.ask.emit(QUESTION)
     qtbot.waitUntil(lambda: not conv.busy, timeout=WAIT_MS)
@@ -119,6 +128,7 @@ def test_escape_stops_an_answer_and_keeps_what_was_said(window: MainWindow, docs
     assert tokens[0].startswith("What the sources say:")
     assert _flat(stopped.text) == _flat("".join(tokens))  # what was shown before Esc is kept
 
+    monkeypatch.setattr(engine, "llm", real_llm)
     complete: list[str] = []
     monkeypatch.setattr(conv, "append_token", lambda piece: (complete.append(piece), original(piece)))
     conv.new_chat.emit()

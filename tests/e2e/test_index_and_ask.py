@@ -43,7 +43,9 @@ def test_ask_answers_with_evidence_first_and_only_verified_sentences(indexed_pdf
     assert result["answer"].startswith("What the sources say:\n“") and not result["abstained"]
     evidence = result["evidence"][0]
     assert evidence["path"].endswith("unreadablemetadata.pdf") and evidence["page"] == 1
-    assert "5" in evidence["quote"] and evidence["quote"] in " ".join(result["answer"].split("\n"))
+    assert "5" in evidence["quote"] and " ".join(evidence["quote"].split()) in " ".join(
+        result["answer"].split()
+    )
     assert evidence["end"] - evidence["start"] == len(evidence["quote"])
     given = {s["n"] for s in result["sources"]}
     assert {c["n"] for c in result["citations"]} <= given
