@@ -161,6 +161,12 @@ class Engine:
         path = os.path.abspath(os.path.expanduser(folder))
         if not os.path.isdir(path):
             raise UsageError(f"not a folder: {folder}")
+        if os.path.dirname(path) == path:
+            raise UsageError(f"{path} is the whole disk; add the folders that hold your documents")
+        home = os.path.realpath(self.home)
+        real = os.path.realpath(path)
+        if real == home or home.startswith(real.rstrip(os.sep) + os.sep) or real.startswith(home + os.sep):
+            raise UsageError(f"{path} holds Sealroom's own data folder ({self.home}); choose another folder")
         for known in self.folders():
             if path.startswith(known.rstrip(os.sep) + os.sep) or known.startswith(
                 path.rstrip(os.sep) + os.sep
@@ -210,7 +216,9 @@ class Engine:
             from .parsers import PARSER_VERSION
 
             if self.catalog.get_meta("parser_version") != PARSER_VERSION:
-                self.catalog.requeue("status IN ('failed', 'skipped') AND sha256 NOT LIKE 'large:%'")
+                self.catalog.requeue(
+                    "status IN ('failed', 'skipped') AND sha256 NOT LIKE 'large:%' AND sha256 NOT LIKE 'special:%'"
+                )
                 self.catalog.set_meta("parser_version", PARSER_VERSION)
             with logs.stage("index") as info:
                 summary = self.indexer().run(progress, stop)
@@ -385,6 +393,10 @@ class Engine:
         types: list[str] | None = None,
     ) -> list[Hit]:
         """Passages for `query` from files under `folders` (None: everywhere; []: nowhere)."""
+        if not query.strip():
+            raise UsageError("the search is empty")
+        if k is not None and not 1 <= k <= 100:
+            raise UsageError(f"-k must be between 1 and 100, not {k}")
         if folders == []:
             return []
         with logs.stage("search", k=k) as info:

@@ -20,6 +20,35 @@ def _limit_memory(megabytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+# What a parser's exception means, by its class name; messages are never used (they can hold document text).
+KINDS = {
+    "PdfReadError": "damaged PDF",
+    "PdfStreamError": "damaged PDF (a stream ends early)",
+    "EmptyFileError": "empty file",
+    "BadZipFile": "not a valid Office file (damaged ZIP package)",
+    "PackageNotFoundError": "not a valid Office file",
+    "XMLSyntaxError": "damaged XML inside the file",
+    "UnicodeDecodeError": "text in an unknown encoding",
+    "KeyError": "damaged internal structure",
+    "IndexError": "damaged internal structure",
+    "ValueError": "damaged or unexpected content",
+    "TypeError": "damaged or unexpected content",
+    "AssertionError": "damaged or unexpected content",
+    "ZeroDivisionError": "damaged or unexpected content",
+    "OSError": "cannot read the file",
+}
+
+
+def failure_kind(exc: BaseException, path: Path) -> str:
+    """A user-fit description of a parse failure that quotes nothing from the file."""
+    for cls in type(exc).__mro__:
+        if cls.__name__ in KINDS:
+            return f"{KINDS[cls.__name__]} ({type(exc).__name__})"
+    return (
+        f"unexpected error in the {path.suffix.lstrip('.').upper() or 'file'} parser ({type(exc).__name__})"
+    )
+
+
 def handle(request: dict[str, str], memory_mb: int) -> dict[str, object]:
     from sealroom.core.parsers import Unindexable, parse
 
@@ -38,9 +67,8 @@ def handle(request: dict[str, str], memory_mb: int) -> dict[str, object]:
         return {"ok": False, "status": "failed", "reason": "parse error: structure nested too deeply"}
     except FileNotFoundError:
         return {"ok": False, "status": "gone", "reason": "file disappeared"}
-    except Exception as exc:
-        message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        return {"ok": False, "status": "failed", "reason": f"parse error: {message}"}
+    except Exception as exc:  # the message may quote the document: only the kind of failure is kept
+        return {"ok": False, "status": "failed", "reason": f"parse error: {failure_kind(exc, path)}"}
     return {"ok": True, **parsed.to_json()}
 
 

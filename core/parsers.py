@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 #: Bump when parsing improves: files that failed or were skipped are then tried again.
-PARSER_VERSION = "3"
+PARSER_VERSION = "4"
 
 
 @dataclass
@@ -199,8 +199,31 @@ def parse_docx(path: Path) -> Parsed:
     return _require_text(Parsed(sections, pages=page if has_breaks else None))
 
 
+BINARY = "binary content, not text (the file is named like a text file)"
+
+
+def looks_binary(raw: bytes) -> bool:
+    """NUL bytes, or mostly bytes that no text encoding uses, in the first 8 KB (UTF-16 excepted)."""
+    head = raw[:8192]
+    if not head or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    if b"\x00" in head:
+        return True
+    controls = sum(1 for b in head if b < 32 and b not in (9, 10, 12, 13))
+    try:
+        head.decode("utf-8")
+        return controls / len(head) > 0.1
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 4:  # a character cut by the 8 KB window
+            return controls / len(head) > 0.1
+    undecodable = sum(1 for b in head if b >= 0x80)
+    return (controls + undecodable) / len(head) > 0.3
+
+
 def read_text(path: Path) -> str:
     raw = path.read_bytes()
+    if looks_binary(raw):
+        raise Unindexable(BINARY)
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         return raw.decode("utf-16")
     for encoding in ("utf-8-sig", "cp1252"):

@@ -9,6 +9,7 @@ become garbage for `Engine.collect_garbage`.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,11 +38,48 @@ class ScanResult:
     removed: int = 0
 
 
+def entry_problem(path: Path, root: str) -> str | None:
+    """Why a directory entry must not be read, or None for a regular file inside the watched folder.
+
+    A link is followed only when its target stays inside the watched folder: a link to
+    /etc/shadow or /proc/self/environ must never become searchable text. Special files
+    (FIFOs, sockets, devices) are never opened: reading a FIFO blocks forever.
+    """
+    try:
+        info = path.lstat()
+    except OSError as exc:
+        return f"cannot read file: {exc.strerror or exc}"
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            target = path.resolve(strict=True)
+        except RuntimeError:
+            return "link loop (the link points back to itself)"
+        except OSError:
+            return f"broken link (points to {os.readlink(path)}, which does not exist)"
+        inside = os.path.realpath(root).rstrip(os.sep) + os.sep
+        if not str(target).startswith(inside):
+            return f"link to a file outside the watched folder ({target}); links are followed only inside it"
+        try:
+            info = target.stat()
+        except OSError as exc:
+            return f"cannot read file: {exc.strerror or exc}"
+    if stat.S_ISREG(info.st_mode):
+        return None
+    kinds = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device"}
+    kinds[stat.S_ISBLK] = "a device"
+    kinds[stat.S_ISDIR] = "a folder"
+    kind = next((name for test, name in kinds.items() if test(info.st_mode)), "not a regular file")
+    return f"not a regular file: {kind}"
+
+
 class Scanner:
     def __init__(self, catalog: Catalog, max_file_mb: int, emit: EventSink | None = None) -> None:
         self.catalog = catalog
         self.max_bytes = max_file_mb * 1024 * 1024
         self.emit = emit or (lambda event: None)
+
+    def _root_of(self, folder_id: int) -> str | None:
+        return dict(self.catalog.folders()).get(folder_id)
 
     def _folder_of(self, path: str, folders: list[tuple[int, str]]) -> int | None:
         best: tuple[int, int] | None = None
@@ -76,7 +114,7 @@ class Scanner:
             (present if os.path.lexists(raw) else missing).append(raw)
         for raw in present:
             path = Path(raw)
-            if path.is_dir():
+            if path.is_dir() and not path.is_symlink():  # a linked folder is not walked: it may lead out
                 folder_id = self._folder_of(raw, folders)
                 if folder_id is not None:
                     seen = set()
@@ -94,38 +132,53 @@ class Scanner:
         return result
 
     def _walk(self, root: Path) -> Iterable[Path]:
+        """Candidate files under `root`, links and special files included (`_scan_file` judges them)."""
         for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
                 path = Path(dirpath) / name
-                if is_candidate(path) and path.is_file():
+                if is_candidate(path):
                     yield path
+
+    def _skip(self, folder_id: int, path: Path, why: str, result: ScanResult) -> None:
+        """Record a path that will not be read, with its reason (a link out, a FIFO, a device…)."""
+        key = str(path)
+        row = self.catalog.file(key)
+        if row and row.status == "skipped" and row.reason == why:
+            return
+        self.catalog.upsert_file(folder_id, key, 0, 0, f"special:{key}", "skipped", why)
+        self.emit({"event": "failed", "path": key, "status": "skipped", "reason": why})
 
     def _scan_file(self, folder_id: int, path: Path, result: ScanResult) -> None:
         result.seen += 1
+        root = self._root_of(folder_id)
+        problem = entry_problem(path, root) if root else None
+        if problem:
+            self._skip(folder_id, path, problem, result)
+            return
         try:
-            stat = path.stat()
+            info = path.stat()
         except OSError:
             return  # vanished between listing and stat; the next event or scan removes it
         key = str(path)
         row = self.catalog.file(key)
         if (
             row
-            and row.size == stat.st_size
-            and row.mtime_ns == stat.st_mtime_ns
+            and row.size == info.st_size
+            and row.mtime_ns == info.st_mtime_ns
             and row.folder_id == folder_id
         ):
             return
-        if stat.st_size > self.max_bytes:
+        if info.st_size > self.max_bytes:
             reason = (
-                f"file too large ({stat.st_size / 1e6:.0f} MB; the limit is {self.max_bytes / 1e6:.0f} MB)"
+                f"file too large ({info.st_size / 1e6:.0f} MB; the limit is {self.max_bytes / 1e6:.0f} MB)"
             )
             self.catalog.upsert_file(
                 folder_id,
                 key,
-                stat.st_size,
-                stat.st_mtime_ns,
-                f"large:{stat.st_size}:{stat.st_mtime_ns}",
+                info.st_size,
+                info.st_mtime_ns,
+                f"large:{info.st_size}:{info.st_mtime_ns}",
                 "skipped",
                 reason,
             )
@@ -136,17 +189,17 @@ class Scanner:
         except OSError as exc:
             reason = f"cannot read file: {exc.strerror or exc}"
             self.catalog.upsert_file(
-                folder_id, key, stat.st_size, stat.st_mtime_ns, "unreadable", "failed", reason
+                folder_id, key, info.st_size, info.st_mtime_ns, "unreadable", "failed", reason
             )
             self.emit({"event": "failed", "path": key, "status": "failed", "reason": reason})
             return
         if row and row.sha256 == sha:
-            self.catalog.touch_file(key, stat.st_size, stat.st_mtime_ns)
+            self.catalog.touch_file(key, info.st_size, info.st_mtime_ns)
             return
         known = self.catalog.known_outcome(sha)
         if known:
             self.catalog.upsert_file(
-                folder_id, key, stat.st_size, stat.st_mtime_ns, sha, known.status, known.reason, known.pages
+                folder_id, key, info.st_size, info.st_mtime_ns, sha, known.status, known.reason, known.pages
             )
             result.reused += 1
             event = "indexed" if known.status == "indexed" else "failed"
@@ -154,7 +207,7 @@ class Scanner:
                 {"event": event, "path": key, "status": known.status, "reason": known.reason, "reused": True}
             )
             return
-        self.catalog.upsert_file(folder_id, key, stat.st_size, stat.st_mtime_ns, sha, "pending")
+        self.catalog.upsert_file(folder_id, key, info.st_size, info.st_mtime_ns, sha, "pending")
         result.queued += 1
 
     def _remove(self, path: str, result: ScanResult) -> None:

@@ -1,0 +1,96 @@
+"""Hostile entries in a watched folder: each ends with a status and a reason; nothing leaks or escapes."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CORPUS, cli, cli_json
+
+CANARY = "CANARY-7f3a9c-DOCUMENT-TEXT"
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Path:
+    folder = tmp_path / "watched"
+    folder.mkdir()
+    (folder / "control.txt").write_text("The quarterly zebrafish audit is due in March.")
+    (folder / "passwd.txt").symlink_to("/etc/passwd")
+    (folder / "environ.txt").symlink_to("/proc/self/environ")
+    (folder / "dangling.txt").symlink_to(folder / "nowhere.txt")
+    (folder / "loop.txt").symlink_to(folder / "loop.txt")
+    (folder / "inside-link.txt").symlink_to(folder / "control.txt")
+    os.mkfifo(folder / "pipe.txt")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(folder / "sock.txt"))
+    sock.close()
+    rng = random.Random(7)
+    (folder / "random-bytes.txt").write_bytes(bytes(rng.randrange(256) for _ in range(20_000)))
+    shutil.copy(shutil.which("ls") or "/bin/ls", folder / "ls.txt")
+    broken = (CORPUS / "pdf-samples" / "001-trivial" / "minimal-document.pdf").read_bytes()[:600]
+    (folder / "broken.pdf").write_bytes(broken + f"\n({CANARY}) Tj\n".encode() + b"\x00garbage")
+    return folder
+
+
+def test_links_special_files_and_binary_end_with_a_reason_and_nothing_escapes(home: Path, hostile: Path):
+    cli(home, "add", str(hostile))
+    cli(home, "index", timeout=300)
+    files = {Path(f["path"]).name: f for f in cli_json(home, "status")["files"]}
+    expected = {
+        "passwd.txt": "outside the watched folder",
+        "environ.txt": "outside the watched folder",
+        "dangling.txt": "broken link",
+        "loop.txt": "link loop",
+        "pipe.txt": "FIFO",
+        "sock.txt": "socket",
+        "random-bytes.txt": "binary content",
+        "ls.txt": "binary content",
+    }
+    for name, reason in expected.items():
+        assert files[name]["status"] == "skipped" and reason in files[name]["reason"], files[name]
+    assert files["control.txt"]["status"] == "indexed" and files["inside-link.txt"]["status"] == "indexed"
+    assert files["broken.pdf"]["status"] in ("failed", "skipped") and files["broken.pdf"]["reason"]
+    hits = cli_json(home, "search", "root daemon nologin bin bash HOME PATH SEALROOM_HOME")["hits"]
+    assert not any(Path(h["path"]).name in ("passwd.txt", "environ.txt") for h in hits)
+    assert "root:x:0:0" not in cli(home, "search", "root", "--json").stdout
+    top = cli_json(home, "search", "zebrafish", "-k", "1")["hits"][0]
+    assert Path(top["path"]).name in ("control.txt", "inside-link.txt")
+
+
+def test_document_text_never_reaches_reasons_or_logs(home: Path, hostile: Path):
+    cli(home, "add", str(hostile))
+    cli(home, "index", timeout=300)
+    assert CANARY not in cli(home, "status", "--json").stdout
+    for log in (home / "logs").glob("*"):
+        assert CANARY not in log.read_text(errors="replace"), log
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("search", ""),
+        ("search", "   "),
+        ("search", "x", "-k", "0"),
+        ("search", "x", "-k", "-1"),
+        ("add", "/"),
+        ("ask", "x" * 2001),
+        ("ask", "what?", "--chat", "999"),
+        ("add", "/no/such/folder"),
+    ],
+)
+def test_bad_input_is_a_one_line_usage_error(home: Path, args: tuple[str, ...]):
+    proc = cli(home, *args, check=False)
+    assert proc.returncode == 2, proc
+    assert proc.stderr.startswith("sealroom: ") and proc.stderr.count("\n") == 1
+
+
+def test_the_data_folder_itself_cannot_be_watched(home: Path, tmp_path: Path):
+    cli(home, "folders")  # creates the data folder
+    for folder in (home, tmp_path):  # the data folder, and a folder that holds it
+        proc = cli(home, "add", str(folder), check=False)
+        assert proc.returncode == 2 and "data folder" in proc.stderr
