@@ -58,13 +58,15 @@ def chunk_sections(
     sections: Sequence[Section], sha256: str, token_spans: TokenSpans, size: int = 200, overlap: int = 40
 ) -> list[Chunk]:
     chunks: list[Chunk] = []
+    seen: set[str] = set()  # the same text twice in one file (repeated parts, boilerplate) is kept once
     for section in sections:
         for begin, end in split_section(section.text, token_spans(section.text), size, overlap):
             raw = section.text[begin:end]
             lead = len(raw) - len(raw.lstrip())
             body = raw.strip()
-            if not body:
+            if not body or body in seen:
                 continue
+            seen.add(body)
             seq = len(chunks)
             chunks.append(
                 Chunk(

@@ -59,6 +59,7 @@ MAX_QUESTION_CHARS = 2000
 class Engine:
     def __init__(self, home: Path | None = None, purpose: str = "", settings: Settings | None = None) -> None:
         self.home = home or data_dir()
+        os.umask(0o077)  # everything Sealroom writes (catalog, index, logs, models) is private to the user
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.settings = settings or load_settings()
         offline.enforce(self.settings.allowed_hosts)
@@ -340,7 +341,18 @@ class Engine:
             "counts": self.catalog.count_by_status(),
             "chunks": self.catalog.chunk_count(),
             "embedding_model": self.catalog.get_meta("embedding_model"),
+            "warnings": self.warnings(),
         }
+
+    def warnings(self) -> list[str]:
+        """Problems the user should fix that do not stop Sealroom (shown by `status` and Diagnostics)."""
+        mode = self.home.stat().st_mode & 0o777
+        if mode & 0o077:
+            return [
+                f"the data folder {self.home} can be read by other users (mode {mode:o}); "
+                f"run: chmod 700 {self.home}"
+            ]
+        return []
 
     def overview(self, workspace: str = DEFAULT_WORKSPACE) -> dict[str, Any]:
         """What the window's sidebar shows: workspaces, folders with counts, chats, totals, failures."""

@@ -51,18 +51,28 @@ def is_local(address: object) -> bool:
         return False
 
 
+SOCKET_EVENTS = ("socket.connect", "socket.sendto", "socket.sendmsg")
+
+
 def _audit(event: str, args: tuple[object, ...]) -> None:
-    if event != "socket.connect":
-        return
-    sock, address = args[0], args[1]
-    family = getattr(sock, "family", None)
-    if family not in (socket.AF_INET, socket.AF_INET6):
-        return
-    if is_local(address):
+    if event == "socket.getaddrinfo":  # a name is resolved before any connect: DNS itself leaves
+        host = args[0]
+        if isinstance(host, bytes):
+            host = host.decode("idna", "replace")
+        if not host or is_local((host,)):
+            return
+        address: object = (host, args[1])
+    elif event in SOCKET_EVENTS:
+        sock, address = args[0], args[1]
+        if getattr(sock, "family", None) not in (socket.AF_INET, socket.AF_INET6) or address is None:
+            return
+        if is_local(address):
+            return
+    else:
         return
     blocked_attempts.append(repr(address))
-    log.warning("blocked network connection", extra={"fields": {"address": repr(address)}})
-    raise NetworkBlocked(f"Sealroom works offline: connection to {address!r} refused")
+    log.warning("blocked network connection", extra={"fields": {"address": repr(address), "event": event}})
+    raise NetworkBlocked(f"Sealroom works offline: {event.split('.')[1]} to {address!r} refused")
 
 
 def enforce(allowed_hosts: Iterable[str] = ()) -> None:

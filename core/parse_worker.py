@@ -73,7 +73,10 @@ def handle(request: dict[str, str], memory_mb: int) -> dict[str, object]:
 
 
 def main() -> None:
+    from sealroom.core import offline
     from sealroom.core.priority import PARSER, lower_process
+
+    offline.enforce()  # this process never needs the network either
 
     lower_process(PARSER)
     memory_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 0

@@ -354,6 +354,21 @@ def parse_eml(path: Path) -> Parsed:
     return _require_text(Parsed(sections))
 
 
+def _own_parts(message: Any) -> list[Any]:
+    """The parts of a message, not descending into attached messages (each is parsed once, by recursion).
+
+    `Message.walk()` would also visit every part inside each attached message: with nesting,
+    parts were parsed 2^depth times.
+    """
+    parts, stack = [], [message]
+    while stack:
+        part = stack.pop()
+        parts.append(part)
+        if part.is_multipart() and (part is message or part.get_content_type() != "message/rfc822"):
+            stack.extend(reversed(list(part.iter_parts())))
+    return parts
+
+
 def _eml_sections(message: Any, out: list[Section]) -> None:
     subject = str(message.get("subject", "") or "").strip() or None
     header_lines = [
@@ -361,7 +376,7 @@ def _eml_sections(message: Any, out: list[Section]) -> None:
     ]
     bodies: list[str] = []
     attachments: list[str] = []
-    for part in message.walk() if message.is_multipart() else [message]:
+    for part in _own_parts(message):
         if part is not message and part.get_content_type() == "message/rfc822":
             for inner in part.iter_parts():
                 _eml_sections(inner, out)

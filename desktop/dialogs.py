@@ -214,7 +214,7 @@ def diagnostics_report(engine: Engine, model_state: str) -> str:
         watcher = "running" if state.healthy else "stopped unexpectedly (restart the app)"
     last = time.strftime("%H:%M:%S", time.localtime(state.last_index)) if state.last_index else "not yet"
     rows = [
-        ("Data folder", str(engine.home)),
+        ("Data folder", str(engine.home) + "".join(f" — warning: {w}" for w in engine.warnings())),
         ("Files", ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"),
         ("Passages in the index", str(overview["chunks"])),
         ("Embedding model", overview["embedding_model"] or "not loaded yet"),

@@ -26,7 +26,10 @@ def _send(out: TextIO, **payload: Any) -> None:
 
 
 def main() -> None:
+    from sealroom.core import offline
     from sealroom.core.priority import MODEL, lower_process
+
+    offline.enforce()  # this process never needs the network either
 
     lower_process(MODEL)
     out = sys.stdout

@@ -53,3 +53,13 @@ def test_every_word_is_in_some_chunk(words, size, overlap):
     ranges = split_section(text, spans, size=size, overlap=overlap)
     for s, e in spans:
         assert any(a <= s and e <= b for a, b in ranges)
+
+
+def test_the_same_text_twice_in_a_file_is_one_chunk():
+    sections = [Section("Confidential — do not forward.", page=p) for p in (1, 2, 3)]
+    sections.append(Section("The settlement is 40,000 euros.", page=4))
+    chunks = chunk_sections(sections, "cd" * 32, word_spans)
+    assert [(c.text, c.page, c.seq) for c in chunks] == [
+        ("Confidential — do not forward.", 1, 0),
+        ("The settlement is 40,000 euros.", 4, 1),
+    ]

@@ -94,3 +94,21 @@ def test_the_data_folder_itself_cannot_be_watched(home: Path, tmp_path: Path):
     for folder in (home, tmp_path):  # the data folder, and a folder that holds it
         proc = cli(home, "add", str(folder), check=False)
         assert proc.returncode == 2 and "data folder" in proc.stderr
+
+
+def test_data_files_are_private_and_an_open_data_folder_is_flagged(home: Path, tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Private notes about the merger.")
+    home.mkdir(mode=0o755)
+    home.chmod(0o755)  # made by someone else, readable by all
+    cli(home, "add", str(docs))
+    cli(home, "index")
+    status = cli_json(home, "status")
+    assert any("can be read by other users" in w and "chmod 700" in w for w in status["warnings"])
+    for path in [home / "catalog.sqlite", *(home / "logs").iterdir()]:
+        assert path.stat().st_mode & 0o077 == 0, path
+    for folder in [home / "chroma", home / "logs"]:
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    home.chmod(0o700)
+    assert cli_json(home, "status")["warnings"] == []

@@ -90,3 +90,25 @@ def test_pool_reports_a_corrupt_file_with_its_reason(tmp_path: Path):
     finally:
         pool.close()
     assert outcome.status in ("failed", "skipped") and outcome.reason
+
+
+def test_nested_messages_are_parsed_once_each(tmp_path: Path):
+    import time
+
+    message = "From: a@example.org\nSubject: level 0\n\nThe innermost body.\n"
+    for level in range(1, 19):
+        boundary = f"b{level}"
+        message = (
+            f"From: a@example.org\nSubject: level {level}\nMIME-Version: 1.0\n"
+            f'Content-Type: multipart/mixed; boundary="{boundary}"\n\n--{boundary}\n'
+            f"Content-Type: text/plain\n\nBody {level}.\n--{boundary}\nContent-Type: message/rfc822\n\n"
+            f"{message}\n--{boundary}--\n"
+        )
+    path = tmp_path / "nested.eml"
+    path.write_text(message)
+    started = time.monotonic()
+    parsed = parse(path)
+    assert time.monotonic() - started < 5  # was 2^depth: depth 18 took over a minute
+    assert len(parsed.sections) == 19
+    texts = [s.text for s in parsed.sections]
+    assert sum("The innermost body." in t for t in texts) == 1

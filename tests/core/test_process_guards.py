@@ -39,3 +39,38 @@ def test_socket_guard_refuses_non_loopback_connections():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30).stdout
     assert "blocked Sealroom works offline" in out and "loopback ok" in out
+
+
+def test_the_guard_covers_udp_name_lookups_and_every_process_sealroom_starts():
+    code = (
+        "import socket\n"
+        "from sealroom.core import offline\n"
+        "offline.enforce()\n"
+        "for attempt in (lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('192.0.2.1', 53)),\n"
+        "                lambda: socket.getaddrinfo('example.org', 443)):\n"
+        "    try:\n"
+        "        attempt(); print('went through')\n"
+        "    except offline.NetworkBlocked:\n"
+        "        print('blocked')\n"
+        "socket.getaddrinfo('localhost', 80); print('localhost ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30).stdout
+    assert out.split() == ["blocked", "blocked", "localhost", "ok"], out
+    # each worker process installs the guard itself: code inside them that phones home is refused
+    parser = (
+        "import socket, sealroom.core.parsers as p\n"
+        "p.parse = lambda path: socket.create_connection(('192.0.2.1', 80), timeout=1)\n"
+        "from sealroom.core.parse_worker import main; main()\n"
+    )
+    llm = (
+        "import socket, sys, types\n"
+        "fake = types.ModuleType('llama_cpp')\n"
+        "fake.Llama = lambda **kw: socket.create_connection(('192.0.2.1', 80), timeout=1)\n"
+        "sys.modules['llama_cpp'] = fake\n"
+        "from sealroom.models.llm_worker import main; main()\n"
+    )
+    for code, request in ((parser, '{"path": "/x.pdf"}'), (llm, '{"op": "load", "path": "m", "n_ctx": 8}')):
+        proc = subprocess.run(
+            [sys.executable, "-c", code], input=request + "\n", capture_output=True, text=True, timeout=60
+        )
+        assert "NetworkBlocked" in proc.stdout, (proc.stdout, proc.stderr[-2000:])
