@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -114,6 +115,40 @@ class Chunk:
     end: int
 
 
+# File names on Linux are bytes: one that is not UTF-8 reaches Python with surrogates (os.fsdecode),
+# which SQLite cannot store. Such a byte is kept as NUL + two hex digits (NUL is in no real path),
+# so the path is stored faithfully and comes back exactly as the file system gave it.
+_SURROGATE = re.compile("[\udc80-\udcff]")
+_ESCAPED = re.compile("\x00([0-9a-f]{2})")
+
+
+def _to_db(value: object) -> object:
+    if isinstance(value, str) and _SURROGATE.search(value):
+        return _SURROGATE.sub(lambda m: f"\x00{ord(m.group(0)) - 0xDC00:02x}", value)
+    return value
+
+
+def _from_db(raw: bytes) -> str:
+    text = raw.decode("utf-8")
+    return _ESCAPED.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), text) if "\x00" in text else text
+
+
+def _params(params: Any) -> Any:
+    if isinstance(params, dict):
+        return {k: _to_db(v) for k, v in params.items()}
+    return tuple(_to_db(v) for v in params)
+
+
+class _Connection(sqlite3.Connection):
+    """Every statement's parameters pass through `_to_db`; every text read through `_from_db`."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        return super().execute(sql, _params(parameters))
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> sqlite3.Cursor:
+        return super().executemany(sql, (_params(p) for p in seq_of_parameters))
+
+
 def chunk_id(sha256: str, seq: int) -> str:
     return f"{sha256[:32]}-{seq}"
 
@@ -121,7 +156,10 @@ def chunk_id(sha256: str, seq: int) -> str:
 class Catalog:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, timeout=30, factory=_Connection
+        )
+        self._db.text_factory = _from_db
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._db.execute("PRAGMA journal_mode=WAL")

@@ -112,3 +112,23 @@ def test_data_files_are_private_and_an_open_data_folder_is_flagged(home: Path, t
         assert folder.stat().st_mode & 0o777 == 0o700, folder
     home.chmod(0o700)
     assert cli_json(home, "status")["warnings"] == []
+
+
+def test_file_names_that_are_not_utf8_or_odd_never_stop_indexing(home: Path, tmp_path: Path):
+    docs = tmp_path / "odd names"
+    docs.mkdir()
+    names = [b"caf\xe9.txt", b"new\nline.txt", b"-leading-dash.txt", b"x" * 200 + b".txt", b"plain.txt"]
+    for i, name in enumerate(names):
+        with open(os.path.join(os.fsencode(docs), name), "w") as f:
+            f.write(f"Odd name number {i} holds the word quokka{i}.")
+    cli(home, "add", str(docs))
+    out = cli(home, "index").stdout
+    assert out.startswith("5 indexed, 0 failed"), out
+    status = cli(home, "status", "--json").stdout
+    assert "caf\\udce9.txt" in status  # shown escaped (a JSON escape: a parser gets the exact name back)
+    for i in range(len(names)):
+        hits = cli_json(home, "search", f"quokka{i}", "-k", "1")["hits"]
+        assert hits and f"quokka{i}" in hits[0]["text"]
+    os.remove(os.path.join(os.fsencode(docs), b"caf\xe9.txt"))
+    cli(home, "index")
+    assert len(cli_json(home, "status")["files"]) == 4  # and its removal is seen too
