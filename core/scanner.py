@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .catalog import Catalog
-from .hashing import sha256_of
+from .hashing import content_key
 from .parsers import SUPPORTED_SUFFIXES
 
 EventSink = Callable[[dict[str, object]], None]
@@ -185,7 +185,7 @@ class Scanner:
             self.emit({"event": "failed", "path": key, "status": "skipped", "reason": reason})
             return
         try:
-            sha = sha256_of(path)
+            sha = content_key(path)
         except OSError as exc:
             reason = f"cannot read file: {exc.strerror or exc}"
             self.catalog.upsert_file(

@@ -132,3 +132,20 @@ def test_file_names_that_are_not_utf8_or_odd_never_stop_indexing(home: Path, tmp
     os.remove(os.path.join(os.fsencode(docs), b"caf\xe9.txt"))
     cli(home, "index")
     assert len(cli_json(home, "status")["files"]) == 4  # and its removal is seen too
+
+
+def test_the_same_bytes_under_two_types_are_two_versions(home: Path, tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "empty.pdf").write_bytes(b"")
+    (docs / "empty.docx").write_bytes(b"")
+    (docs / "notes.txt").write_text("# Heading\nThe boiler is serviced in April.")
+    (docs / "notes.md").write_text("# Heading\nThe boiler is serviced in April.")
+    cli(home, "add", str(docs))
+    cli(home, "index")
+    files = {Path(f["path"]).name: f for f in cli_json(home, "status")["files"]}
+    assert "docx" not in (files["empty.pdf"]["reason"] or "").lower(), files["empty.pdf"]
+    assert "pdf" not in (files["empty.docx"]["reason"] or "").lower(), files["empty.docx"]
+    assert files["notes.txt"]["status"] == files["notes.md"]["status"] == "indexed"
+    (docs / "notes.md").rename(docs / "renamed.md")
+    assert "this run: 0 files" in cli(home, "index").stdout  # a rename within a type is still free
