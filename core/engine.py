@@ -94,7 +94,7 @@ class Engine:
         with self._start_lock:
             if self._store is None:
                 with logs.stage("open vector store"):
-                    self._store = VectorStore(self.home / "chroma", self.embedder)
+                    self._store = self._open_store()
                 recorded = self.catalog.get_meta("embedding_model")
                 if recorded and recorded != self.embedder.model_id:
                     raise SealroomError(
@@ -250,10 +250,35 @@ class Engine:
         if self.store.count() != self.catalog.chunk_count():
             self.repair()
 
+    def _open_store(self) -> VectorStore:
+        try:
+            return VectorStore(self.home / "chroma", self.embedder)
+        except Exception as exc:  # Chroma's own errors vary: sqlite, HNSW, pydantic
+            logs.problem("vector index unreadable", error=True, detail=type(exc).__name__)
+            raise SealroomError(
+                f"the vector index in {self.home / 'chroma'} cannot be read ({type(exc).__name__}); "
+                "run `sealroom repair` to rebuild it from the catalog (your documents are not re-read)"
+            ) from None
+
     def repair(self, progress: Progress | None = None) -> int:
-        """Rebuild the vector index from the catalog's chunks (no re-parsing)."""
-        store = self.store
-        store.reset()
+        """Rebuild the vector index from the catalog's chunks (no re-parsing).
+
+        An index Chroma cannot open, or one built by another embedding model, is moved aside
+        (`chroma.damaged-<time>`) and built anew.
+        """
+        with self._start_lock:
+            self._store = None
+            try:
+                store = self._open_store()
+                store.reset()
+            except Exception:
+                aside = self.home / f"chroma.damaged-{int(time.time())}"
+                if (self.home / "chroma").exists():
+                    os.replace(self.home / "chroma", aside)
+                    logs.event("vector index moved aside", to=str(aside))
+                VectorStore.forget_open_clients()
+                store = self._open_store()
+            self._store = store
         total = self.catalog.chunk_count()
         done = 0
         for batch in self.catalog.all_chunks(256):

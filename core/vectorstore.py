@@ -115,6 +115,13 @@ class VectorStore:
     def count(self) -> int:
         return int(self._collection.count())
 
+    @staticmethod
+    def forget_open_clients() -> None:
+        """Chroma keeps one client per path for the process; after moving a damaged index aside, drop it."""
+        from chromadb.api.client import SharedSystemClient
+
+        SharedSystemClient.clear_system_cache()
+
     def reset(self) -> None:
         """Drop and recreate the collection (repair, or a new embedding model)."""
         self._client.delete_collection(self.name)

@@ -149,3 +149,18 @@ def test_the_same_bytes_under_two_types_are_two_versions(home: Path, tmp_path: P
     assert files["notes.txt"]["status"] == files["notes.md"]["status"] == "indexed"
     (docs / "notes.md").rename(docs / "renamed.md")
     assert "this run: 0 files" in cli(home, "index").stdout  # a rename within a type is still free
+
+
+def test_a_damaged_vector_index_says_so_in_one_line_and_repair_rebuilds_it(home: Path, tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("The walrus contract renews every June.")
+    cli(home, "add", str(docs))
+    cli(home, "index")
+    (home / "chroma" / "chroma.sqlite3").write_bytes(b"this is not a database" * 100)
+    proc = cli(home, "search", "walrus", check=False)
+    assert proc.returncode == 1 and "sealroom repair" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1
+    assert "rebuilt the vector index: 1 chunks" in cli(home, "repair").stdout
+    assert any((home).glob("chroma.damaged-*"))  # moved aside, not deleted
+    assert "walrus" in cli_json(home, "search", "walrus")["hits"][0]["text"]
