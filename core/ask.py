@@ -72,7 +72,7 @@ class Answer:
 
     @property
     def citations(self) -> list[dict[str, Any]]:
-        """One per cited source: the passage, and the evidence span in it (for the preview)."""
+        """One per cited source: what was quoted from it and where (the preview reads the rest from the index)."""
         out = []
         for n in dict.fromkeys(e.n for e in self.evidence):
             quotes = [e for e in self.evidence if e.n == n]
@@ -83,7 +83,6 @@ class Answer:
                     "path": hit.path,
                     "page": hit.page,
                     "text": " … ".join(e.quote for e in quotes),
-                    "passage": hit.text,
                     "sha256": hit.sha256,
                     "seq": hit.seq,
                     "start": quotes[0].start,

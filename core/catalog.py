@@ -165,6 +165,7 @@ class Catalog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA secure_delete=ON")  # deleted text is overwritten, not left in free pages
         self._db.executescript(SCHEMA)
         self._migrate()
         self._db.execute(
@@ -420,8 +421,13 @@ class Catalog:
         return [r["id"] for r in rows]
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
+        """Delete chunks and leave none of their words behind (FTS5 segments, the write-ahead log)."""
         with self.transaction() as db:
             db.executemany("DELETE FROM chunks WHERE id = ?", [(i,) for i in ids])
+            # FTS5 keeps a deleted row's tokens in old segments until they are merged
+            db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # old page versions leave the WAL file
 
     def keyword_search(self, match: str, limit: int) -> list[tuple[str, float]]:
         """Chunk ids ranked by FTS5 bm25 (lower is better, so the score is negated)."""

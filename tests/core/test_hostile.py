@@ -164,3 +164,28 @@ def test_a_damaged_vector_index_says_so_in_one_line_and_repair_rebuilds_it(home:
     assert "rebuilt the vector index: 1 chunks" in cli(home, "repair").stdout
     assert any((home).glob("chroma.damaged-*"))  # moved aside, not deleted
     assert "walrus" in cli_json(home, "search", "walrus")["hits"][0]["text"]
+
+
+def test_deleting_a_document_deletes_its_text_from_the_data_folder(home: Path, tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    secret = "ZANZIBARCANARY"
+    (docs / "keep.txt").write_text("The boiler is serviced every April.")
+    (docs / "secret.txt").write_text(f"Patient {secret} was referred on 3 May. " * 40)
+    cli(home, "add", str(docs))
+    cli(home, "index")
+    assert cli_json(home, "search", secret.lower())["hits"]
+
+    def holders() -> list[str]:
+        # any case: the keyword index keeps its tokens lower-cased
+        return [
+            str(p)
+            for p in home.rglob("*")
+            if p.is_file() and secret.lower().encode() in p.read_bytes().lower()
+        ]
+
+    assert holders()  # the text is there while the file is
+    (docs / "secret.txt").unlink()
+    cli(home, "index")
+    assert holders() == []
+    assert cli_json(home, "search", "boiler")["hits"]
