@@ -27,6 +27,7 @@ class Settings:
     parse_timeout_s: float = 60.0
     parse_memory_mb: int = 1536
     max_file_mb: int = 200
+    max_chunks_per_file: int = 3000  # a bigger file is indexed up to this many passages, and says so
     debounce_s: float = 0.25
     reconcile_interval_s: float = 300.0
     chat_model: str = ""  # path of a GGUF file; empty means the default model

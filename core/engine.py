@@ -21,7 +21,7 @@ from .catalog import DEFAULT_WORKSPACE, Catalog
 from .components import make_embedder, make_generator, model_catalogue
 from .config import Settings, load_settings
 from .errors import SealroomError, UsageError
-from .indexer import Indexer, IndexSummary, Progress, embedding_text
+from .indexer import Indexer, IndexSummary, Progress, embedding_text, text_budget
 from .lock import DataDirLock
 from .parse_pool import ParserPool
 from .paths import data_dir
@@ -108,7 +108,9 @@ class Engine:
         with self._start_lock:
             if self._pool is None:
                 s = self.settings
-                self._pool = ParserPool(s.parser_processes, s.parse_timeout_s, s.parse_memory_mb)
+                self._pool = ParserPool(
+                    s.parser_processes, s.parse_timeout_s, s.parse_memory_mb, text_budget(s)
+                )
             return self._pool
 
     def llm(self) -> Generator:

@@ -107,7 +107,7 @@ class Indexer:
                     {"event": "failed", "path": path, "status": outcome.status, "reason": outcome.reason}
                 )
             return
-        parsed = outcome.parsed
+        parsed = outcome.parsed.within(text_budget(self.settings))
         with logs.stage("chunk", path=row.path) as info:
             chunks = chunk_sections(
                 parsed.sections,
@@ -117,15 +117,30 @@ class Indexer:
                 self.settings.chunk_overlap,
             )
             info["chunks"] = len(chunks)
+        budget = self.settings.max_chunks_per_file
+        reason = None
+        if len(chunks) > budget or parsed.truncated:
+            chunks = chunks[:budget]
+            last = next((c.page for c in reversed(chunks) if c.page), None)
+            where = f" (up to page {last})" if last else ""
+            reason = (
+                f"indexed the first {len(chunks)} passages{where}; the rest is over the per-file budget "
+                f"of {budget} passages (setting max_chunks_per_file)"
+            )
         with logs.stage("embed", path=row.path, chunks=len(chunks)):
             vectors = self.embedder.embed([embedding_text(c.heading, c.text) for c in chunks])
         with logs.stage("store", path=row.path, chunks=len(chunks)):
             self.store.upsert([c.id for c in chunks], vectors, [c.sha256 for c in chunks])
-            paths = self.catalog.finish_content(row.sha256, "indexed", None, parsed.pages, chunks)
+            paths = self.catalog.finish_content(row.sha256, "indexed", reason, parsed.pages, chunks)
         summary.pages += parsed.pages or len(parsed.sections)
         summary.chunks += len(chunks)
         for path in paths:
             self.emit({"event": "indexed", "path": path, "chunks": len(chunks), "pages": parsed.pages})
+
+
+def text_budget(settings: Settings) -> int:
+    """Characters of text worth parsing, chunking and embedding per file: the passage budget, with room."""
+    return settings.max_chunks_per_file * settings.chunk_tokens * 8
 
 
 def embedding_text(heading: str | None, text: str) -> str:

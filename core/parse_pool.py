@@ -44,10 +44,10 @@ class _Worker:
             self.lines.put(line)
         self.lines.put(None)
 
-    def parse(self, path: str, timeout: float) -> ParseOutcome:
+    def parse(self, path: str, timeout: float, max_chars: int = 0) -> ParseOutcome:
         assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(json.dumps({"path": path}) + "\n")
+            self.proc.stdin.write(json.dumps({"path": path, "max_chars": max_chars}) + "\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             return ParseOutcome(None, "failed", "parse error: the parser process stopped")
@@ -90,8 +90,11 @@ class _Worker:
 class ParserPool:
     """`submit(path)` parses in one of `size` subprocesses; a dead worker is replaced."""
 
-    def __init__(self, size: int = 2, timeout_s: float = 60.0, memory_mb: int = 1024) -> None:
+    def __init__(
+        self, size: int = 2, timeout_s: float = 60.0, memory_mb: int = 1024, max_chars: int = 0
+    ) -> None:
         self.timeout_s = timeout_s
+        self.max_chars = max_chars  # text sent back per file at most (0: all)
         self.memory_mb = memory_mb
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._size = size
@@ -109,7 +112,7 @@ class ParserPool:
     def _run(self, path: str) -> ParseOutcome:
         worker = self._checkout()
         try:
-            return worker.parse(path, self.timeout_s)
+            return worker.parse(path, self.timeout_s, self.max_chars)
         finally:
             self._idle.put(worker if worker.alive else _Worker(self.memory_mb))
 

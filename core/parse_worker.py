@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -49,7 +50,7 @@ def failure_kind(exc: BaseException, path: Path) -> str:
     )
 
 
-def handle(request: dict[str, str], memory_mb: int) -> dict[str, object]:
+def handle(request: dict[str, Any], memory_mb: int) -> dict[str, object]:
     from sealroom.core.parsers import Unindexable, parse
 
     path = Path(request["path"])
@@ -69,7 +70,7 @@ def handle(request: dict[str, str], memory_mb: int) -> dict[str, object]:
         return {"ok": False, "status": "gone", "reason": "file disappeared"}
     except Exception as exc:  # the message may quote the document: only the kind of failure is kept
         return {"ok": False, "status": "failed", "reason": f"parse error: {failure_kind(exc, path)}"}
-    return {"ok": True, **parsed.to_json()}
+    return {"ok": True, **parsed.within(int(request.get("max_chars") or 1 << 62)).to_json()}
 
 
 def main() -> None:

@@ -32,13 +32,33 @@ class Section:
 class Parsed:
     sections: list[Section]
     pages: int | None = None
+    truncated: bool = False  # cut to the per-file budget
 
     def to_json(self) -> dict[str, Any]:
-        return {"sections": [asdict(s) for s in self.sections], "pages": self.pages}
+        return {
+            "sections": [asdict(s) for s in self.sections],
+            "pages": self.pages,
+            "truncated": self.truncated,
+        }
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Parsed:
-        return Parsed([Section(**s) for s in data["sections"]], data.get("pages"))
+        return Parsed(
+            [Section(**s) for s in data["sections"]], data.get("pages"), data.get("truncated", False)
+        )
+
+    def within(self, max_chars: int) -> Parsed:
+        """The leading sections up to `max_chars` of text (the last one cut): a huge file's budget."""
+        kept: list[Section] = []
+        used = 0
+        for section in self.sections:
+            if used + len(section.text) > max_chars:
+                if max_chars - used > 0:
+                    kept.append(Section(section.text[: max_chars - used], section.page, section.heading))
+                return Parsed(kept, self.pages, truncated=True)
+            kept.append(section)
+            used += len(section.text)
+        return self
 
 
 class Unindexable(Exception):

@@ -189,3 +189,24 @@ def test_deleting_a_document_deletes_its_text_from_the_data_folder(home: Path, t
     cli(home, "index")
     assert holders() == []
     assert cli_json(home, "search", "boiler")["hits"]
+
+
+def test_a_huge_file_is_indexed_up_to_its_budget_and_says_so(home: Path, tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    sentence = "Clause {i} of the framework agreement sets the fee for service level {i}. "
+    (docs / "huge.txt").write_text("".join(sentence.format(i=i) for i in range(60_000)))  # ~4.5 MB
+    (docs / "small.txt").write_text("The boiler is serviced every April.")
+    home.mkdir(parents=True)
+    (home / "settings.toml").write_text("max_chunks_per_file = 20\n")
+    cli(home, "add", str(docs))
+    cli(home, "index", timeout=300)
+    status = cli_json(home, "status")
+    files = {Path(f["path"]).name: f for f in status["files"]}
+    assert files["huge.txt"]["status"] == "indexed"
+    assert (
+        "first 20 passages" in files["huge.txt"]["reason"]
+        and "max_chunks_per_file" in files["huge.txt"]["reason"]
+    )
+    assert files["small.txt"]["status"] == "indexed" and files["small.txt"]["reason"] is None
+    assert status["chunks"] == 21
