@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     from .engine import Engine
 
     with Engine(purpose=f"sealroom {args.command}") as engine:
+        if engine.recovered:
+            print(f"sealroom: {engine.recovered}", file=sys.stderr)
         command = args.command
         if command == "add":
             for folder in args.folders:

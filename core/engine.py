@@ -7,7 +7,9 @@ Chroma, the parser pool and the LLM start on first use (`warm_up` style), so
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -66,7 +68,9 @@ class Engine:
         self.log_path = logs.setup(self.home, self.settings.log_level)
         self._lock = DataDirLock(self.home, purpose)
         self._lock.acquire()
-        self.catalog = Catalog(self.home / "catalog.sqlite")
+        self.recovered = ""  # says so when a damaged catalog was moved aside and rebuilt at start
+        self.catalog = self._open_catalog()
+        self._mirror_folders()
         self._embedder: Embedder | None = None
         self._store: VectorStore | None = None
         self._pool: ParserPool | None = None
@@ -159,6 +163,46 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _open_catalog(self) -> Catalog:
+        """The catalog; one SQLite cannot read is moved aside (never deleted) and rebuilt from the folders."""
+        path = self.home / "catalog.sqlite"
+        try:
+            catalog = Catalog(path)
+            catalog.query("SELECT count(*) FROM files")
+            return catalog
+        except sqlite3.DatabaseError as exc:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            aside = self.home / f"catalog.damaged-{stamp}.sqlite"
+            for suffix in ("", "-wal", "-shm"):
+                if Path(f"{path}{suffix}").exists():
+                    os.replace(f"{path}{suffix}", f"{aside}{suffix}")
+            logs.problem("catalog unreadable", error=True, detail=type(exc).__name__, moved_to=str(aside))
+            catalog = Catalog(path)
+            for entry in self._read_folder_mirror():
+                catalog.add_folder(entry["path"], entry["workspace"])
+            self.recovered = (
+                f"the catalog could not be read ({exc}); it was moved to {aside} and a new one started: "
+                "your folders are indexed again, earlier chats are in the old copy"
+            )
+            catalog.set_meta("recovered", self.recovered)
+            return catalog
+
+    def _mirror_folders(self) -> None:
+        """folders.json: the watched folders outside the catalog, so a damaged catalog can be rebuilt."""
+        rows = [
+            {"path": r["path"], "workspace": r["workspace"]}
+            for r in self.catalog.query("SELECT path, workspace FROM folders")
+        ]
+        tmp = self.home / "folders.json.tmp"
+        tmp.write_text(json.dumps(rows, ensure_ascii=True, indent=1))
+        os.replace(tmp, self.home / "folders.json")
+
+    def _read_folder_mirror(self) -> list[dict[str, str]]:
+        try:
+            return list(json.loads((self.home / "folders.json").read_text()))
+        except (OSError, ValueError):
+            return []
+
     # --- folders ----------------------------------------------------------------------
     def add_folder(self, folder: str, workspace: str = DEFAULT_WORKSPACE) -> str:
         path = os.path.abspath(os.path.expanduser(folder))
@@ -176,12 +220,14 @@ class Engine:
             ):
                 raise UsageError(f"{path} overlaps the watched folder {known}")
         self.catalog.add_folder(path, workspace)
+        self._mirror_folders()
         return path
 
     def remove_folder(self, folder: str) -> str:
         path = os.path.abspath(os.path.expanduser(folder))
         if not self.catalog.remove_folder(path):
             raise UsageError(f"not a watched folder: {folder}")
+        self._mirror_folders()
         self.collect_garbage()
         return path
 
@@ -190,6 +236,7 @@ class Engine:
 
     def remove_workspace(self, workspace: str) -> None:
         self.catalog.remove_workspace(workspace)
+        self._mirror_folders()
         self.collect_garbage()
 
     # --- indexing ---------------------------------------------------------------------
@@ -373,13 +420,17 @@ class Engine:
 
     def warnings(self) -> list[str]:
         """Problems the user should fix that do not stop Sealroom (shown by `status` and Diagnostics)."""
+        out = []
+        recovered = self.catalog.get_meta("recovered")
+        if recovered:
+            out.append(recovered)
         mode = self.home.stat().st_mode & 0o777
         if mode & 0o077:
-            return [
+            out.append(
                 f"the data folder {self.home} can be read by other users (mode {mode:o}); "
                 f"run: chmod 700 {self.home}"
-            ]
-        return []
+            )
+        return out
 
     def overview(self, workspace: str = DEFAULT_WORKSPACE) -> dict[str, Any]:
         """What the window's sidebar shows: workspaces, folders with counts, chats, totals, failures."""

@@ -210,3 +210,22 @@ def test_a_huge_file_is_indexed_up_to_its_budget_and_says_so(home: Path, tmp_pat
     )
     assert files["small.txt"]["status"] == "indexed" and files["small.txt"]["reason"] is None
     assert status["chunks"] == 21
+
+
+def test_a_damaged_catalog_is_moved_aside_and_rebuilt_from_the_folders(home: Path, tmp_path: Path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("The narwhal lease ends in 2031.")
+    cli(home, "add", str(docs))
+    cli(home, "index")
+    for suffix in ("-wal", "-shm"):
+        Path(f"{home / 'catalog.sqlite'}{suffix}").unlink(missing_ok=True)
+    (home / "catalog.sqlite").write_bytes(b"garbage, not a database " * 400)
+    proc = cli(home, "status", "--json", check=False)
+    assert proc.returncode == 0 and proc.stderr.count("\n") == 1 and "moved to" in proc.stderr
+    status = cli_json(home, "status")
+    assert status["folders"] == [str(docs)] and any("could not be read" in w for w in status["warnings"])
+    damaged = list(home.glob("catalog.damaged-*.sqlite"))
+    assert damaged and damaged[0].read_bytes().startswith(b"garbage")  # kept, never deleted
+    cli(home, "index")
+    assert "narwhal" in cli_json(home, "search", "narwhal")["hits"][0]["text"]
