@@ -190,7 +190,7 @@ class AnswerPipeline:
         timings["evidence_ms"] = _ms(started) - timings["retrieve_ms"]
         answer = Answer(question, "", evidence, hits, pending_files=pending_files, timings=timings)
         answer.unmatched = unmatched
-        answer.embedding_model = getattr(self.embedder, "model_id", "")
+        answer.embedding_model = self.embedder.model_id
         if not evidence:
             answer.text, answer.abstained = abstention(pending_files, unmatched), True
             emit(answer.text)

@@ -193,6 +193,8 @@ class Engine:
             {"path": r["path"], "workspace": r["workspace"]}
             for r in self.catalog.query("SELECT path, workspace FROM folders")
         ]
+        if self._read_folder_mirror() == rows:
+            return  # every command opens the engine: write only when the folders changed
         tmp = self.home / "folders.json.tmp"
         tmp.write_text(json.dumps(rows, ensure_ascii=True, indent=1))
         os.replace(tmp, self.home / "folders.json")

@@ -19,7 +19,7 @@ from typing import Any
 from .answer import EXAMPLE_ANSWER
 from .ask import Answer
 from .errors import UsageError
-from .text import IDENTIFIER, numbers
+from .text import figures
 from .verify import CITATION, SCAFFOLDING
 
 TARGETS = {
@@ -94,10 +94,7 @@ def unverified_figures(answer: Answer) -> int:
     count = 0
     for s in answer.shown:
         evidence = " ".join(e.quote for e in answer.evidence if e.n in s.cites)
-        bare = CITATION.sub("", s.text)
-        figures = numbers(bare) | {m.group(0).lower() for m in IDENTIFIER.finditer(bare)}
-        have = numbers(evidence) | {m.group(0).lower() for m in IDENTIFIER.finditer(evidence)}
-        count += bool(figures - have)
+        count += bool(figures(CITATION.sub("", s.text)) - figures(evidence))
     return count
 
 

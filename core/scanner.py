@@ -78,9 +78,6 @@ class Scanner:
         self.max_bytes = max_file_mb * 1024 * 1024
         self.emit = emit or (lambda event: None)
 
-    def _root_of(self, folder_id: int) -> str | None:
-        return dict(self.catalog.folders()).get(folder_id)
-
     def _folder_of(self, path: str, folders: list[tuple[int, str]]) -> int | None:
         best: tuple[int, int] | None = None
         for folder_id, root in folders:
@@ -97,7 +94,7 @@ class Scanner:
         for folder_id, root in folders:
             for path in self._walk(Path(root)):
                 on_disk.add(str(path))
-                self._scan_file(folder_id, path, result)
+                self._scan_file(folder_id, root, path, result)
         for row in self.catalog.files():
             if row.path not in on_disk:
                 self._remove(row.path, result)
@@ -108,6 +105,7 @@ class Scanner:
         move's new path claims the content before its old path lets go of it."""
         result = ScanResult()
         folders = self.catalog.folders()
+        roots = dict(folders)
         present: list[str] = []
         missing: list[str] = []
         for raw in sorted(set(paths)):
@@ -120,10 +118,10 @@ class Scanner:
                     seen = set()
                     for child in self._walk(path):
                         seen.add(str(child))
-                        self._scan_file(folder_id, child, result)
+                        self._scan_file(folder_id, roots[folder_id], child, result)
                     missing.extend(r.path for r in self.catalog.files_under(raw) if r.path not in seen)
             elif (folder_id := self._folder_of(raw, folders)) is not None and is_candidate(path):
-                self._scan_file(folder_id, path, result)
+                self._scan_file(folder_id, roots[folder_id], path, result)
         for raw in missing:
             if self.catalog.file(raw):
                 self._remove(raw, result)
@@ -140,7 +138,7 @@ class Scanner:
                 if is_candidate(path):
                     yield path
 
-    def _skip(self, folder_id: int, path: Path, why: str, result: ScanResult) -> None:
+    def _skip(self, folder_id: int, path: Path, why: str) -> None:
         """Record a path that will not be read, with its reason (a link out, a FIFO, a device…)."""
         key = str(path)
         row = self.catalog.file(key)
@@ -149,12 +147,11 @@ class Scanner:
         self.catalog.upsert_file(folder_id, key, 0, 0, f"special:{key}", "skipped", why)
         self.emit({"event": "failed", "path": key, "status": "skipped", "reason": why})
 
-    def _scan_file(self, folder_id: int, path: Path, result: ScanResult) -> None:
+    def _scan_file(self, folder_id: int, root: str, path: Path, result: ScanResult) -> None:
         result.seen += 1
-        root = self._root_of(folder_id)
-        problem = entry_problem(path, root) if root else None
+        problem = entry_problem(path, root)
         if problem:
-            self._skip(folder_id, path, problem, result)
+            self._skip(folder_id, path, problem)
             return
         try:
             info = path.stat()

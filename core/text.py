@@ -302,16 +302,18 @@ def has_proper_name(text: str) -> bool:
     return bool(proper_names(text))
 
 
+def figures(text: str) -> set[str]:
+    """The numbers (digits or words) and identifiers a text states, normalised for comparison."""
+    return numbers(text) | {m.group(0).lower() for m in IDENTIFIER.finditer(text)}
+
+
 def facts(text: str) -> set[str]:
-    """The checkable claims of a sentence: numbers, identifiers and proper names (normalised)."""
-    ids = {m.group(0).lower() for m in IDENTIFIER.finditer(text)}
-    return numbers(text) | ids | {f"name:{n}" for n in proper_names(text)}
+    """The checkable claims of a sentence: its figures and its proper names (as 'name:…')."""
+    return figures(text) | {f"name:{n}" for n in proper_names(text)}
 
 
 def facts_in(fact: str, evidence: str) -> bool:
     """Whether one fact (from `facts`) is stated in `evidence`."""
     if fact.startswith("name:"):
         return fact[5:] in set(words(evidence)) | {w.lower() for w in re.findall(r"[\w'’-]+", evidence)}
-    if fact in numbers(evidence):
-        return True
-    return fact in {m.group(0).lower() for m in IDENTIFIER.finditer(evidence)}
+    return fact in figures(evidence)

@@ -118,14 +118,14 @@ class Verifier:
             )
         if NEGATION.search(bare) and not NEGATION.search(evidence):
             return SentenceCheck(bare, cites, reason="it denies what the evidence says", matched=matched)
-        terms = content_terms(bare)
+        terms, quoted = content_terms(bare), content_terms(evidence)
         new = terms - self.question_terms  # what the sentence adds to the question must be in the evidence
-        if new and len(new & content_terms(evidence)) / len(new) < self.min_coverage:
+        if new and len(new & quoted) / len(new) < self.min_coverage:
             return SentenceCheck(
                 bare, cites, reason="most of its words are not in the evidence", matched=matched
             )
         text = _with_citations(bare, cites)
-        repeats = not new or terms <= content_terms(evidence)  # adds nothing to the question or the quotes
+        repeats = not new or terms <= quoted  # adds nothing to the question or the quotes
         return SentenceCheck(text, cites, verified=True, matched=matched, repeats_evidence=repeats)
 
     def _holds(self, stated: set[str], n: int, quote: str) -> bool:

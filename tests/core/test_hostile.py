@@ -15,6 +15,16 @@ from tests.conftest import CORPUS, cli, cli_json
 CANARY = "CANARY-7f3a9c-DOCUMENT-TEXT"
 
 
+def index_folder(home: Path, folder: Path, files: dict[str, str | bytes]) -> Path:
+    """A watched folder holding `files` (name: text or bytes), indexed."""
+    folder.mkdir()
+    for name, content in files.items():
+        (folder / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    cli(home, "add", str(folder))
+    cli(home, "index", timeout=300)
+    return folder
+
+
 @pytest.fixture
 def hostile(tmp_path: Path) -> Path:
     folder = tmp_path / "watched"
@@ -135,14 +145,9 @@ def test_file_names_that_are_not_utf8_or_odd_never_stop_indexing(home: Path, tmp
 
 
 def test_the_same_bytes_under_two_types_are_two_versions(home: Path, tmp_path: Path):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "empty.pdf").write_bytes(b"")
-    (docs / "empty.docx").write_bytes(b"")
-    (docs / "notes.txt").write_text("# Heading\nThe boiler is serviced in April.")
-    (docs / "notes.md").write_text("# Heading\nThe boiler is serviced in April.")
-    cli(home, "add", str(docs))
-    cli(home, "index")
+    notes = "# Heading\nThe boiler is serviced in April."
+    files = {"empty.pdf": b"", "empty.docx": b"", "notes.txt": notes, "notes.md": notes}
+    docs = index_folder(home, tmp_path / "docs", files)
     files = {Path(f["path"]).name: f for f in cli_json(home, "status")["files"]}
     assert "docx" not in (files["empty.pdf"]["reason"] or "").lower(), files["empty.pdf"]
     assert "pdf" not in (files["empty.docx"]["reason"] or "").lower(), files["empty.docx"]
@@ -152,11 +157,7 @@ def test_the_same_bytes_under_two_types_are_two_versions(home: Path, tmp_path: P
 
 
 def test_a_damaged_vector_index_says_so_in_one_line_and_repair_rebuilds_it(home: Path, tmp_path: Path):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("The walrus contract renews every June.")
-    cli(home, "add", str(docs))
-    cli(home, "index")
+    index_folder(home, tmp_path / "docs", {"a.txt": "The walrus contract renews every June."})
     (home / "chroma" / "chroma.sqlite3").write_bytes(b"this is not a database" * 100)
     proc = cli(home, "search", "walrus", check=False)
     assert proc.returncode == 1 and "sealroom repair" in proc.stderr and "Traceback" not in proc.stderr
@@ -167,13 +168,12 @@ def test_a_damaged_vector_index_says_so_in_one_line_and_repair_rebuilds_it(home:
 
 
 def test_deleting_a_document_deletes_its_text_from_the_data_folder(home: Path, tmp_path: Path):
-    docs = tmp_path / "docs"
-    docs.mkdir()
     secret = "ZANZIBARCANARY"
-    (docs / "keep.txt").write_text("The boiler is serviced every April.")
-    (docs / "secret.txt").write_text(f"Patient {secret} was referred on 3 May. " * 40)
-    cli(home, "add", str(docs))
-    cli(home, "index")
+    files = {
+        "keep.txt": "The boiler is serviced every April.",
+        "secret.txt": f"Patient {secret} was referred on 3 May. " * 40,
+    }
+    docs = index_folder(home, tmp_path / "docs", files)
     assert cli_json(home, "search", secret.lower())["hits"]
 
     def holders() -> list[str]:
@@ -213,11 +213,7 @@ def test_a_huge_file_is_indexed_up_to_its_budget_and_says_so(home: Path, tmp_pat
 
 
 def test_a_damaged_catalog_is_moved_aside_and_rebuilt_from_the_folders(home: Path, tmp_path: Path):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("The narwhal lease ends in 2031.")
-    cli(home, "add", str(docs))
-    cli(home, "index")
+    docs = index_folder(home, tmp_path / "docs", {"a.txt": "The narwhal lease ends in 2031."})
     for suffix in ("-wal", "-shm"):
         Path(f"{home / 'catalog.sqlite'}{suffix}").unlink(missing_ok=True)
     (home / "catalog.sqlite").write_bytes(b"garbage, not a database " * 400)
