@@ -39,9 +39,8 @@ class Entry:
     text: str
     citations: list[dict[str, Any]] = field(default_factory=list)  # path, page, text, sha256, seq, ...
     note: str = ""
-    dropped: list[dict[str, Any]] = field(
-        default_factory=list
-    )  # generated sentences that failed verification
+    # generated sentences that failed verification, shown only behind a marked toggle
+    dropped: list[dict[str, Any]] = field(default_factory=list)
     show_dropped: bool = False
 
 

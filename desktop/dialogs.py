@@ -198,7 +198,7 @@ class SettingsDialog(QDialog):
 
 
 def _indexing_state(paused: bool, pending: int) -> str:
-    """The same words as the sidebar: paused, files waiting, or up to date."""
+    """The same states as the sidebar shows (paused, files waiting, up to date), never "active" while idle."""
     if paused:
         return f"paused ({pending} files waiting)" if pending else "paused"
     return f"indexing ({pending} files waiting)" if pending else "up to date"
