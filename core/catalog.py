@@ -438,6 +438,19 @@ class Catalog:
         )
         return [(r["id"], -float(r["rank"])) for r in rows]
 
+    def rare_matches(self, terms: Iterable[str], most: int) -> set[str]:
+        """Chunk ids holding a term found in at most `most` chunks (an exact rare token: a code, a name)."""
+        out: set[str] = set()
+        for term in terms:
+            rows = self.query(
+                "SELECT c.id FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
+                "WHERE chunks_fts MATCH ? LIMIT ?",
+                (f'"{term}"', most + 1),
+            )
+            if len(rows) <= most:
+                out.update(r["id"] for r in rows)
+        return out
+
     def files_for_content(self, sha256s: Iterable[str]) -> dict[str, list[FileRow]]:
         keys = list(set(sha256s))
         out: dict[str, list[FileRow]] = {k: [] for k in keys}

@@ -7,7 +7,7 @@ chunk has one page to cite. Offsets are character positions in its section's tex
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from .catalog import Chunk, chunk_id
 from .parsers import Section
@@ -54,30 +54,59 @@ def split_section(
     return ranges
 
 
+#: A section longer than this is tokenized a window at a time (cut at a line or word break), so a
+#: 5-million-character one-line file does not hold a million token spans at once.
+WINDOW = 60_000
+
+
+def windows(text: str, size: int = WINDOW) -> Iterator[int]:
+    """Start offsets of consecutive windows of `text`, each cut at a natural break."""
+    start = 0
+    while start < len(text):
+        yield start
+        end = start + size
+        if end >= len(text):
+            return
+        start = _cut(text, start, end)
+
+
 def chunk_sections(
-    sections: Sequence[Section], sha256: str, token_spans: TokenSpans, size: int = 200, overlap: int = 40
+    sections: Sequence[Section],
+    sha256: str,
+    token_spans: TokenSpans,
+    size: int = 200,
+    overlap: int = 40,
+    limit: int | None = None,
 ) -> list[Chunk]:
+    """The chunks of a document, at most `limit` of them (the rest is never tokenized)."""
     chunks: list[Chunk] = []
     seen: set[str] = set()  # the same text twice in one file (repeated parts, boilerplate) is kept once
     for section in sections:
-        for begin, end in split_section(section.text, token_spans(section.text), size, overlap):
-            raw = section.text[begin:end]
-            lead = len(raw) - len(raw.lstrip())
-            body = raw.strip()
-            if not body or body in seen:
-                continue
-            seen.add(body)
-            seq = len(chunks)
-            chunks.append(
-                Chunk(
-                    chunk_id(sha256, seq),
-                    sha256,
-                    seq,
-                    body,
-                    section.page,
-                    section.heading,
-                    begin + lead,
-                    begin + lead + len(body),
+        text = section.text
+        starts = list(windows(text))
+        for w, offset in enumerate(starts):
+            piece = text[offset : starts[w + 1]] if w + 1 < len(starts) else text[offset:]
+            for begin, end in split_section(piece, token_spans(piece), size, overlap):
+                raw = piece[begin:end]
+                lead = len(raw) - len(raw.lstrip())
+                body = raw.strip()
+                if not body or body in seen:
+                    continue
+                seen.add(body)
+                seq = len(chunks)
+                at = offset + begin + lead
+                chunks.append(
+                    Chunk(
+                        chunk_id(sha256, seq),
+                        sha256,
+                        seq,
+                        body,
+                        section.page,
+                        section.heading,
+                        at,
+                        at + len(body),
+                    )
                 )
-            )
+                if limit is not None and len(chunks) >= limit:
+                    return chunks
     return chunks

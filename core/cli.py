@@ -66,11 +66,11 @@ def _progress_bar() -> Any:
     if not sys.stderr.isatty():
         return None
 
-    def show(done: int, total: int, current: str | None) -> None:
+    def show(done: int, total: int, current: str | None, detail: str = "") -> None:
         width = 30
         filled = int(width * done / total) if total else width
-        name = (current or "").rsplit("/", 1)[-1][:40]
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name:<40}")
+        name = (current or "").rsplit("/", 1)[-1][:40] + (f" ({detail})" if detail else "")
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name[:70]:<70}")
         if current is None:
             sys.stderr.write("\n")
         sys.stderr.flush()

@@ -23,7 +23,7 @@ from .catalog import DEFAULT_WORKSPACE, Catalog
 from .components import make_embedder, make_generator, model_catalogue
 from .config import Settings, load_settings
 from .errors import SealroomError, UsageError
-from .indexer import Indexer, IndexSummary, Progress, embedding_text, text_budget
+from .indexer import Indexer, IndexSummary, Progress, embedding_text, fingerprint, text_budget
 from .lock import DataDirLock
 from .parse_pool import ParserPool
 from .paths import data_dir
@@ -291,15 +291,21 @@ class Engine:
         return len(orphans)
 
     def _heal_vectors(self) -> None:
-        """After a crash, Chroma may hold vectors the catalog never committed: drop them."""
+        """Make Chroma match the catalog: drop vectors nothing refers to (a crash before the commit),
+        keep those of files still pending (a large file resumes from them), and embed what is missing
+        (an index deleted or damaged under us), without re-reading any document."""
         if self.store.count() == self.catalog.chunk_count():
             return
         known = {c.id for batch in self.catalog.all_chunks(2000) for c in batch}
-        extra = list(self.store.ids() - known)
+        stored = self.store.ids()
+        pending = {row.sha256[:32] for row in self.catalog.pending(limit=1_000_000)}
+        extra = [i for i in stored - known if i.rsplit("-", 1)[0] not in pending]
         if extra:
             self.store.delete(extra)
-        if self.store.count() != self.catalog.chunk_count():
-            self.repair()
+        missing = known - stored
+        if missing:
+            logs.problem("vector index incomplete", missing=len(missing), of=len(known))
+            self._embed_chunks(self.store, sorted(missing))
 
     def _open_store(self) -> VectorStore:
         try:
@@ -330,16 +336,31 @@ class Engine:
                 VectorStore.forget_open_clients()
                 store = self._open_store()
             self._store = store
-        total = self.catalog.chunk_count()
-        done = 0
-        for batch in self.catalog.all_chunks(256):
-            vectors = self.embedder.embed([embedding_text(c.heading, c.text) for c in batch])
-            store.upsert([c.id for c in batch], vectors, [c.sha256 for c in batch])
-            done += len(batch)
-            if progress:
-                progress(done, total, None)
+        done = self._embed_chunks(store, None, progress)
         self.catalog.set_meta("embedding_model", self.embedder.model_id)
         logs.event("repair", chunks=done)
+        return done
+
+    def _embed_chunks(
+        self, store: VectorStore, ids: list[str] | None, progress: Progress | None = None
+    ) -> int:
+        """Embed and store the catalog's chunks (all, or those with `ids`); how many were written."""
+        total = self.catalog.chunk_count() if ids is None else len(ids)
+        done = 0
+        batches = (
+            self.catalog.all_chunks(256)
+            if ids is None
+            else (list(self.catalog.chunks_by_id(ids[i : i + 256]).values()) for i in range(0, len(ids), 256))
+        )
+        for batch in batches:
+            texts = [embedding_text(c.heading, c.text) for c in batch]
+            vectors = self.embedder.embed(texts)
+            store.upsert(
+                [c.id for c in batch], vectors, [c.sha256 for c in batch], [fingerprint(t) for t in texts]
+            )
+            done += len(batch)
+            if progress:
+                progress(done, total, None, f"{done:,} of {total:,} passages")
         return done
 
     def watch(
@@ -432,7 +453,27 @@ class Engine:
                 f"the data folder {self.home} can be read by other users (mode {mode:o}); "
                 f"run: chmod 700 {self.home}"
             )
+        vectors = self.vector_gap()
+        if vectors:
+            out.append(vectors)
         return out
+
+    def vector_gap(self) -> str:
+        """Says so when the vector index lacks passages the catalog has (deleted or damaged under us):
+        search is then keyword-only for them until indexing (or `repair`) embeds them again."""
+        chunks = self.catalog.chunk_count()
+        if not chunks:
+            return ""
+        fix = "indexing restores it (the window does so on its own), or run `sealroom repair`"
+        if self._store is None and not (self.home / "chroma" / "chroma.sqlite3").exists():
+            return f"the vector index is missing: search is by keyword only; {fix}"
+        try:
+            held = self.store.count()
+        except SealroomError as exc:
+            return str(exc)
+        if held < chunks:
+            return f"the vector index holds {held:,} of {chunks:,} passages: the rest are found by keyword only; {fix}"
+        return ""
 
     def overview(self, workspace: str = DEFAULT_WORKSPACE) -> dict[str, Any]:
         """What the window's sidebar shows: workspaces, folders with counts, chats, totals, failures."""
@@ -445,6 +486,7 @@ class Engine:
             "not_indexed": self.catalog.not_indexed(),
             "chunks": self.catalog.chunk_count(),
             "embedding_model": self.catalog.get_meta("embedding_model"),
+            "warnings": self.warnings(),
         }
 
     # --- workspaces and chats -----------------------------------------------------------

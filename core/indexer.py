@@ -2,27 +2,39 @@
 
 Vectors are written to Chroma before the catalog commits a version as indexed, and
 chunk ids are derived from the content hash, so a crash at any point leaves either
-nothing or vectors that the redo overwrites: never a duplicate, never a lost file.
+nothing or vectors that the redo overwrites: never a duplicate, never a lost file. A large
+file's vectors carry a fingerprint of their text, so after a crash or a pause it resumes from
+the passages already stored instead of from its first page.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
 from . import logs
-from .catalog import Catalog, FileRow
+from .catalog import Catalog, Chunk, FileRow
 from .chunker import chunk_sections
 from .config import Settings
 from .parse_pool import ParseOutcome, ParserPool
+from .parsers import Parsed
 from .protocols import Embedder
 from .scanner import EventSink
 from .vectorstore import VectorStore
 
-Progress = Callable[[int, int, str | None], None]
+#: (files done, files in all, the file in hand or None when idle, how far that file is: "" or "1,200 of 3,000 passages")
+Progress = Callable[[int, int, str | None, str], None]
+
+#: Passages embedded and stored per step. A file with more is indexed a step at a time, and files
+#: parsed meanwhile are finished between its steps: a huge file never holds up the small ones.
+STEP = 64
+#: Large files being embedded at once; parsing of further files waits while this many are in hand.
+MAX_LARGE = 2
 
 
 @dataclass
@@ -33,6 +45,23 @@ class IndexSummary:
     failed: int = 0
     seconds: float = 0.0
     by_status: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _Job:
+    """A parsed file on its way into the index."""
+
+    row: FileRow
+    parsed: Parsed
+    chunks: list[Chunk]
+    reason: str | None
+    texts: list[str]
+    prints: list[str]
+    todo: list[int]  # positions of the chunks still to embed
+
+    @property
+    def done(self) -> int:
+        return len(self.chunks) - len(self.todo)
 
 
 class Indexer:
@@ -54,32 +83,59 @@ class Indexer:
         self.paused = threading.Event()
 
     def run(self, progress: Progress | None = None, stop: threading.Event | None = None) -> IndexSummary:
-        """Index until the queue is empty, `stop` is set, or `paused` is (files left stay pending)."""
+        """Index until the queue is empty, `stop` is set, or `paused` is (files left stay pending).
+
+        Parsed files are taken as they come; a large one is embedded a step at a time with the
+        others finished between its steps. When paused or stopped, a large file in hand stays
+        pending: its vectors written so far are kept and reused when it is taken up again.
+        """
         started = time.perf_counter()
         summary = IndexSummary()
         in_flight: dict[str, tuple[FileRow, Future[ParseOutcome]]] = {}
+        large: deque[_Job] = deque()
         total = self.catalog.count_by_status().get("pending", 0)
         done = 0
         depth = self.pool_size + 1
-        while True:
-            if stop is not None and stop.is_set():
-                break
-            # when paused, finish the files in hand and take no new ones
-            if len(in_flight) < depth and not self.paused.is_set():
-                for row in self.catalog.pending(depth - len(in_flight), exclude=in_flight):
+
+        def show(row: FileRow | None, detail: str = "") -> None:
+            if progress:
+                busy = len(in_flight) + len(large)
+                progress(done, max(total, done + busy), row.path if row else None, detail)
+
+        while not (stop is not None and stop.is_set()):
+            paused = self.paused.is_set()
+            # when paused, finish the parses in hand and take no new files
+            if len(in_flight) < depth and len(large) < MAX_LARGE and not paused:
+                busy = [*in_flight, *(job.row.sha256 for job in large)]
+                for row in self.catalog.pending(depth - len(in_flight), exclude=busy):
                     if row.sha256 not in in_flight:  # copies of one content are parsed once
                         in_flight[row.sha256] = (row, self.pool.submit(row.path))
+            ready = next((sha for sha, (_, f) in in_flight.items() if f.done()), None)
+            if ready is not None:
+                row, future = in_flight.pop(ready)
+                show(row)
+                job = self._start(row, future.result(), summary)
+                if job is not None and len(job.todo) <= STEP:
+                    self._step(job, summary)
+                    job = None
+                if job is None:
+                    done += 1
+                else:
+                    large.append(job)
+                continue
+            if large and not paused:
+                job = large[0]
+                show(job.row, f"{job.done:,} of {len(job.chunks):,} passages")
+                if self._step(job, summary):
+                    large.popleft()
+                    done += 1
+                else:
+                    large.rotate(-1)  # two large files advance in turn
+                continue
             if not in_flight:
                 break
-            sha = next(iter(in_flight))  # oldest first keeps progress in queue order
-            row, future = in_flight.pop(sha)
-            if progress:
-                progress(done, max(total, done + 1 + len(in_flight)), row.path)
-            outcome = future.result()
-            self._finish(row, outcome, summary)
-            done += 1
-        if progress:
-            progress(done, max(total, done), None)
+            wait([f for _, f in in_flight.values()], timeout=0.5, return_when=FIRST_COMPLETED)
+        show(None)
         summary.seconds = time.perf_counter() - started
         summary.by_status = self.catalog.count_by_status()
         return summary
@@ -88,11 +144,12 @@ class Indexer:
     def pool_size(self) -> int:
         return max(1, self.settings.parser_processes)
 
-    def _finish(self, row: FileRow, outcome: ParseOutcome, summary: IndexSummary) -> None:
+    def _start(self, row: FileRow, outcome: ParseOutcome, summary: IndexSummary) -> _Job | None:
+        """Record a failed parse, or chunk a parsed file into a job (None when nothing is left to do)."""
         summary.files += 1
         if outcome.status == "gone":  # deleted while queued; the scanner reports the removal
             self.catalog.remove_file(row.path)
-            return
+            return None
         if outcome.parsed is None:
             paths = self.catalog.finish_content(row.sha256, outcome.status, outcome.reason, None, [])
             summary.failed += 1
@@ -106,8 +163,9 @@ class Indexer:
                 self.emit(
                     {"event": "failed", "path": path, "status": outcome.status, "reason": outcome.reason}
                 )
-            return
+            return None
         parsed = outcome.parsed.within(text_budget(self.settings))
+        budget = self.settings.max_chunks_per_file
         with logs.stage("chunk", path=row.path) as info:
             chunks = chunk_sections(
                 parsed.sections,
@@ -115,9 +173,9 @@ class Indexer:
                 self.embedder.token_spans,
                 self.settings.chunk_tokens,
                 self.settings.chunk_overlap,
+                limit=budget + 1,
             )
             info["chunks"] = len(chunks)
-        budget = self.settings.max_chunks_per_file
         reason = None
         if len(chunks) > budget or parsed.truncated:
             chunks = chunks[:budget]
@@ -127,20 +185,51 @@ class Indexer:
                 f"indexed the first {len(chunks)} passages{where}; the rest is over the per-file budget "
                 f"of {budget} passages (setting max_chunks_per_file)"
             )
-        with logs.stage("embed", path=row.path, chunks=len(chunks)):
-            vectors = self.embedder.embed([embedding_text(c.heading, c.text) for c in chunks])
-        with logs.stage("store", path=row.path, chunks=len(chunks)):
-            self.store.upsert([c.id for c in chunks], vectors, [c.sha256 for c in chunks])
-            paths = self.catalog.finish_content(row.sha256, "indexed", reason, parsed.pages, chunks)
-        summary.pages += parsed.pages or len(parsed.sections)
-        summary.chunks += len(chunks)
+        texts = [embedding_text(c.heading, c.text) for c in chunks]
+        prints = [fingerprint(t) for t in texts]
+        todo = list(range(len(chunks)))
+        if len(chunks) > STEP:  # a large file may have been stopped part way: keep what is stored
+            stored = self.store.fingerprints([c.id for c in chunks])
+            todo = [i for i in todo if stored.get(chunks[i].id) != prints[i]]
+            if len(todo) < len(chunks):
+                logs.event("resumed", path=row.path, stored=len(chunks) - len(todo), chunks=len(chunks))
+        return _Job(row, parsed, chunks, reason, texts, prints, todo)
+
+    def _step(self, job: _Job, summary: IndexSummary) -> bool:
+        """Embed and store the next step of a job's chunks; commit the file after its last step."""
+        take, job.todo = job.todo[:STEP], job.todo[STEP:]
+        if take:
+            with logs.stage("embed", path=job.row.path, chunks=len(take)):
+                vectors = self.embedder.embed([job.texts[i] for i in take])
+            with logs.stage("store", path=job.row.path, chunks=len(take)):
+                self.store.upsert(
+                    [job.chunks[i].id for i in take],
+                    vectors,
+                    [job.chunks[i].sha256 for i in take],
+                    [job.prints[i] for i in take],
+                )
+        if job.todo:
+            return False
+        paths = self.catalog.finish_content(
+            job.row.sha256, "indexed", job.reason, job.parsed.pages, job.chunks
+        )
+        summary.pages += job.parsed.pages or len(job.parsed.sections)
+        summary.chunks += len(job.chunks)
         for path in paths:
-            self.emit({"event": "indexed", "path": path, "chunks": len(chunks), "pages": parsed.pages})
+            self.emit(
+                {"event": "indexed", "path": path, "chunks": len(job.chunks), "pages": job.parsed.pages}
+            )
+        return True
 
 
 def text_budget(settings: Settings) -> int:
     """Characters of text worth parsing, chunking and embedding per file: the passage budget, with room."""
     return settings.max_chunks_per_file * settings.chunk_tokens * 8
+
+
+def fingerprint(text: str) -> str:
+    """Identifies the exact text a stored vector was computed from."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def embedding_text(heading: str | None, text: str) -> str:

@@ -35,6 +35,7 @@ class _Worker:
             text=True,
             encoding="utf-8",
         )
+        self.retired = False  # the worker grew large and exits: replace it
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -64,13 +65,14 @@ class _Worker:
                 f"parse error: the parser crashed (exit code {code}; memory limit {self.memory_mb} MB)",
             )
         data = json.loads(line)
+        self.retired = bool(data.pop("retire", False))
         if not data.pop("ok"):
             return ParseOutcome(None, data["status"], data["reason"])
         return ParseOutcome(Parsed.from_json(data))
 
     @property
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return not self.retired and self.proc.poll() is None
 
     def kill(self) -> None:
         if self.alive:
@@ -114,7 +116,10 @@ class ParserPool:
         try:
             return worker.parse(path, self.timeout_s, self.max_chars)
         finally:
-            self._idle.put(worker if worker.alive else _Worker(self.memory_mb))
+            if not worker.alive:
+                worker.close()
+                worker = _Worker(self.memory_mb)
+            self._idle.put(worker)
 
     def submit(self, path: str) -> Future[ParseOutcome]:
         return self._executor.submit(self._run, path)

@@ -55,7 +55,7 @@ def handle(request: dict[str, Any], memory_mb: int) -> dict[str, object]:
 
     path = Path(request["path"])
     try:
-        parsed = parse(path)
+        parsed = parse(path, int(request.get("max_chars") or 0))
     except Unindexable as exc:
         return {"ok": False, "status": "skipped", "reason": str(exc)}
     except MemoryError:
@@ -70,7 +70,7 @@ def handle(request: dict[str, Any], memory_mb: int) -> dict[str, object]:
         return {"ok": False, "status": "gone", "reason": "file disappeared"}
     except Exception as exc:  # the message may quote the document: only the kind of failure is kept
         return {"ok": False, "status": "failed", "reason": f"parse error: {failure_kind(exc, path)}"}
-    return {"ok": True, **parsed.within(int(request.get("max_chars") or 1 << 62)).to_json()}
+    return {"ok": True, **parsed.to_json()}
 
 
 def main() -> None:
@@ -93,8 +93,24 @@ def main() -> None:
     sys.stdout = sys.stderr  # a chatty parser must not corrupt the protocol
     for line in sys.stdin:
         response = handle(json.loads(line), memory_mb)
-        out.write(json.dumps(response, ensure_ascii=False) + "\n")
+        # Python keeps the memory of a big parse: a worker that grew large is replaced by a fresh one
+        retire = _peak_mb() > RETIRE_MB
+        out.write(json.dumps({**response, "retire": retire}, ensure_ascii=False) + "\n")
         out.flush()
+        if retire:
+            return
+
+
+#: A worker whose peak memory passed this many MB exits after its answer (the pool starts another).
+RETIRE_MB = 300
+
+
+def _peak_mb() -> float:
+    try:
+        import resource
+    except ImportError:
+        return 0.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":

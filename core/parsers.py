@@ -141,9 +141,14 @@ def parse_pdf(path: Path) -> Parsed:
     headings = _pdf_outline_by_page(reader)
     current: str | None = None
     sections = []
+    used = 0
     for number, page in enumerate(reader.pages, start=1):
+        if _Budget.chars and used > _Budget.chars:
+            _Budget.cut = True  # the pages after the budget are not read at all
+            break
         current = headings.get(number, current)
         sections.append(Section(_readable(page.extract_text() or ""), page=number, heading=current))
+        used += len(sections[-1].text)
     return _require_text(Parsed(sections, pages=len(reader.pages)), NO_PDF_TEXT)
 
 
@@ -240,18 +245,42 @@ def looks_binary(raw: bytes) -> bool:
     return (controls + undecodable) / len(head) > 0.3
 
 
-def read_text(path: Path) -> str:
-    raw = path.read_bytes()
+class _Budget:
+    """How much text one parse may produce (set by `parse`; the parser process does one file at a time)."""
+
+    chars = 0  # 0: no limit
+    cut = False  # set when the file held more than was read
+
+
+def read_text(path: Path, markup: int = 1) -> str:
+    """The file's text, at most about the budget's worth (`markup`: bytes of file per character kept)."""
+    limit = _Budget.chars * 4 * markup if _Budget.chars else -1
+    with path.open("rb") as file:
+        raw = file.read(limit)
+        if limit > 0 and file.read(1):
+            _Budget.cut = True
+            raw = _whole_characters(raw)
     if looks_binary(raw):
         raise Unindexable(BINARY)
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return raw.decode("utf-16")
+        return raw[: len(raw) // 2 * 2].decode("utf-16", errors="replace")
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return raw.decode(encoding)
         except UnicodeDecodeError:
             continue
     return raw.decode("latin-1")
+
+
+def _whole_characters(raw: bytes) -> bytes:
+    """`raw` without a UTF-8 character cut at its end (the read stopped inside it)."""
+    for back in range(1, 4):
+        if len(raw) >= back and raw[-back] & 0xC0 == 0xC0:  # a lead byte `back` from the end
+            need = 2 if raw[-back] < 0xE0 else 3 if raw[-back] < 0xF0 else 4
+            return raw[:-back] if need > back else raw
+        if len(raw) >= back and raw[-back] < 0x80:
+            return raw
+    return raw
 
 
 MD_HEADING = re.compile(r"^#{1,6}\s+(.*)$")
@@ -304,6 +333,7 @@ class _HtmlText(HTMLParser):
         self._heading: str | None = None
         self._in_heading: list[str] | None = None
         self._skip = 0
+        self.chars = 0  # text collected so far
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self.SKIP:
@@ -329,6 +359,7 @@ class _HtmlText(HTMLParser):
         if self._in_heading is not None:
             self._in_heading.append(data)
         self._parts.append(data)
+        self.chars += len(data)
 
     def _flush(self) -> None:
         text = re.sub(r"[ \t]+", " ", "".join(self._parts))
@@ -343,14 +374,20 @@ class _HtmlText(HTMLParser):
 
 
 def html_to_sections(html: str) -> list[Section]:
+    """The text of an HTML document, fed in blocks so that parsing stops once the budget is met."""
     parser = _HtmlText()
-    parser.feed(html)
+    block = 1 << 20
+    for start in range(0, len(html), block):
+        if _Budget.chars and parser.chars > _Budget.chars:
+            _Budget.cut = True
+            break
+        parser.feed(html[start : start + block])
     parser.close()
     return parser.sections
 
 
 def parse_html(path: Path) -> Parsed:
-    return _require_text(Parsed(html_to_sections(read_text(path))))
+    return _require_text(Parsed(html_to_sections(read_text(path, markup=4))))
 
 
 def parse_csv(path: Path) -> Parsed:
@@ -359,12 +396,21 @@ def parse_csv(path: Path) -> Parsed:
         dialect: Any = csv.Sniffer().sniff(text[:4096])
     except csv.Error:
         dialect = csv.excel
-    rows = list(csv.reader(io.StringIO(text), dialect))
-    if not rows:
+    rows = csv.reader(io.StringIO(text), dialect)
+    header = next(rows, None)
+    if not header:
         raise Unindexable(NO_TEXT)
-    header, body = rows[0], rows[1:]
-    lines = ["; ".join(f"{h}: {v}" for h, v in zip(header, row, strict=False) if v.strip()) for row in body]
-    return _require_text(Parsed([Section("\n".join(line for line in lines if line) or " | ".join(header))]))
+    lines: list[str] = []
+    used = 0
+    for row in rows:  # row by row: a huge table stops at the budget instead of being held whole
+        if _Budget.chars and used > _Budget.chars:
+            _Budget.cut = True
+            break
+        line = "; ".join(f"{h}: {v}" for h, v in zip(header, row, strict=False) if v.strip())
+        if line:
+            lines.append(line)
+            used += len(line) + 1
+    return _require_text(Parsed([Section("\n".join(lines) or " | ".join(header))]))
 
 
 def parse_eml(path: Path) -> Parsed:
@@ -441,9 +487,17 @@ PARSERS: dict[str, Callable[[Path], Parsed]] = {
 SUPPORTED_SUFFIXES = frozenset(PARSERS)
 
 
-def parse(path: Path) -> Parsed:
+def parse(path: Path, max_chars: int = 0) -> Parsed:
+    """The file's sections; with `max_chars`, about that much text at most (then `truncated`)."""
     try:
         parser = PARSERS[path.suffix.lower()]
     except KeyError:
         raise Unindexable(f"unsupported file type {path.suffix or '(none)'}") from None
-    return parser(path)
+    _Budget.chars, _Budget.cut = max_chars, False
+    try:
+        parsed = parser(path)
+    finally:
+        _Budget.chars = 0
+    if _Budget.cut:
+        parsed.truncated = True
+    return parsed.within(max_chars) if max_chars else parsed

@@ -15,6 +15,9 @@ from .text import STOPWORDS, WORD
 from .vectorstore import VectorStore
 
 RRF_K = 60
+#: A query word found in at most this many passages is an exact rare token (a code, a name, a number):
+#: passages holding it rank as if first in one more list, so junk that merely looks similar cannot bury them.
+RARE = 5
 
 
 @dataclass
@@ -33,10 +36,15 @@ class Hit:
     seq: int
 
 
+def query_terms(question: str) -> list[str]:
+    """The question's content words, each once, at most 16."""
+    terms = [w for w in WORD.findall(question.lower()) if w not in STOPWORDS and len(w) > 1]
+    return list(dict.fromkeys(terms))[:16]
+
+
 def keyword_query(question: str) -> str | None:
     """An FTS5 query: the question's content words, any of them."""
-    terms = [w for w in WORD.findall(question.lower()) if w not in STOPWORDS and len(w) > 1]
-    unique = list(dict.fromkeys(terms))[:16]
+    unique = query_terms(question)
     return " OR ".join(f'"{t}"' for t in unique) if unique else None
 
 
@@ -57,6 +65,9 @@ class Retriever:
         for ranking in (dense, sparse):
             for rank, (chunk_id, _) in enumerate(ranking):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+        rare = self.catalog.rare_matches(query_terms(query), RARE) if match else set()
+        for chunk_id in rare:
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + 1)
         similarity = dict(dense)
         keyword = {chunk_id for chunk_id, _ in sparse}
         chunks = self.catalog.chunks_by_id(list(fused))

@@ -12,6 +12,7 @@ import os
 import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from .catalog import Catalog
@@ -91,14 +92,23 @@ class Scanner:
         result = ScanResult()
         folders = self.catalog.folders()
         on_disk: set[str] = set()
+        unreadable: list[str] = []
         for folder_id, root in folders:
-            for path in self._walk(Path(root)):
+            for path in self._walk(Path(root), partial(self._unreadable, folder_id, seen=unreadable)):
                 on_disk.add(str(path))
                 self._scan_file(folder_id, root, path, result)
+        on_disk.update(unreadable)
+        kept = tuple(p.rstrip(os.sep) + os.sep for p in unreadable)
         for row in self.catalog.files():
-            if row.path not in on_disk:
+            # files under a folder we cannot read now are kept as they were, not dropped from the index
+            if row.path not in on_disk and not (kept and row.path.startswith(kept)):
                 self._remove(row.path, result)
         return result
+
+    def _unreadable(self, folder_id: int, path: str, why: str, seen: list[str]) -> None:
+        """A folder that cannot be listed is shown in status with its reason (its files are not lost)."""
+        seen.append(path)
+        self._skip(folder_id, Path(path), f"cannot read this folder ({why}); the files in it are not indexed")
 
     def scan_paths(self, paths: Iterable[str]) -> ScanResult:
         """Re-check the given files or folders (from watcher events): existing ones first, so a
@@ -115,11 +125,19 @@ class Scanner:
             if path.is_dir() and not path.is_symlink():  # a linked folder is not walked: it may lead out
                 folder_id = self._folder_of(raw, folders)
                 if folder_id is not None:
-                    seen = set()
-                    for child in self._walk(path):
+                    seen: set[str] = set()
+                    hidden: list[str] = []
+                    for child in self._walk(path, partial(self._unreadable, folder_id, seen=hidden)):
                         seen.add(str(child))
                         self._scan_file(folder_id, roots[folder_id], child, result)
-                    missing.extend(r.path for r in self.catalog.files_under(raw) if r.path not in seen)
+                    kept = tuple(h.rstrip(os.sep) + os.sep for h in hidden)
+                    missing.extend(
+                        r.path
+                        for r in self.catalog.files_under(raw)
+                        if r.path not in seen
+                        and r.path not in hidden
+                        and not (kept and r.path.startswith(kept))
+                    )
             elif (folder_id := self._folder_of(raw, folders)) is not None and is_candidate(path):
                 self._scan_file(folder_id, roots[folder_id], path, result)
         for raw in missing:
@@ -129,9 +147,14 @@ class Scanner:
                 self._remove(row.path, result)
         return result
 
-    def _walk(self, root: Path) -> Iterable[Path]:
-        """Candidate files under `root`, links and special files included (`_scan_file` judges them)."""
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+    def _walk(self, root: Path, unreadable: Callable[[str, str], None]) -> Iterable[Path]:
+        """Candidate files under `root`, links and special files included (`_scan_file` judges them);
+        a folder that cannot be listed goes to `unreadable(path, why)`."""
+
+        def failed(exc: OSError) -> None:
+            unreadable(str(exc.filename), exc.strerror or type(exc).__name__)
+
+        for dirpath, dirnames, filenames in os.walk(root, onerror=failed, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
                 path = Path(dirpath) / name

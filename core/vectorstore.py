@@ -79,14 +79,33 @@ class VectorStore:
     def model_id(self) -> str | None:
         return (self._collection.metadata or {}).get("embedding_model")
 
-    def upsert(self, ids: Sequence[str], embeddings: np.ndarray, shas: Sequence[str]) -> None:
+    def upsert(
+        self,
+        ids: Sequence[str],
+        embeddings: np.ndarray,
+        shas: Sequence[str],
+        prints: Sequence[str] | None = None,
+    ) -> None:
+        """Write vectors; `prints` (a fingerprint of each embedded text) lets a resumed file skip them."""
         for start in range(0, len(ids), WRITE_BATCH):
             end = start + WRITE_BATCH
+            metadatas: list[Any] = [{"sha256": s} for s in shas[start:end]]
+            if prints is not None:
+                for meta, fingerprint in zip(metadatas, prints[start:end], strict=True):
+                    meta["text"] = fingerprint
             self._collection.upsert(
-                ids=list(ids[start:end]),
-                embeddings=embeddings[start:end],
-                metadatas=[{"sha256": s} for s in shas[start:end]],
+                ids=list(ids[start:end]), embeddings=embeddings[start:end], metadatas=metadatas
             )
+
+    def fingerprints(self, ids: Sequence[str]) -> dict[str, str]:
+        """The text fingerprints stored with those of `ids` that have a vector already."""
+        out: dict[str, str] = {}
+        for start in range(0, len(ids), 5000):
+            got = self._collection.get(ids=list(ids[start : start + 5000]), include=["metadatas"])
+            for i, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+                if meta and meta.get("text"):
+                    out[i] = str(meta["text"])
+        return out
 
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), WRITE_BATCH):

@@ -27,7 +27,7 @@ from .ops import Op, describe, on_gui_thread
 class EngineHost(QObject):
     started = Signal()  # the engine is open: folders, chats and counts can be read
     start_failed = Signal(str)
-    progress = Signal(int, int, str)  # files done, total, current file ("" when idle)
+    progress = Signal(int, int, str, str)  # files done, total, current file ("" when idle), how far in it
     indexing_done = Signal()  # a scan-and-index pass finished
     file_event = Signal(dict)  # indexed / failed / removed, from the scanner and indexer
     model_state = Signal(str)  # not loaded, loading, ready: <file>, failed: <why>
@@ -65,8 +65,8 @@ class EngineHost(QObject):
     def start_watch(self) -> None:
         engine = self.require_engine()
 
-        def progress(done: int, total: int, path: str | None) -> None:
-            on_gui_thread(lambda: self._progress(done, total, path or ""))
+        def progress(done: int, total: int, path: str | None, detail: str = "") -> None:
+            on_gui_thread(lambda: self._progress(done, total, path or "", detail))
 
         def watch(_: Callable[[Any], None]) -> None:
             engine.watch(on_ready=None, stop=self._stop, progress=progress)
@@ -78,10 +78,10 @@ class EngineHost(QObject):
 
         Op(None, watch, success=lambda _: None, failure=stopped, lane="index").run()
 
-    def _progress(self, done: int, total: int, path: str) -> None:
+    def _progress(self, done: int, total: int, path: str, detail: str) -> None:
         was = self.indexing
         self.indexing = bool(path)
-        self.progress.emit(done, total, path)
+        self.progress.emit(done, total, path, detail)
         if was and not self.indexing:
             self.indexing_done.emit()
 

@@ -207,7 +207,7 @@ class IndexingPanel(QWidget):
         self.pause_button.setAccessibleName("Resume indexing" if paused else "Pause indexing")
         self.pause.emit(paused)
 
-    def show_progress(self, done: int, total: int, path: str) -> None:
+    def show_progress(self, done: int, total: int, path: str, detail: str = "") -> None:
         paused = self.pause_button.isChecked()
         if path:
             self.bar.setRange(0, max(total, 1))
@@ -215,7 +215,7 @@ class IndexingPanel(QWidget):
             self.bar.setFormat(f"{done} / {total} files")
             self.status.setText("Paused" if paused else f"Indexing {done} of {total} files")
             self.pause_button.setEnabled(True)
-            self.current.setText(os.path.basename(path))
+            self.current.setText(os.path.basename(path) + (f" — {detail}" if detail else ""))
             self.current.setToolTip(path)
         else:
             self.current.setText("")

@@ -194,7 +194,7 @@ class MainWindow(QMainWindow):
         if not self.refresh_timer.isActive():  # at most one refresh per interval, even in a long run
             self.refresh_timer.start()
 
-    def _on_progress(self, done: int, total: int, path: str) -> None:
+    def _on_progress(self, done: int, total: int, path: str, detail: str) -> None:
         if self.tray:
             self.tray.setToolTip(
                 f"Sealroom — indexing {done} of {total}" if path else "Sealroom — up to date"

@@ -22,6 +22,7 @@ MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MODEL_ID = f"all-MiniLM-L6-v2-onnx-int8@{MODEL_SHA256[:12]}"
 MAX_TOKENS = 256  # the model's trained maximum sequence length
+BATCH_TOKENS = 2048  # padded tokens per inference batch: bounds working memory (600 chunks: 1.7 GB → 0.48 GB, and faster)
 DIMENSION = 384
 
 
@@ -47,9 +48,10 @@ class OnnxEmbedder:
     model_id = MODEL_ID
     dimension = DIMENSION
 
-    def __init__(self, threads: int = 0, batch_size: int = 32) -> None:
+    def __init__(self, threads: int = 0, batch_size: int = 32, batch_tokens: int = BATCH_TOKENS) -> None:
         self.threads = threads
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         self._session: Any = None
         self._tokenizer: Any = None
         self._spans_tokenizer: Any = None
@@ -71,12 +73,15 @@ class OnnxEmbedder:
                 options.intra_op_num_threads = self.threads
             # idle pool threads sleep instead of spinning: the GUI and the parsers share these cores
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            # One memory pattern per input shape makes the arena grow with every new batch length
+            # (600 chunks: 1.7 GB); without it, and with batches bounded in tokens, it stays flat.
+            options.enable_mem_pattern = False
             self._session = _in_background_thread(
                 lambda: onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
             )
             tokenizer = Tokenizer.from_file(str(tokenizer_file))
             tokenizer.enable_truncation(MAX_TOKENS)
-            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            tokenizer.no_padding()  # batches are padded here, to their own longest text
             self._tokenizer = tokenizer
             spans = Tokenizer.from_file(str(tokenizer_file))
             spans.no_truncation()
@@ -93,13 +98,15 @@ class OnnxEmbedder:
         """L2-normalised sentence embeddings (mean pooling), shape (len(texts), 384)."""
         self.warm_up()
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
-        # sort by length so each batch pads little
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            encodings = self._tokenizer.encode_batch([texts[i] for i in idx])
-            ids = np.array([e.ids for e in encodings], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        encodings = self._tokenizer.encode_batch(texts)
+        for idx in token_batches([len(e.ids) for e in encodings], self.batch_size, self.batch_tokens):
+            width = max(len(encodings[i].ids) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             hidden = self._session.run(None, feeds)[0]
             weights = mask[:, :, None].astype(np.float32)
@@ -107,6 +114,22 @@ class OnnxEmbedder:
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             out[idx] = pooled / np.clip(norms, 1e-12, None)
         return out
+
+
+def token_batches(lengths: list[int], most: int, tokens: int) -> list[list[int]]:
+    """Indices grouped by similar length (little padding), each group at most `most` texts and
+    `tokens` padded tokens: memory per batch is bounded however long the texts are."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:  # ascending, so the newest member is the batch's widest
+        if current and (len(current) >= most or (len(current) + 1) * lengths[i] > tokens):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
 
 
 def _in_background_thread(make: Callable[[], Any]) -> Any:

@@ -63,3 +63,22 @@ def test_the_same_text_twice_in_a_file_is_one_chunk():
         ("Confidential — do not forward.", 1, 0),
         ("The settlement is 40,000 euros.", 4, 1),
     ]
+
+
+def test_a_huge_one_line_section_is_tokenized_in_windows_and_stops_at_the_limit():
+    calls: list[int] = []
+
+    def spans(text: str) -> list[tuple[int, int]]:
+        calls.append(len(text))
+        return word_spans(text)
+
+    text = ",".join(f"cell{i} value{i}" for i in range(100_000))  # ~1.6 MB on one line
+    chunks = chunk_sections([Section(text, page=None)], "cd" * 32, spans, size=50, overlap=10, limit=300)
+    assert len(chunks) == 300
+    assert max(calls) <= 60_000, "never the whole section at once"
+    assert sum(calls) < len(text) // 4, "stops tokenizing once the limit is reached"
+    for c in chunks:
+        assert text[c.start : c.end] == c.text
+    whole = chunk_sections([Section(text, page=None)], "cd" * 32, word_spans, size=50, overlap=10)
+    assert whole[-1].text.endswith("cell99999 value99999"), "windows cover the whole text"
+    assert len({c.text for c in whole}) == len(whole)

@@ -6,6 +6,8 @@ import os
 import random
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -225,3 +227,43 @@ def test_a_damaged_catalog_is_moved_aside_and_rebuilt_from_the_folders(home: Pat
     assert damaged and damaged[0].read_bytes().startswith(b"garbage")  # kept, never deleted
     cli(home, "index")
     assert "narwhal" in cli_json(home, "search", "narwhal")["hits"][0]["text"]
+
+
+def as_plain_user() -> list[str]:
+    """A command prefix under which folder permissions apply (root reads everything otherwise)."""
+    if os.geteuid() != 0:
+        return []
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", "--bounding-set", caps, "--inh-caps", caps]
+
+
+def test_an_unreadable_sub_folder_is_listed_with_its_reason_and_its_files_are_kept(
+    home: Path, tmp_path: Path
+):
+    docs = tmp_path / "docs"
+    locked = docs / "locked"
+    locked.mkdir(parents=True)
+    (docs / "a.txt").write_text("The heron survey is filed each spring.")
+    (locked / "b.txt").write_text("The otter permit number is 4471.")
+    cli(home, "add", str(docs))
+    cli(home, "index")
+    env = dict(os.environ, SEALROOM_HOME=str(home), SEALROOM_POLICY=str(home / "none.toml"))
+    locked.chmod(0)
+    try:
+        proc = subprocess.run(
+            [*as_plain_user(), sys.executable, "-m", "sealroom.core.cli", "index"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        files = {f["path"]: f for f in cli_json(home, "status")["files"]}
+        assert files[str(locked)]["status"] == "skipped"
+        assert "cannot read this folder (Permission denied)" in files[str(locked)]["reason"]
+        assert files[str(locked / "b.txt")]["status"] == "indexed", "kept while its folder cannot be read"
+    finally:
+        locked.chmod(0o755)
+    cli(home, "index")
+    files = {f["path"]: f for f in cli_json(home, "status")["files"]}
+    assert str(locked) not in files and files[str(locked / "b.txt")]["status"] == "indexed"

@@ -28,7 +28,7 @@ def test_add_folder_index_ask_and_follow_a_citation(window: MainWindow, docs: Pa
     assert "Nothing is sent anywhere" in welcome_text
 
     progress: list[tuple[int, int, str]] = []
-    window.host.progress.connect(lambda d, t, p: progress.append((d, t, p)))
+    window.host.progress.connect(lambda d, t, p, _: progress.append((d, t, p)))
     heartbeat = Heartbeat()
     heartbeat.start()
     monkeypatch.setattr(window, "pick_folder", lambda: str(docs))  # the system's folder picker is modal
