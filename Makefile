@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SAMPLE ?= $(CURDIR)/tests/corpus
 export SEALROOM_HOME ?= $(CURDIR)/.sealroom-home
 
-.PHONY: setup run test lint typecheck bench bench-quality models-extra clean qt-libs test-libs
+.PHONY: setup run test test-hostile lint typecheck bench bench-quality models-extra clean qt-libs test-libs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,12 @@ typecheck: setup
 
 test: lint typecheck test-libs
 	$(BIN)/pytest
+
+# A seeded set of 1,100 hostile files (mutated corpus files, bombs, odd names, links, special files) indexed
+# under a time limit: no traceback, no hang, every file with a status and reason, peak memory of the whole
+# process tree within 1.5 GB, the control files found. Figures go to bench/results/hostile.json.
+test-hostile: setup
+	$(BIN)/python bench/hostile.py run --json bench/results/hostile.json
 
 bench: setup qt-libs
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/measure.py

@@ -313,9 +313,12 @@ def run(files: int, seed: int, report: Path | None) -> int:
     elif proc.returncode != 0:
         problems.append(f"sealroom index exited {proc.returncode}: {stderr[-500:]}")
     log = (home / "logs" / "sealroom.jsonl").read_text(errors="replace")
+    (work / "index.stdout").write_text(stdout, errors="replace")
+    (work / "index.stderr").write_text(stderr, errors="replace")
     for name, text in (("output", stdout + stderr), ("log", log)):
         if "Traceback" in text:
-            problems.append(f"a traceback in the {name}")
+            tail = text[text.index("Traceback") :].strip().splitlines()[-1][:300]
+            problems.append(f"a traceback in the {name}: {tail}")
         if CANARY in text:
             problems.append(f"document text (the canary) in the {name}")
     if rss.peak > MEMORY_LIMIT:

@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Any
 
-from .errors import SealroomError, UsageError
+from .errors import DiskFull, SealroomError, UsageError, is_disk_full
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -239,6 +239,12 @@ def _eval(engine: Any, args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_dir_name() -> str:
+    from .paths import data_dir
+
+    return str(data_dir())
+
+
 def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is shown escaped (\udce9)
         if hasattr(stream, "reconfigure"):
@@ -249,6 +255,11 @@ def main(argv: list[str] | None = None) -> int:
     except SealroomError as exc:
         print(f"sealroom: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        print(f"sealroom: {DiskFull(_data_dir_name())}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("sealroom: interrupted", file=sys.stderr)
         return 130

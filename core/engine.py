@@ -22,7 +22,7 @@ from .ask import Answer, AnswerPipeline, ModelInfo
 from .catalog import DEFAULT_WORKSPACE, Catalog
 from .components import make_embedder, make_generator, model_catalogue
 from .config import Settings, load_settings
-from .errors import SealroomError, UsageError
+from .errors import DiskFull, SealroomError, UsageError, is_disk_full
 from .indexer import Indexer, IndexSummary, Progress, embedding_text, fingerprint, text_budget
 from .lock import DataDirLock
 from .parse_pool import ParserPool
@@ -56,6 +56,9 @@ class WatchState:
 
 
 MAX_QUESTION_CHARS = 2000
+
+
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # a damaged file; other SQLite errors never move the catalog aside
 
 
 class Engine:
@@ -171,6 +174,10 @@ class Engine:
             catalog.query("SELECT count(*) FROM files")
             return catalog
         except sqlite3.DatabaseError as exc:
+            if is_disk_full(exc):
+                raise DiskFull(self.home) from None
+            if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF not in (SQLITE_CORRUPT, SQLITE_NOTADB):
+                raise SealroomError(f"the catalog {path} cannot be opened: {exc}") from None
             stamp = time.strftime("%Y%m%d-%H%M%S")
             aside = self.home / f"catalog.damaged-{stamp}.sqlite"
             for suffix in ("", "-wal", "-shm"):
@@ -404,9 +411,14 @@ class Engine:
                     if batch:
                         self.index(progress, stop, paths=batch)
                         state.last_index = time.time()
-                except SealroomError:
-                    raise
+                except SealroomError as exc:
+                    if not is_disk_full(exc):
+                        raise
+                    self._wait_for_space(state, stop)
                 except Exception as exc:  # a disk or store error: report it, keep watching, retry later
+                    if is_disk_full(exc):
+                        self._wait_for_space(state, stop)
+                        continue
                     state.errors.append(f"{time.strftime('%H:%M:%S')} {type(exc).__name__}: {exc}")
                     logs.problem("watch error", error=True, detail=f"{type(exc).__name__}: {exc}")
                     next_reconcile = time.monotonic() + 10
@@ -415,6 +427,15 @@ class Engine:
             if watcher:
                 watcher.stop()
             state.watcher = None
+
+    def _wait_for_space(self, state: WatchState, stop: threading.Event) -> None:
+        """The disk is full: say so once, then look again every 30 s; indexing resumes when there is room."""
+        message = str(DiskFull(self.home))
+        if not state.errors or not state.errors[-1].endswith(message):
+            state.errors.append(f"{time.strftime('%H:%M:%S')} {message}")
+            logs.problem("disk full", error=True)
+        self.emit({"event": "disk full", "message": message})
+        stop.wait(30.0)
 
     def pause(self) -> None:
         """Indexing finishes the files in hand and leaves the rest pending (scans still run)."""

@@ -19,3 +19,40 @@ class UsageError(SealroomError):
 
 class ModelError(SealroomError):
     """A model file is missing, damaged, not allowed or failed to load."""
+
+
+class DiskFull(SealroomError):
+    """No space left where Sealroom keeps its data: nothing is lost, the work resumes when there is room."""
+
+    def __init__(self, where: object) -> None:
+        super().__init__(
+            f"disk full: no space left for the data folder {where}; free some space, then run the command "
+            "again (nothing indexed so far is lost, and indexing resumes where it stopped)"
+        )
+
+
+SQLITE_FULL = 13
+FULL_MESSAGES = ("database or disk is full", "no space left on device", "disk quota exceeded")
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether `exc`, or an error it was raised from, says the disk is full (SQLite, the OS, Chroma's wrappers)."""
+    import errno
+    import sqlite3
+
+    seen = 0
+    while exc is not None and seen < 20:
+        if isinstance(exc, DiskFull):
+            return True
+        if (
+            isinstance(exc, sqlite3.Error)
+            and (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == SQLITE_FULL
+        ):
+            return True
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(m in str(exc).lower() for m in FULL_MESSAGES):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False

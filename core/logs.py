@@ -32,6 +32,14 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class _QuietFileHandler(logging.handlers.RotatingFileHandler):
+    """A log line that cannot be written (a full disk) is dropped: logging never prints a traceback
+    over the user's terminal, and never stops the work it describes."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.dropped = getattr(self, "dropped", 0) + 1
+
+
 def setup(data_dir: Path, level: str = "INFO") -> Path:
     """Send the `sealroom` loggers to logs/sealroom.jsonl (5 MB × 5 files)."""
     log_dir = data_dir / "logs"
@@ -41,7 +49,7 @@ def setup(data_dir: Path, level: str = "INFO") -> Path:
         if getattr(handler, "sealroom", False):
             log.removeHandler(handler)
             handler.close()
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
+    handler = _QuietFileHandler(path, maxBytes=5_000_000, backupCount=5, encoding="utf-8")
     handler.setFormatter(JsonLineFormatter())
     handler.sealroom = True  # type: ignore[attr-defined]
     log.addHandler(handler)

@@ -37,11 +37,25 @@ KINDS = {
     "AssertionError": "damaged or unexpected content",
     "ZeroDivisionError": "damaged or unexpected content",
     "OSError": "cannot read the file",
+    "LimitReachedError": "content too large when decompressed (over the PDF reader's safety limit)",
+    "RecursionError": "structure nested too deeply",
+}
+
+# Exception classes named too plainly to tell the kind (`csv.Error`, `zlib.error`): told by their module.
+MODULE_KINDS = {
+    "_csv": "damaged CSV",
+    "csv": "damaged CSV",
+    "zlib": "damaged compressed data",
+    "struct": "damaged binary structure",
+    "binascii": "damaged encoded data",
 }
 
 
 def failure_kind(exc: BaseException, path: Path) -> str:
     """A user-fit description of a parse failure that quotes nothing from the file."""
+    module = type(exc).__module__.split(".")[0]
+    if module in MODULE_KINDS:
+        return f"{MODULE_KINDS[module]} ({module.lstrip('_')}.{type(exc).__name__})"
     for cls in type(exc).__mro__:
         if cls.__name__ in KINDS:
             return f"{KINDS[cls.__name__]} ({type(exc).__name__})"

@@ -182,8 +182,28 @@ def _pdf_outline_by_page(reader: Any) -> dict[int, str]:
     return found
 
 
+#: Unpacked bytes of an Office file's parts at most: a 200 MB document.xml (a compression bomb, or a
+#: document far over the text budget) would take gigabytes to parse. Declared sizes cannot lie low:
+#: the unzipper never returns more than a part declares.
+MAX_UNPACKED = 64 << 20
+
+
+def _unpacked_size(path: Path) -> int:
+    import zipfile
+
+    with zipfile.ZipFile(path) as package:
+        return sum(info.file_size for info in package.infolist() if info.filename.endswith(".xml"))
+
+
 def parse_docx(path: Path) -> Parsed:
     import docx
+
+    unpacked = _unpacked_size(path)
+    if unpacked > MAX_UNPACKED:
+        raise Unindexable(
+            f"too large when unpacked ({unpacked / 1e6:.0f} MB of XML; the limit is "
+            f"{MAX_UNPACKED / 1e6:.0f} MB): a compression bomb, or far more text than the per-file budget"
+        )
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 

@@ -18,7 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from sealroom.core.errors import SealroomError
+from sealroom.core.errors import SealroomError, is_disk_full
 
 log = logging.getLogger("sealroom.desktop")
 
@@ -131,6 +131,8 @@ def describe(exc: BaseException) -> str:
     """A message fit for a user: ours as written, others with their type."""
     if isinstance(exc, SealroomError):
         return str(exc)
+    if is_disk_full(exc):
+        return "The disk is full: free some space. Nothing indexed so far is lost; indexing resumes where it stopped."
     return f"Something went wrong ({type(exc).__name__}: {exc}). The details are in the log."
 
 

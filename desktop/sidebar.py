@@ -178,6 +178,11 @@ class IndexingPanel(QWidget):
         self.pause_button.setCheckable(True)
         self.pause_button.toggled.connect(self._toggled)
         self.pause_button.setEnabled(False)  # nothing to pause until files are waiting
+        self.warning = QLabel("")
+        self.warning.setAccessibleName("Problems with the index")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: palette(bright-text); background: #b3261e; padding: 4px;")
+        self.warning.setVisible(False)
         self.failed_title = _heading("Not indexed")
         self.failed = QListWidget()
         self.failed.setAccessibleName("Files not indexed, with reasons")
@@ -195,6 +200,7 @@ class IndexingPanel(QWidget):
         layout.addWidget(self.status)
         layout.addLayout(row)
         layout.addWidget(self.current)
+        layout.addWidget(self.warning)
         layout.addWidget(self.failed_title)
         layout.addWidget(self.failed)
         layout.addWidget(self.retry_button)
@@ -238,6 +244,11 @@ class IndexingPanel(QWidget):
             self.status.setText(
                 f"Up to date · {counts.get('indexed', 0)} files" + (" · watching" if watching else "")
             )
+
+    def set_warnings(self, warnings: list[str]) -> None:
+        """Problems that do not stop Sealroom but change what it finds (a vector index being rebuilt…)."""
+        self.warning.setText("\n".join(f"⚠ {w[:1].upper()}{w[1:]}" for w in warnings))
+        self.warning.setVisible(bool(warnings))
 
     def set_not_indexed(self, rows: list[FileRow]) -> None:
         self.failed.clear()

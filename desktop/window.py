@@ -217,6 +217,7 @@ class MainWindow(QMainWindow):
             self.sidebar.set_chats(data["chats"], self.chat_id)
             self.sidebar.indexing.show_totals(data["totals"], data["watching"])
             self.sidebar.indexing.set_not_indexed(data["not_indexed"])
+            self.sidebar.indexing.set_warnings(data["warnings"])
             self.centre.setCurrentWidget(self.conversation if data["any_folder"] else self.welcome)
 
         self.host.read(read, show)

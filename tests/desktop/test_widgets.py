@@ -142,3 +142,15 @@ def test_only_the_quoted_span_is_highlighted(qtbot):
     assert " ".join(preview.highlighted.split()) == "Rotational Life standard : 10,000 cycles"
     preview.clear()
     assert preview.highlighted == "" and preview.heading.text() == "Sources"
+
+
+def test_index_problems_are_shown_above_the_not_indexed_list_and_cleared(qtbot):
+    side = Sidebar()
+    qtbot.addWidget(side)
+    side.show()
+    panel = side.indexing
+    panel.set_warnings(["the vector index is missing: search is by keyword only; indexing restores it"])
+    assert panel.warning.isVisible()
+    assert panel.warning.text().startswith("⚠ The vector index is missing")
+    panel.set_warnings([])
+    assert not panel.warning.isVisible()
