@@ -22,7 +22,8 @@ MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MODEL_ID = f"all-MiniLM-L6-v2-onnx-int8@{MODEL_SHA256[:12]}"
 MAX_TOKENS = 256  # the model's trained maximum sequence length
-BATCH_TOKENS = 1024  # padded tokens per inference batch: bounds working memory (600 chunks: 1.7 GB -> 0.37 GB, as fast)
+# Padded tokens per inference batch: bounds working memory (600 chunks: 1.7 GB -> 0.37 GB, as fast).
+BATCH_TOKENS = 1024
 DIMENSION = 384
 
 
