@@ -630,7 +630,10 @@ class Engine:
         chunks = self.catalog.chunks_of(sha256)
         first = next((c for c in chunks if c.seq == seq), None)
         if first is None:
-            raise UsageError("that passage is no longer in the index (the file changed); ask again")
+            raise UsageError(
+                "source deleted or changed: this passage is no longer in the index (the answer keeps the "
+                "quote as it was shown); ask again for the current text"
+            )
         # offsets count from the start of a section: the run of chunks with the same page and heading
         i = j = chunks.index(first)
         while i > 0 and (chunks[i - 1].page, chunks[i - 1].heading) == (first.page, first.heading):

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from sealroom.core.engine import Engine
+from sealroom.core.errors import UsageError
 from tests.conftest import CORPUS, cli, cli_json
 
 CANARY = "CANARY-7f3a9c-DOCUMENT-TEXT"
@@ -176,7 +178,8 @@ def test_deleting_a_document_deletes_its_text_from_the_data_folder(home: Path, t
         "secret.txt": f"Patient {secret} was referred on 3 May. " * 40,
     }
     docs = index_folder(home, tmp_path / "docs", files)
-    assert cli_json(home, "search", secret.lower())["hits"]
+    with Engine(home=home) as engine:
+        hit = engine.search(secret.lower())[0]
 
     def holders() -> list[str]:
         # any case: the keyword index keeps its tokens lower-cased
@@ -191,6 +194,8 @@ def test_deleting_a_document_deletes_its_text_from_the_data_folder(home: Path, t
     cli(home, "index")
     assert holders() == []
     assert cli_json(home, "search", "boiler")["hits"]
+    with Engine(home=home) as engine, pytest.raises(UsageError, match="source deleted or changed"):
+        engine.passage(hit.sha256, hit.seq, hit.start, hit.end)  # its citation, opened later
 
 
 def test_a_huge_file_is_indexed_up_to_its_budget_and_says_so(home: Path, tmp_path: Path):
