@@ -2,6 +2,9 @@
 
     python bench/hostile.py generate OUT [--files N] [--seed S]   write the set (and OUT.manifest.json)
     python bench/hostile.py run [--files N] [--seed S] [--json F]  generate, index under a time limit, check
+    python bench/hostile.py large                                  a 50 MB HTML and a 20 MB one-line CSV
+                                                                   before 5 small files: when are the small
+                                                                   ones indexed, and the tree's peak memory
 
 The set is made from the sample corpus (`tests/corpus`): mutations (byte flips, truncations, duplicated,
 deleted and zeroed ranges, inserted garbage) and crafted files (zip, flate and XML bombs, deep nesting,
@@ -372,11 +375,54 @@ def run(files: int, seed: int, report: Path | None) -> int:
     return 1 if problems else 0
 
 
+def large(seed: int) -> int:
+    """The issue's large-file case: small files must not wait for big ones; memory stays bounded."""
+    from sealroom.core.engine import Engine
+    from sealroom.core.proctree import PeakSampler
+
+    rng = random.Random(seed)
+    work = Path(tempfile.mkdtemp(prefix="sealroom-large-"))
+    folder = work / "docs"
+    folder.mkdir()
+    words = (CORPUS / "README.md").read_text().split()
+    with (folder / "big.html").open("w") as f:
+        f.write("<html><body><table>")
+        row = 0
+        while f.tell() < 50_000_000:
+            cells = " ".join(rng.choice(words) for _ in range(12))
+            f.write(f"<tr><td>{cells} row {row}</td><td>{rng.random()}</td></tr>\n")
+            row += 1
+        f.write("</table></body></html>")
+    with (folder / "big.csv").open("w") as f:
+        while f.tell() < 20_000_000:  # one line
+            f.write(",".join(rng.choice(words) for _ in range(10)) + f",{rng.random()},")
+    for i in range(5):
+        (folder / f"small{i}.txt").write_text(f"Small control file {i}: the zebracode{i} token lives here.\n")
+    started = time.monotonic()
+    first_seen: dict[str, float] = {}
+    with PeakSampler() as rss, Engine(home=work / "home", purpose="large-file check") as engine:
+        engine.add_folder(str(folder))
+        engine.emit = lambda e: first_seen.setdefault(
+            Path(e.get("path", "")).name, time.monotonic() - started
+        )
+        summary = engine.index()
+    small = max(v for k, v in first_seen.items() if k.startswith("small"))
+    result = {
+        "small_files_indexed_after_s": round(small, 1),
+        "whole_run_s": round(summary.seconds, 1),
+        "peak_rss_mb": round(rss.peak / 1e6),
+        "chunks": summary.chunks,
+    }
+    print(json.dumps(result, indent=2))
+    subprocess.run(["rm", "-rf", str(work)], check=False)
+    return 0 if rss.peak <= MEMORY_LIMIT else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=("generate", "run"))
+    parser.add_argument("command", choices=("generate", "run", "large"))
     parser.add_argument("out", nargs="?", type=Path)
     parser.add_argument("--files", type=int, default=1100)
     parser.add_argument("--seed", type=int, default=20261127)
@@ -389,6 +435,8 @@ def main() -> int:
         Path(f"{args.out}.manifest.json").write_text(json.dumps(manifest, indent=1))
         print(f"{len(manifest['entries'])} entries in {args.out}")  # type: ignore[arg-type]
         return 0
+    if args.command == "large":
+        return large(args.seed)
     return run(args.files, args.seed, args.json)
 
 
