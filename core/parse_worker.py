@@ -53,6 +53,9 @@ MODULE_KINDS = {
 
 def failure_kind(exc: BaseException, path: Path) -> str:
     """A user-fit description of a parse failure that quotes nothing from the file."""
+    if isinstance(exc, OSError) and exc.errno is None:
+        # no OS error code: a parser (pypdf) complaining about the content, not a failed read
+        return f"damaged or unexpected content ({type(exc).__name__})"
     module = type(exc).__module__.split(".")[0]
     if module in MODULE_KINDS:
         return f"{MODULE_KINDS[module]} ({module.lstrip('_')}.{type(exc).__name__})"

@@ -112,3 +112,18 @@ def test_nested_messages_are_parsed_once_each(tmp_path: Path):
     assert len(parsed.sections) == 19
     texts = [s.text for s in parsed.sections]
     assert sum("The innermost body." in t for t in texts) == 1
+
+
+def test_failure_reasons_tell_a_damaged_file_from_one_that_cannot_be_read():
+    import csv
+    import errno
+    import zlib
+
+    from sealroom.core.parse_worker import failure_kind
+
+    pdf = Path("report.pdf")
+    assert failure_kind(OSError("unexpected end of stream"), pdf) == "damaged or unexpected content (OSError)"
+    assert failure_kind(PermissionError(errno.EACCES, "denied"), pdf).startswith("cannot read the file")
+    assert failure_kind(csv.Error("x"), Path("a.csv")) == "damaged CSV (csv.Error)"
+    assert failure_kind(zlib.error("y"), pdf) == "damaged compressed data (zlib.error)"
+    assert failure_kind(RecursionError(), pdf).startswith("structure nested too deeply")
