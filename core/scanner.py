@@ -73,6 +73,12 @@ def entry_problem(path: Path, root: str) -> str | None:
     return f"not a regular file: {kind}"
 
 
+def within_any(path: str, folders: list[str]) -> bool:
+    """`path` is one of `folders` or inside one. Used for folders that could not be listed: they and
+    the files already indexed from them are kept as they were, not dropped from the index."""
+    return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+
+
 class Scanner:
     def __init__(self, catalog: Catalog, max_file_mb: int, emit: EventSink | None = None) -> None:
         self.catalog = catalog
@@ -97,11 +103,8 @@ class Scanner:
             for path in self._walk(Path(root), partial(self._unreadable, folder_id, seen=unreadable)):
                 on_disk.add(str(path))
                 self._scan_file(folder_id, root, path, result)
-        on_disk.update(unreadable)
-        kept = tuple(p.rstrip(os.sep) + os.sep for p in unreadable)
         for row in self.catalog.files():
-            # files under a folder we cannot read now are kept as they were, not dropped from the index
-            if row.path not in on_disk and not (kept and row.path.startswith(kept)):
+            if row.path not in on_disk and not within_any(row.path, unreadable):
                 self._remove(row.path, result)
         return result
 
@@ -130,13 +133,10 @@ class Scanner:
                     for child in self._walk(path, partial(self._unreadable, folder_id, seen=hidden)):
                         seen.add(str(child))
                         self._scan_file(folder_id, roots[folder_id], child, result)
-                    kept = tuple(h.rstrip(os.sep) + os.sep for h in hidden)
                     missing.extend(
                         r.path
                         for r in self.catalog.files_under(raw)
-                        if r.path not in seen
-                        and r.path not in hidden
-                        and not (kept and r.path.startswith(kept))
+                        if r.path not in seen and not within_any(r.path, hidden)
                     )
             elif (folder_id := self._folder_of(raw, folders)) is not None and is_candidate(path):
                 self._scan_file(folder_id, roots[folder_id], path, result)
