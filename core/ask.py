@@ -50,6 +50,7 @@ class Answer:
     model: ModelInfo = field(default_factory=ModelInfo)
     embedding_model: str = ""
     chat_id: int = 0
+    answer_id: int = 0
     finish_reason: str = "stop"
     pending_files: int = 0
     invalid_citations: list[int] = field(default_factory=list)
@@ -112,6 +113,7 @@ class Answer:
             "model_sha256": self.model.sha256,
             "embedding_model": self.embedding_model,
             "chat_id": self.chat_id,
+            "answer_id": self.answer_id,
             "pending_files": self.pending_files,
             "finish_reason": self.finish_reason,
             "timings": self.timings,

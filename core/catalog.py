@@ -529,6 +529,47 @@ class Catalog:
             )
         return chat_id
 
+    def last_answer_id(self, chat_id: int) -> int:
+        rows = self.query(
+            "SELECT max(id) AS id FROM messages WHERE chat_id = ? AND role = 'assistant'", (chat_id,)
+        )
+        return int(rows[0]["id"] or 0)
+
+    def answers(self, chat_id: int | None = None, answer_id: int | None = None) -> list[dict[str, Any]]:
+        """Stored answers with their chat: id, chat_id, title, workspace, text, citations, record."""
+        where, params = ("m.id = ?", (answer_id,)) if answer_id is not None else ("m.chat_id = ?", (chat_id,))
+        rows = self.query(
+            "SELECT m.id, m.chat_id, m.text, m.citations, m.record, m.created_at, c.title, c.workspace"
+            f" FROM messages m JOIN chats c ON c.id = m.chat_id WHERE {where} AND m.role = 'assistant'"
+            " ORDER BY m.id",
+            params,
+        )
+        out = []
+        for r in rows:
+            record = json.loads(r["record"] or "null") or {}
+            if not record:  # answers stored before records existed: what was shown
+                question = self.query(
+                    "SELECT text FROM messages WHERE chat_id = ? AND id < ? AND role = 'user'"
+                    " ORDER BY id DESC LIMIT 1",
+                    (r["chat_id"], r["id"]),
+                )
+                record = {
+                    "question": question[0]["text"] if question else "",
+                    "answer": r["text"],
+                    "citations": json.loads(r["citations"] or "[]"),
+                    "created_at": r["created_at"],
+                }
+            out.append(
+                {
+                    "id": r["id"],
+                    "chat_id": r["chat_id"],
+                    "title": r["title"],
+                    "workspace": r["workspace"],
+                    "record": {**record, "chat_id": r["chat_id"]},
+                }
+            )
+        return out
+
     def messages(self, chat_id: int) -> list[tuple[str, str]]:
         rows = self.query("SELECT role, text FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,))
         return [(r["role"], r["text"]) for r in rows]

@@ -50,6 +50,40 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", help="chat model for this run (a GGUF path or a known sha256)")
     ev.add_argument("--check", action="store_true", help="exit 1 when a quality target is missed")
     ev.add_argument("--json", action="store_true")
+    ex = sub.add_parser(
+        "export", help="export an answer, a chat or a search to a destination (via the outbox)"
+    )
+    what = ex.add_mutually_exclusive_group(required=True)
+    what.add_argument("--chat", type=int, help="a whole chat (its id is printed with every answer)")
+    what.add_argument("--answer", type=int, help="one answer (answer_id in `ask --json`)")
+    what.add_argument("--search", metavar="QUERY", help="the passages a search finds")
+    ex.add_argument("--to", required=True, metavar="NAME", help="a destination from `sealroom destinations`")
+    ex.add_argument("--format", choices=["md", "docx", "json"], default="md")
+    ex.add_argument("-k", type=int, default=None, help="number of hits for --search")
+    ex.add_argument("--json", action="store_true")
+    dests = sub.add_parser("destinations", help="export destinations: list, add, remove, test")
+    dsub = dests.add_subparsers(dest="action", metavar="ACTION")
+    dadd = dsub.add_parser("add", help="add a folder or an SMB share (the password goes to the OS keyring)")
+    dadd.add_argument("name")
+    where = dadd.add_mutually_exclusive_group(required=True)
+    where.add_argument("--folder", metavar="PATH")
+    where.add_argument("--smb", metavar="//SERVER/SHARE/DIR")
+    dadd.add_argument("--user", default="", help="SMB user name (DOMAIN\\user or user)")
+    dadd.add_argument("--password-stdin", action="store_true", help="read the SMB password from stdin")
+    drm = dsub.add_parser("remove", help="forget a destination (and its password)")
+    drm.add_argument("name")
+    dtest = dsub.add_parser("test", help="write and remove a small file there")
+    dtest.add_argument("name")
+    dests.add_argument("--json", action="store_true")
+    ob = sub.add_parser("outbox", help="exports waiting, delivered or failed; `outbox retry` sends them now")
+    ob.add_argument("action", nargs="?", choices=["retry"])
+    ob.add_argument("id", nargs="?", help="only this item (a prefix of its id)")
+    ob.add_argument("--json", action="store_true")
+    au = sub.add_parser("audit", help="the audit trail: show, verify, export")
+    au.add_argument("action", nargs="?", choices=["show", "verify", "export"], default="show")
+    au.add_argument("--to", metavar="NAME", help="destination for `audit export`")
+    au.add_argument("-n", type=int, default=20, help="records to show")
+    au.add_argument("--json", action="store_true")
     sub.add_parser("repair", help="rebuild the vector index from the catalog")
     models = sub.add_parser("models", help="list chat models, or add one")
     models.add_argument("action", nargs="?", choices=["add"])
@@ -81,6 +115,8 @@ def _progress_bar() -> Any:
 def run(args: argparse.Namespace) -> int:
     from .engine import Engine
 
+    if args.command == "audit" and args.action == "verify":
+        return _audit_verify(args.json)  # read-only: works while the app runs
     with Engine(purpose=f"sealroom {args.command}") as engine:
         if engine.recovered:
             print(f"sealroom: {engine.recovered}", file=sys.stderr)
@@ -142,6 +178,14 @@ def run(args: argparse.Namespace) -> int:
             return _ask(engine, args)
         elif command == "eval":
             return _eval(engine, args)
+        elif command == "export":
+            return _export(engine, args)
+        elif command == "destinations":
+            return _destinations(engine, args)
+        elif command == "outbox":
+            return _outbox(engine, args)
+        elif command == "audit":
+            return _audit(engine, args)
         elif command == "repair":
             print(f"rebuilt the vector index: {engine.repair(_progress_bar())} chunks")
         elif command == "models":
@@ -211,6 +255,118 @@ def _ask(engine: Any, args: argparse.Namespace) -> int:
         print(f"(citations {answer.matched_citations} were matched to the evidence by Sealroom)")
     print(f"(chat {answer.chat_id}; continue with --chat {answer.chat_id})")
     return 0
+
+
+def _export(engine: Any, args: argparse.Namespace) -> int:
+    if args.search is not None:
+        result = engine.export_search(args.search, args.to, args.format, args.k)
+    else:
+        result = engine.output.export(args.to, args.format, chat_id=args.chat, answer_id=args.answer)
+    return _report_items([result.item], args.json, single=True)
+
+
+def _report_items(items: list[Any], as_json: bool, single: bool = False) -> int:
+    if as_json:
+        rows = [
+            {
+                "id": i.id,
+                "status": i.status,
+                "destination": i.destination,
+                "file_name": i.delivered_as or i.file_name,
+                "sha256": i.sha256,
+                "reason": i.reason,
+            }
+            for i in items
+        ]
+        _print_json(rows[0] if single and rows else {"items": rows})
+    for i in items if not as_json else []:
+        name = i.delivered_as or i.file_name
+        line = f"{i.status:<9} {i.id[:8]}  {i.destination}: {name}"
+        print(line + (f"  ({i.reason})" if i.reason else ""))
+    return 1 if single and items and items[0].status == "failed" else 0
+
+
+def _destinations(engine: Any, args: argparse.Namespace) -> int:
+    out = engine.output
+    if args.action == "add":
+        password = None
+        if args.smb:
+            if args.password_stdin:
+                password = sys.stdin.readline().rstrip("\n")
+            else:
+                import getpass
+
+                password = getpass.getpass(f"Password for {args.user or 'the share'}: ")
+            if not password:
+                raise UsageError("an SMB destination needs a password")
+        dest = out.add_destination(args.name, args.folder, args.smb, args.user, password)
+        print(f"added {dest.describe()}" + (" (password kept in the OS keyring)" if password else ""))
+    elif args.action == "remove":
+        print(f"removed {out.remove_destination(args.name).describe()}")
+    elif args.action == "test":
+        print(out.test_destination(args.name))
+    else:
+        dests = out.destinations.all()
+        if args.json:
+            _print_json(
+                {
+                    "destinations": [
+                        {"name": d.name, "kind": d.kind, "target": d.target, "user": d.user} for d in dests
+                    ]
+                }
+            )
+        elif not dests:
+            print("no export destinations; add one with `sealroom destinations add NAME --folder PATH`")
+        for d in dests if not args.json else []:
+            print(d.describe())
+    return 0
+
+
+def _outbox(engine: Any, args: argparse.Namespace) -> int:
+    if args.action == "retry":
+        tried = engine.output.retry(args.id)
+        if not tried and not args.json:
+            print("nothing waiting in the outbox")
+        return _report_items(tried, args.json)
+    items = engine.output.outbox.items()
+    if args.id:
+        items = [i for i in items if i.id.startswith(args.id)]
+    if not items and not args.json:
+        print("the outbox is empty")
+    return _report_items(items, args.json)
+
+
+def _audit(engine: Any, args: argparse.Namespace) -> int:
+    if args.action == "export":
+        if not args.to:
+            raise UsageError("audit export needs --to NAME")
+        return _report_items([engine.output.export_audit(args.to).item], args.json, single=True)
+    records = engine.audit.records(args.n)
+    if args.json:
+        _print_json({"records": records})
+        return 0
+    for r in records:
+        data = ", ".join(f"{k}={v}" for k, v in r.get("data", {}).items())
+        print(
+            f"{r.get('seq', '?'):>5} {r.get('time', '')} {r.get('user', '')} {r.get('event', '')}  {data}"[
+                :400
+            ]
+        )
+    return 0
+
+
+def _audit_verify(as_json: bool) -> int:
+    from .audit import AuditTrail
+    from .config import load_settings
+    from .paths import data_dir
+
+    load_settings()
+    result = AuditTrail(data_dir()).verify()
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        print(result.message if result.ok else f"BROKEN: {result.message}")
+    return 0 if result.ok else 1
 
 
 def _eval(engine: Any, args: argparse.Namespace) -> int:

@@ -39,6 +39,14 @@ class Settings:
     min_evidence: float = 0.3  # below this no sentence answers the question: abstain (see `sealroom eval`)
     allowed_hosts: list[str] = field(default_factory=list)
     allowed_model_sha256: list[str] = field(default_factory=list)  # empty: any model
+    # Export and audit (issue 9); IT usually sets these in the policy file
+    export_enabled: bool = True
+    export_destinations: list[str] = field(default_factory=list)  # name or path/host patterns; empty: any
+    export_formats: list[str] = field(default_factory=lambda: ["md", "docx", "json"])
+    export_include_passages: bool = True  # false: exports carry file and page references only
+    audit_enabled: bool = True
+    audit_question_text: bool = False  # false: the trail holds a hash of each question, not its text
+    audit_retention_days: int = 0  # 0: keep every record
     force_polling: bool = False
     log_level: str = "INFO"
     locked: frozenset[str] = frozenset()

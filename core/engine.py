@@ -7,6 +7,8 @@ Chroma, the parser pool and the LLM start on first use (`warm_up` style), so
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import sqlite3
@@ -19,12 +21,14 @@ from typing import Any
 
 from . import logs, offline
 from .ask import Answer, AnswerPipeline, ModelInfo
+from .audit import AuditTrail, sha256_text
 from .catalog import DEFAULT_WORKSPACE, Catalog
 from .components import make_embedder, make_generator, model_catalogue
 from .config import Settings, load_settings
 from .errors import DiskFull, SealroomError, UsageError, is_disk_full
 from .indexer import Indexer, IndexSummary, Progress, embedding_text, fingerprint, text_budget
 from .lock import DataDirLock
+from .output import Output
 from .parse_pool import ParserPool
 from .paths import data_dir
 from .protocols import Embedder, Generator
@@ -74,6 +78,9 @@ class Engine:
         self.recovered = ""  # says so when a damaged catalog was moved aside and rebuilt at start
         self.catalog = self._open_catalog()
         self._mirror_folders()
+        self.audit = AuditTrail(self.home, enabled=self.settings.audit_enabled)
+        self.output = Output(self.home, self.settings, self.catalog, self.audit)
+        self._note_policy()
         self._embedder: Embedder | None = None
         self._store: VectorStore | None = None
         self._pool: ParserPool | None = None
@@ -147,10 +154,37 @@ class Engine:
         reload = any(
             getattr(settings, k) != getattr(self.settings, k) for k in ("chat_model", "n_ctx", "n_threads")
         )
+        changed = {
+            f.name: getattr(settings, f.name)
+            for f in dataclasses.fields(settings)
+            if f.name != "locked" and getattr(settings, f.name) != getattr(self.settings, f.name)
+        }
+        if "chat_model" in changed:
+            self.audit.record("model_changed", model=changed.pop("chat_model") or "default")
+        if changed:
+            self.audit.record("settings_changed", **changed)
         self.settings = settings
+        self.output.settings = settings
+        self.audit.enabled = settings.audit_enabled
         logs.log.setLevel(settings.log_level.upper())
         if reload:
             self.unload_model()
+
+    def _note_policy(self) -> None:
+        """Audit the IT policy file when it appears or changes; prune the trail as it says."""
+        from .config import policy_path
+
+        path = policy_path()
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            digest = ""
+        if digest != (self.catalog.get_meta("policy_sha256") or ""):
+            self.audit.record(
+                "policy_loaded", path=str(path), sha256=digest or None, keys=sorted(self.settings.locked)
+            )
+            self.catalog.set_meta("policy_sha256", digest)
+        self.audit.prune(self.settings.audit_retention_days)
 
     def close(self) -> None:
         if self._pool:
@@ -230,6 +264,7 @@ class Engine:
                 raise UsageError(f"{path} overlaps the watched folder {known}")
         self.catalog.add_folder(path, workspace)
         self._mirror_folders()
+        self.audit.record("folder_added", folder=path, workspace=workspace)
         return path
 
     def remove_folder(self, folder: str) -> str:
@@ -238,6 +273,8 @@ class Engine:
             raise UsageError(f"not a watched folder: {folder}")
         self._mirror_folders()
         self.collect_garbage()
+        self.audit.record("folder_removed", folder=path)
+        self.audit.record("data_deleted", what="index of folder", folder=path)
         return path
 
     def folders(self, workspace: str | None = None) -> list[str]:
@@ -247,6 +284,7 @@ class Engine:
         self.catalog.remove_workspace(workspace)
         self._mirror_folders()
         self.collect_garbage()
+        self.audit.record("data_deleted", what="workspace", workspace=workspace)
 
     # --- indexing ---------------------------------------------------------------------
     def scanner(self) -> Scanner:
@@ -384,6 +422,8 @@ class Engine:
         watcher: FolderWatcher | None = None
         next_reconcile = 0.0
         ready = False
+        courier = threading.Thread(target=self.output.courier, args=(stop,), name="outbox", daemon=True)
+        courier.start()  # waiting exports go out when their share is back, whatever indexing does
         try:
             while not stop.is_set():
                 folders = self.folders()
@@ -526,6 +566,7 @@ class Engine:
 
     def delete_chat(self, chat_id: int) -> None:
         self.catalog.delete_chat(chat_id)
+        self.audit.record("data_deleted", what="chat", chat_id=chat_id)
 
     # --- asking -----------------------------------------------------------------------
     def search(
@@ -613,6 +654,20 @@ class Engine:
         answer.chat_id = self.catalog.record_answer(
             chat_id, question, answer.text, answer.citations, answer.to_dict(), workspace or DEFAULT_WORKSPACE
         )
+        answer.answer_id = self.catalog.last_answer_id(answer.chat_id)
+        asked: dict[str, Any] = {"chat_id": answer.chat_id, "question_sha256": sha256_text(question)}
+        if self.settings.audit_question_text:
+            asked["question"] = question
+        self.audit.record("question_asked", **asked)
+        self.audit.record(
+            "answer_given",
+            chat_id=answer.chat_id,
+            answer_id=answer.answer_id,
+            answer_sha256=sha256_text(answer.text),
+            cited_chunks=[f"{c['sha256']}:{c['seq']}" for c in answer.citations],
+            model_sha256=answer.model.sha256 or None,
+            abstained=answer.abstained,
+        )
         logs.event(
             "answered",
             chat_id=answer.chat_id,
@@ -624,6 +679,11 @@ class Engine:
             **answer.timings,
         )
         return answer
+
+    def export_search(self, query: str, to: str, fmt: str = "md", k: int | None = None) -> Any:
+        """Export the passages a search finds (the same search as `search`)."""
+        hits = self.search(query, k)
+        return self.output.export(to, fmt, search=(query, hits, self.embedder.model_id, DEFAULT_WORKSPACE))
 
     def passage(self, sha256: str, seq: int, start: int, end: int) -> Passage:
         """The passage [start, end) that begins in chunk `seq`, with the rest of its section around it."""

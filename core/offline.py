@@ -75,6 +75,11 @@ def _audit(event: str, args: tuple[object, ...]) -> None:
     raise NetworkBlocked(f"Sealroom works offline: {event.split('.')[1]} to {address!r} refused")
 
 
+def allow_hosts(hosts: Iterable[str]) -> None:
+    """Let connections to these addresses pass (the resolved addresses of a host IT allowed)."""
+    _allowed_hosts.update(hosts)
+
+
 def enforce(allowed_hosts: Iterable[str] = ()) -> None:
     """Set offline switches and install the socket guard (once per process)."""
     global _installed

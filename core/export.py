@@ -1,0 +1,284 @@
+"""Exports: one document built from stored answer records, rendered as Markdown, Word or JSON.
+
+An export holds one answer, a whole chat, or a search result list, each with the question,
+the answer as shown, every citation (file, page and, unless the IT policy says references
+only, the quoted passage), the chat and embedding models (with sha256), Sealroom's version,
+the workspace, timestamps and the flags the answer carried. The JSON form is the document
+itself (schema in docs/export-schema.md); Markdown and Word are views of it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+import unicodedata
+from typing import Any
+
+from .errors import UsageError
+
+EXPORT_SCHEMA = "sealroom-export"
+EXPORT_SCHEMA_VERSION = 1
+FORMATS = {"md": "Markdown", "docx": "Word", "json": "JSON"}
+SUFFIX = {"md": ".md", "docx": ".docx", "json": ".json"}
+
+
+def sealroom_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sealroom")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _iso(ts: float | None) -> str | None:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else None
+
+
+def answer_item(record: dict[str, Any], answer_id: int, include_text: bool) -> dict[str, Any]:
+    """One answer of the document from its stored record (`Answer.to_dict()`)."""
+    verification = record.get("verification") or {}
+    citations = []
+    for c in record.get("citations", []):
+        entry: dict[str, Any] = {"n": c["n"], "path": c["path"], "page": c.get("page")}
+        if include_text:
+            entry["text"] = c.get("text", "")
+        citations.append(entry)
+    return {
+        "answer_id": answer_id,
+        "chat_id": record.get("chat_id"),
+        "question": record.get("question", ""),
+        "answer": record.get("answer", "") if include_text or not citations else _refs_only(record),
+        "asked_at": _iso(record.get("created_at")),
+        "abstained": bool(record.get("abstained")),
+        "citations": citations,
+        "model": {"name": record.get("model", ""), "sha256": record.get("model_sha256", "")},
+        "embedding_model": record.get("embedding_model", ""),
+        "flags": {
+            "unsupported_sentences": [s.get("text", "") for s in verification.get("dropped", [])]
+            if include_text
+            else len(verification.get("dropped", [])),
+            "matched_citations": record.get("matched_citations", []),
+            "invalid_citations": record.get("invalid_citations", []),
+            "pending_files": record.get("pending_files", 0),
+            "finish_reason": record.get("finish_reason", "stop"),
+        },
+    }
+
+
+def _refs_only(record: dict[str, Any]) -> str:
+    """The answer without the quoted evidence (IT chose references only): its verified sentences."""
+    shown = [s.get("text", "") for s in (record.get("verification") or {}).get("shown", [])]
+    return " ".join(shown) or "(passages withheld by policy: see the sources)"
+
+
+def document(
+    kind: str,
+    title: str,
+    workspace: str,
+    include_text: bool,
+    answers: list[dict[str, Any]] | None = None,
+    search: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "schema": EXPORT_SCHEMA,
+        "schema_version": EXPORT_SCHEMA_VERSION,
+        "kind": kind,
+        "title": title,
+        "workspace": workspace,
+        "exported_at": _iso(time.time()),
+        "sealroom_version": sealroom_version(),
+        "include_passages": include_text,
+    }
+    if answers is not None:
+        doc["answers"] = answers
+    if search is not None:
+        doc["search"] = search
+    return doc
+
+
+def search_section(query: str, hits: list[Any], embedding_model: str, include_text: bool) -> dict[str, Any]:
+    return {
+        "query": query,
+        "embedding_model": embedding_model,
+        "hits": [
+            {"n": n, "path": h.path, "page": h.page, "score": round(h.score, 6)}
+            | ({"text": h.text} if include_text else {})
+            for n, h in enumerate(hits, 1)
+        ],
+    }
+
+
+def render(doc: dict[str, Any], fmt: str) -> bytes:
+    if fmt == "json":
+        return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "surrogateescape")
+    if fmt == "md":
+        return markdown(doc).encode("utf-8", "surrogateescape")
+    if fmt == "docx":
+        return word(doc)
+    raise UsageError(f"unknown export format '{fmt}' (md, docx or json)")
+
+
+def _where(c: dict[str, Any]) -> str:
+    return f"{c['path']}" + (f", page {c['page']}" if c.get("page") else "")
+
+
+def _provenance(doc: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Exported {doc['exported_at']} by Sealroom {doc['sealroom_version']} from workspace “{doc['workspace']}”."
+    ]
+    models = {
+        (a["model"]["name"], a["model"]["sha256"]) for a in doc.get("answers", []) if a["model"]["name"]
+    }
+    for name, sha in sorted(models):
+        lines.append(f"Chat model: {name} (sha256 {sha}).")
+    embedders = {a["embedding_model"] for a in doc.get("answers", []) if a["embedding_model"]}
+    if doc.get("search"):
+        embedders.add(doc["search"]["embedding_model"])
+    for e in sorted(embedders - {""}):
+        lines.append(f"Embedding model: {e}.")
+    if not doc["include_passages"]:
+        lines.append("Passage text withheld by policy: references only.")
+    return lines
+
+
+def _flags(a: dict[str, Any]) -> list[str]:
+    f = a["flags"]
+    out = []
+    if a["abstained"]:
+        out.append("The sources did not answer this question.")
+    dropped = f["unsupported_sentences"]
+    count = dropped if isinstance(dropped, int) else len(dropped)
+    if count:
+        out.append(f"{count} generated sentence(s) not found in the sources were left out.")
+    if f["matched_citations"]:
+        out.append(f"Citations {f['matched_citations']} were matched to the evidence by Sealroom.")
+    if f["pending_files"]:
+        out.append(f"{f['pending_files']} file(s) were not indexed yet when this was asked.")
+    if f["finish_reason"] == "cancelled":
+        out.append("The answer was stopped early.")
+    return out
+
+
+def _md_escape(text: str) -> str:
+    return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", text)
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    out = [f"# {_md_escape(doc['title'])}", ""]
+    for a in doc.get("answers", []):
+        out += [f"## {_md_escape(a['question'])}", "", f"*Asked {a['asked_at']}*", ""]
+        for line in a["answer"].splitlines():  # each line its own paragraph, as shown in the window
+            if line.strip():
+                out += [_md_escape(line), ""]
+        for flag in _flags(a):
+            out.append(f"> {flag}")
+        if _flags(a):
+            out.append("")
+        if a["citations"]:
+            out += ["### Sources", ""]
+            for c in a["citations"]:
+                out.append(f"{c['n']}. `{_where(c)}`")
+                if "text" in c:
+                    out.append(f"   > {_md_escape(' '.join(c['text'].split()))}")
+            out.append("")
+    if doc.get("search"):
+        s = doc["search"]
+        out += [f"## Search: {_md_escape(s['query'])}", ""]
+        for h in s["hits"]:
+            out.append(f"{h['n']}. `{_where(h)}` (score {h['score']:.3f})")
+            if "text" in h:
+                out.append(f"   > {_md_escape(' '.join(h['text'].split()))}")
+        out.append("")
+    out += ["---", ""] + [f"{line}  " for line in _provenance(doc)]
+    return "\n".join(out) + "\n"
+
+
+def _xml_safe(text: str) -> str:
+    """Word's XML takes no control characters and no lone surrogates."""
+    text = text.encode("utf-8", "replace").decode("utf-8") if _has_surrogates(text) else text
+    return "".join(ch for ch in text if ch in "\t\n" or unicodedata.category(ch) != "Cc")
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def word(doc: dict[str, Any]) -> bytes:
+    import docx
+
+    d = docx.Document()
+    d.core_properties.title = _xml_safe(doc["title"])[:255]
+    d.core_properties.comments = f"Exported by Sealroom {doc['sealroom_version']}"
+    d.add_heading(_xml_safe(doc["title"]), level=0)
+    for a in doc.get("answers", []):
+        d.add_heading(_xml_safe(a["question"]), level=1)
+        d.add_paragraph().add_run(f"Asked {a['asked_at']}").italic = True
+        for line in a["answer"].splitlines():
+            if line.strip():
+                d.add_paragraph(_xml_safe(line))
+        for flag in _flags(a):
+            d.add_paragraph(_xml_safe(flag), style="Intense Quote")
+        if a["citations"]:
+            d.add_heading("Sources", level=2)
+            _table(d, a["citations"], with_score=False)
+    if doc.get("search"):
+        s = doc["search"]
+        d.add_heading(_xml_safe(f"Search: {s['query']}"), level=1)
+        _table(d, s["hits"], with_score=True)
+    d.add_heading("Provenance", level=2)
+    for line in _provenance(doc):
+        d.add_paragraph(_xml_safe(line))
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
+
+
+def _table(d: Any, rows: list[dict[str, Any]], with_score: bool) -> None:
+    has_text = any("text" in r for r in rows)
+    headers = ["#", "File", "Page"] + (["Score"] if with_score else []) + (["Passage"] if has_text else [])
+    table = d.add_table(rows=1, cols=len(headers))
+    table.style = "Table Grid"
+    for cell, header in zip(table.rows[0].cells, headers, strict=True):
+        cell.text = header
+    for r in rows:
+        values = [str(r["n"]), r["path"], str(r.get("page") or "")]
+        if with_score:
+            values.append(f"{r['score']:.3f}")
+        if has_text:
+            values.append(" ".join(r.get("text", "").split()))
+        for cell, value in zip(table.add_row().cells, values, strict=True):
+            cell.text = _xml_safe(value)
+
+
+# --- file names ---------------------------------------------------------------------------
+WINDOWS_RESERVED = (
+    {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(1, 10)} | {f"LPT{i}" for i in range(1, 10)}
+)
+MAX_STEM = 80
+
+
+def safe_stem(title: str) -> str:
+    """A file name stem from a title or question that cannot leave the folder it is written into.
+
+    Only letters, digits, spaces, '-' and '_' survive (no separators, dots, drive colons, NUL
+    or control characters); reserved Windows device names are prefixed; length is capped.
+    """
+    text = unicodedata.normalize("NFKC", title)
+    text = "".join(ch if (ch.isalnum() and ch.isprintable()) or ch in " -_" else " " for ch in text)
+    text = re.sub(r"\s+", " ", text).strip(" -_")
+    text = text.encode("utf-8", "ignore")[: MAX_STEM * 2].decode("utf-8", "ignore")[:MAX_STEM].strip(" -_")
+    text = text.replace(" ", "-")
+    if not text:
+        text = "export"
+    if text.split("-")[0].upper() in WINDOWS_RESERVED or text.upper() in WINDOWS_RESERVED:
+        text = f"sealroom-{text}"
+    return text
+
+
+def file_name(kind: str, ident: str, title: str, fmt: str, when: float | None = None) -> str:
+    """Deterministic: the same export of the same thing on the same day gets the same name."""
+    day = time.strftime("%Y-%m-%d", time.gmtime(when or time.time()))
+    return f"{day}-{kind}-{safe_stem(ident)}-{safe_stem(title)}{SUFFIX[fmt]}"

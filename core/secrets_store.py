@@ -1,0 +1,93 @@
+"""Secrets (SMB passwords, the audit HMAC key) live only in the OS keyring, never in a file of ours.
+
+Windows Credential Manager, macOS Keychain, or the Secret Service on Linux (GNOME Keyring,
+KWallet), through `keyring`. Where no keyring works, storing says so in one line with the fix;
+there is no plaintext fallback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .errors import SealroomError
+
+SERVICE = "Sealroom"
+NO_KEYRING = (
+    "no keyring is available to keep the password (Sealroom never stores passwords in files): "
+    "on Linux start a Secret Service such as GNOME Keyring (apt-get install gnome-keyring; it runs in a "
+    "desktop session, or headless in `dbus-run-session`); Windows and macOS have one built in"
+)
+
+log = logging.getLogger("sealroom.secrets")
+
+
+def _backend() -> Any:
+    """The keyring backend, looked up again while none works (a session bus may have appeared)."""
+    import keyring
+    import keyring.core
+    from keyring.backends import chainer, fail
+
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring) or (
+        isinstance(backend, chainer.ChainerBackend) and not backend.backends
+    ):
+        keyring.core.init_backend()
+        backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring) or (
+        isinstance(backend, chainer.ChainerBackend) and not backend.backends
+    ):
+        return None
+    return backend
+
+
+def available() -> bool:
+    try:
+        return _backend() is not None
+    except Exception:
+        return False
+
+
+def get(account: str, scope: str = "") -> str | None:
+    """The secret, or None when absent or no keyring works (reading never fails loudly)."""
+    try:
+        backend = _backend()
+        return None if backend is None else backend.get_password(SERVICE, _name(account, scope))
+    except Exception as exc:
+        log.info("keyring read failed", extra={"fields": {"error": type(exc).__name__}})
+        return None
+
+
+def set(account: str, scope: str, secret: str) -> bool:
+    """Store quietly; False when no keyring works (callers that must store use `store`)."""
+    try:
+        store(account, scope, secret)
+        return True
+    except SealroomError:
+        return False
+
+
+def store(account: str, scope: str, secret: str) -> None:
+    """Store a secret in the keyring, or fail in one line saying how to get a keyring."""
+    try:
+        backend = _backend()
+        if backend is None:
+            raise SealroomError(NO_KEYRING)
+        backend.set_password(SERVICE, _name(account, scope), secret)
+    except SealroomError:
+        raise
+    except Exception as exc:
+        raise SealroomError(f"{NO_KEYRING} ({type(exc).__name__})") from None
+
+
+def delete(account: str, scope: str = "") -> None:
+    try:
+        backend = _backend()
+        if backend is not None:
+            backend.delete_password(SERVICE, _name(account, scope))
+    except Exception as exc:
+        log.info("keyring delete failed", extra={"fields": {"error": type(exc).__name__}})
+
+
+def _name(account: str, scope: str) -> str:
+    return f"{account}@{scope}" if scope else account
