@@ -27,7 +27,7 @@ setup: $(STAMP)
 QT_DEBS := libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3 libglib2.0-0 \
 	libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
 	libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core
-TEST_DEBS := $(QT_DEBS) xvfb
+TEST_DEBS := $(QT_DEBS) xvfb samba gnome-keyring dbus
 
 define apt_ensure
 	@command -v dpkg >/dev/null 2>&1 || exit 0; \

@@ -7,6 +7,7 @@ there is no plaintext fallback.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -32,6 +33,12 @@ def _backend() -> Any:
     if isinstance(backend, fail.Keyring) or (
         isinstance(backend, chainer.ChainerBackend) and not backend.backends
     ):
+        import keyring.backend
+
+        reset = getattr(keyring.backend.get_all_keyring, "reset", None)
+        if reset:  # keyring probes backends once per process; a bus may have come up since
+            with contextlib.suppress(KeyError):  # not probed yet
+                reset()
         keyring.core.init_backend()
         backend = keyring.get_keyring()
     if isinstance(backend, fail.Keyring) or (
