@@ -335,7 +335,7 @@ def test_audit_records_never_hold_document_text_or_questions_by_default(tmp_path
     from .records import store_answer
 
     with Engine(tmp_path / "home") as engine:
-        chat, answer = store_answer(engine)
+        _, answer = store_answer(engine)
         dest = tmp_path / "out"
         dest.mkdir()
         engine.output.add_destination("Out", folder=str(dest))
