@@ -1,5 +1,6 @@
 """add → index → search → ask inside a network namespace with no network at all."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -56,3 +57,16 @@ def test_full_flow_without_network(home: Path, tmp_path: Path):
     assert hits and hits[0]["page"] == 1
     answer = json.loads(run("ask", "What is the power rating of the potentiometer?", "--json"))
     assert answer["called_model"] and answer["answer"]
+    # export to a folder (a mounted share looks the same) works with no network at all
+    out = tmp_path / "mounted-share"
+    out.mkdir()
+    run("destinations", "add", "Share", "--folder", str(out))
+    for fmt in ("md", "docx", "json"):
+        result = json.loads(run("export", "--chat", str(answer["chat_id"]), "--to", "Share", "--format", fmt, "--json"))
+        assert result["status"] == "delivered"
+        assert hashlib.sha256((out / result["file_name"]).read_bytes()).hexdigest() == result["sha256"]
+    exported = json.loads(next(out.glob("*.json")).read_text())
+    assert exported["answers"][0]["question"] == "What is the power rating of the potentiometer?"
+    assert exported["answers"][0]["citations"][0]["page"] == 1
+    assert sorted(p.suffix for p in out.iterdir()) == [".docx", ".json", ".md"]
+    assert run("audit", "verify").startswith("OK:")
