@@ -42,6 +42,7 @@ class Entry:
     # generated sentences that failed verification, shown only behind a marked toggle
     dropped: list[dict[str, Any]] = field(default_factory=list)
     show_dropped: bool = False
+    answer_id: int = 0  # the stored answer, for Export…
 
 
 def answer_note(record: dict[str, Any]) -> str:
@@ -69,9 +70,13 @@ def dropped_of(record: dict[str, Any] | None) -> list[dict[str, Any]]:
     return list((record or {}).get("verification", {}).get("dropped", []))
 
 
-def entry_of(role: str, text: str, citations: list[dict[str, Any]], record: dict[str, Any] | None) -> Entry:
+def entry_of(
+    role: str, text: str, citations: list[dict[str, Any]], record: dict[str, Any] | None, answer_id: int = 0
+) -> Entry:
     """A stored message as a transcript entry (older messages have no record)."""
-    return Entry(role, text, citations, answer_note(record) if record else "", dropped_of(record))
+    return Entry(
+        role, text, citations, answer_note(record) if record else "", dropped_of(record), answer_id=answer_id
+    )
 
 
 def source_label(source: dict[str, Any]) -> str:
@@ -98,11 +103,14 @@ class Conversation(QWidget):
     stop = Signal()
     new_chat = Signal()
     source_clicked = Signal(dict)
+    export_answer = Signal(int)  # an answer id
+    export_chat = Signal()
 
     def __init__(self) -> None:
         super().__init__()
         self.entries: list[Entry] = []
         self.busy = False
+        self.can_export = True  # False when the IT policy turns exports off
 
         self.title = QLabel("New chat")
         self.title.setAccessibleName("Chat title")
@@ -113,6 +121,11 @@ class Conversation(QWidget):
         self.new_button = QPushButton("New chat")
         self.new_button.setAccessibleName("New chat")
         self.new_button.clicked.connect(self.new_chat)
+        self.export_button = QPushButton("Export chat…")
+        self.export_button.setAccessibleName("Export this chat")
+        self.export_button.setToolTip("Send this chat with its sources to a folder or shared drive")
+        self.export_button.clicked.connect(self.export_chat)
+        self.export_button.setEnabled(False)
 
         self.transcript = QTextBrowser()
         self.transcript.setAccessibleName("Conversation")
@@ -157,6 +170,7 @@ class Conversation(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
+        top.addWidget(self.export_button)
         top.addWidget(self.new_button)
         buttons = QHBoxLayout()
         buttons.addWidget(self.search_only)
@@ -253,8 +267,9 @@ class Conversation(QWidget):
             for c in entry.citations
         )
         html_out = f"<p><b>Sealroom:</b> {body}</p>"
-        if sources:
-            html_out += f"<p style='margin-left:12px'><small>Sources: {sources}</small></p>"
+        export = f" · <a href='export:{i}'>Export…</a>" if entry.answer_id and self.can_export else ""
+        if sources or export:
+            html_out += f"<p style='margin-left:12px'><small>Sources: {sources or '—'}{export}</small></p>"
         if entry.note:
             html_out += f"<p style='margin-left:12px'><small><i>{html.escape(entry.note)}</i></small></p>"
         if entry.dropped:
@@ -275,6 +290,9 @@ class Conversation(QWidget):
 
     def _anchor(self, url: QUrl) -> None:
         kind, _, rest = url.toString().partition(":")
+        if kind == "export":
+            self.export_answer.emit(self.entries[int(rest)].answer_id)
+            return
         if kind == "dropped":
             entry = self.entries[int(rest)]
             entry.show_dropped = not entry.show_dropped

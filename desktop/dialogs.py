@@ -112,6 +112,10 @@ class SettingsDialog(QDialog):
         form.addRow("Embedding model", embedding)
         form.addRow("Data location", where)
         form.addRow("Log level", self.log_level)
+        destinations = QPushButton("Export destinations…")
+        destinations.setAccessibleName("Export destinations")
+        destinations.clicked.connect(self._destinations)
+        form.addRow("Export", destinations)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -125,6 +129,11 @@ class SettingsDialog(QDialog):
         layout.addWidget(buttons)
         self.resize(820, 480)
         host.read(lambda e: e.models(), self._show_models)
+
+    def _destinations(self) -> None:
+        from .export_ui import DestinationsDialog
+
+        DestinationsDialog(self, self.host).open()
 
     def _show_models(self, models: list[Any]) -> None:
         self.models = models

@@ -22,7 +22,7 @@ from sealroom.core.errors import SealroomError, is_disk_full
 
 log = logging.getLogger("sealroom.desktop")
 
-LANES = ("index", "answer", "query")
+LANES = ("index", "answer", "query", "export")
 _executors: dict[str, ThreadPoolExecutor] = {}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from sealroom.core.retriever import Hit
 
 from .conversation import Conversation, Entry, answer_note, dropped_of, entry_of
 from .dialogs import DiagnosticsDialog, SettingsDialog
+from .export_ui import LAST_CHOICE, AuditDialog, ExportDialog, report_export
 from .host import EngineHost
 from .ops import describe
 from .preview import SourcePreview
@@ -101,7 +103,14 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(splitter)
         self.model_label = QLabel("Model: not loaded")
         self.model_label.setAccessibleName("Model state")
+        self.outbox_label = QLabel("")
+        self.outbox_label.setAccessibleName("Outbox state")
+        self.statusBar().addPermanentWidget(self.outbox_label)
         self.statusBar().addPermanentWidget(self.model_label)
+        self.delivered: set[str] | None = None  # outbox items known delivered, for notifications
+        self.outbox_timer = QTimer(self)
+        self.outbox_timer.setInterval(5000)
+        self.outbox_timer.timeout.connect(self.refresh_outbox)
         self.statusBar().showMessage("Opening your index…")
         self._menus()
         self._connect()
@@ -119,6 +128,8 @@ class MainWindow(QMainWindow):
         file = self.menuBar().addMenu("&File")
         file.addAction("Add folder…", QKeySequence("Ctrl+O"), self.choose_folder)
         file.addAction("New chat", QKeySequence("Ctrl+N"), self.new_chat)
+        self.export_action = file.addAction("Export chat…", QKeySequence("Ctrl+E"), self.export_chat)
+        file.addAction("Export destinations…", self.open_destinations)
         file.addAction("Delete workspace…", self.delete_workspace)
         file.addSeparator()
         file.addAction("Settings…", QKeySequence("Ctrl+,"), self.open_settings)
@@ -126,6 +137,7 @@ class MainWindow(QMainWindow):
         file.addAction("Quit", QKeySequence("Ctrl+Q"), self.quit)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("Diagnostics…", self.open_diagnostics)
+        help_menu.addAction("Audit trail…", self.open_audit)
         help_menu.addAction("About Sealroom", lambda: QMessageBox.about(self, "Sealroom", PRIVACY))
         QShortcut(QKeySequence("Ctrl+K"), self, self.focus_question)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop_answer)
@@ -156,6 +168,8 @@ class MainWindow(QMainWindow):
         conv.stop.connect(self.stop_answer)
         conv.new_chat.connect(self.new_chat)
         conv.source_clicked.connect(self.show_source)
+        conv.export_answer.connect(lambda answer_id: self.export("answer", answer_id))
+        conv.export_chat.connect(self.export_chat)
 
     def _tray(self) -> QSystemTrayIcon | None:
         if not QSystemTrayIcon.isSystemTrayAvailable():
@@ -178,8 +192,15 @@ class MainWindow(QMainWindow):
         self.sidebar.setEnabled(True)
         self.conversation.setEnabled(True)
         self.statusBar().showMessage("Ready", 4000)
+        settings = self.host.require_engine().settings
+        if not settings.export_enabled:
+            self.conversation.can_export = False
+            self.export_action.setEnabled(False)
+            self.conversation.export_button.setToolTip("Exports are turned off by your organisation's policy")
         self.refresh()
         self.new_chat()
+        self.refresh_outbox()
+        self.outbox_timer.start()
 
     def on_start_failed(self, why: str) -> None:
         self.statusBar().showMessage(f"Sealroom cannot open its index: {why}")
@@ -278,6 +299,7 @@ class MainWindow(QMainWindow):
         if self.conversation.busy:
             return
         self.chat_id = None
+        self.conversation.export_button.setEnabled(False)
         self.conversation.show_chat("New chat", [])
         self.preview.clear()
         self.sidebar.chats.clearSelection()
@@ -289,13 +311,15 @@ class MainWindow(QMainWindow):
 
         def read(engine: Engine) -> tuple[str, list[Entry]]:
             title = dict(engine.chats(self.host.workspace)).get(chat_id, "Chat")
+            ids = iter(a["id"] for a in engine.catalog.answers(chat_id))
             return title, [
-                entry_of(role, text, cites, record)
+                entry_of(role, text, cites, record, next(ids, 0) if role == "assistant" else 0)
                 for role, text, cites, record in engine.transcript(chat_id)
             ]
 
         def show(data: tuple[str, list[Entry]]) -> None:
             self.chat_id = chat_id
+            self.conversation.export_button.setEnabled(self.conversation.can_export)
             self.conversation.show_chat(*data)
             self.preview.clear()
 
@@ -337,6 +361,8 @@ class MainWindow(QMainWindow):
             new = self.chat_id is None
             self.chat_id = answer.chat_id
             record = answer.to_dict()
+            conv.entries[-1].answer_id = answer.answer_id
+            conv.export_button.setEnabled(conv.can_export)
             conv.finish_answer(answer.text, answer.citations, answer_note(record), dropped_of(record))
             if not answer.citations and answer.sources:
                 conv.set_chips([hit_source(n, h) for n, h in enumerate(answer.sources, 1)], "Passages found:")
@@ -384,6 +410,73 @@ class MainWindow(QMainWindow):
         if self.host.engine is None:
             return
         SettingsDialog(self, self.host).open()
+
+    # --- export and audit ------------------------------------------------------------------
+    def export_chat(self) -> None:
+        if self.chat_id is not None:
+            self.export("chat", self.chat_id)
+
+    def export(self, kind: str, ident: int) -> None:
+        """Ask for destination and format, then export off the GUI thread and say what happened."""
+        if self.host.engine is None or not ident:
+            return
+        dialog = ExportDialog(self, self.host, "this chat" if kind == "chat" else "this answer")
+        dialog.accepted.connect(lambda: self._export(kind, ident, *dialog.choice()))
+        dialog.open()
+
+    def _export(self, kind: str, ident: int, destination: str, fmt: str) -> None:
+        from .ops import Op
+
+        engine = self.host.require_engine()
+        self.statusBar().showMessage(f"Exporting to {destination}…")
+
+        def work(_: Any) -> Any:
+            engine.catalog.set_meta(LAST_CHOICE, json.dumps({"destination": destination, "format": fmt}))
+            if kind == "chat":
+                return engine.output.export(destination, fmt, chat_id=ident)
+            return engine.output.export(destination, fmt, answer_id=ident)
+
+        def done(result: Any) -> None:
+            if self.delivered is not None:  # said here already: no second notice from the outbox poll
+                self.delivered.add(result.item.id)
+            self.statusBar().showMessage(report_export(self, result), 15_000)
+            self.refresh_outbox()
+
+        Op(self, work, done, lane="export").run()
+
+    def refresh_outbox(self) -> None:
+        """The outbox line in the status bar, and a notice for each export delivered meanwhile."""
+
+        def read(engine: Engine) -> tuple[list[str], list[tuple[str, str, str]]]:
+            items = engine.output.outbox.items("delivered")
+            return engine.output.state(), [(i.id, i.destination, i.delivered_as) for i in items]
+
+        def show(data: tuple[list[str], list[tuple[str, str, str]]]) -> None:
+            lines, delivered = data
+            self.outbox_label.setText(" · ".join(lines))
+            self.outbox_label.setToolTip("\n".join(lines))
+            known = self.delivered
+            self.delivered = {d[0] for d in delivered}
+            if known is None:
+                return
+            for ident, destination, name in delivered:
+                if ident not in known:
+                    message = f"Delivered to {destination}: {name}"
+                    self.statusBar().showMessage(message, 15_000)
+                    if self.tray:
+                        self.tray.showMessage("Sealroom", message, QIcon(), 5000)
+
+        self.host.read(read, show)
+
+    def open_destinations(self) -> None:
+        from .export_ui import DestinationsDialog
+
+        if self.host.engine is not None:
+            DestinationsDialog(self, self.host).open()
+
+    def open_audit(self) -> None:
+        if self.host.engine is not None:
+            AuditDialog(self, self.host).open()
 
     def open_diagnostics(self) -> None:
         if self.host.engine is None:

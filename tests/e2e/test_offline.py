@@ -62,7 +62,9 @@ def test_full_flow_without_network(home: Path, tmp_path: Path):
     out.mkdir()
     run("destinations", "add", "Share", "--folder", str(out))
     for fmt in ("md", "docx", "json"):
-        result = json.loads(run("export", "--chat", str(answer["chat_id"]), "--to", "Share", "--format", fmt, "--json"))
+        result = json.loads(
+            run("export", "--chat", str(answer["chat_id"]), "--to", "Share", "--format", fmt, "--json")
+        )
         assert result["status"] == "delivered"
         assert hashlib.sha256((out / result["file_name"]).read_bytes()).hexdigest() == result["sha256"]
     exported = json.loads(next(out.glob("*.json")).read_text())
