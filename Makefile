@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SAMPLE ?= $(CURDIR)/tests/corpus
 export SEALROOM_HOME ?= $(CURDIR)/.sealroom-home
 
-.PHONY: setup run test test-hostile lint typecheck bench bench-quality models-extra clean qt-libs test-libs
+.PHONY: setup run test test-hostile lint typecheck bench bench-export bench-quality models-extra clean qt-libs test-libs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,11 @@ test-hostile: setup
 bench: setup qt-libs
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/measure.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/gui.py
+
+# Export figures (10-citation answer: render + deliver per format; delivery after the share returns), folder
+# destination; see bench/export.py for the SMB variant. Writes bench/results/export.json.
+bench-export: setup
+	$(BIN)/python bench/export.py
 
 # Answer quality on the eval set (bench/eval/corpus.jsonl), for every installed chat model;
 # exits non-zero when the default model misses a target.

@@ -222,7 +222,7 @@ class Output:
 
         return self.outbox.deliver(self.destinations.get, check, result, force=force, only=only)
 
-    def courier(self, stop: Any, every_s: float = 5.0) -> None:
+    def courier(self, stop: Any, every_s: float = 2.0) -> None:
         """Until `stop`: deliver waiting exports when due, or as soon as their destination answers."""
         while not stop.wait(every_s):
             try:

@@ -41,3 +41,14 @@ def test_saved_settings_round_trip_and_policy_keys_are_refused(
     with pytest.raises(SealroomError, match="needs a int"):
         save_user_settings({"n_ctx": "big"})
     assert load_settings().log_level == "WARNING"
+
+
+def test_the_example_policy_is_valid_and_locks_every_key_it_sets(tmp_path, monkeypatch):
+    from sealroom.core.config import load_settings
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("SEALROOM_HOME", str(tmp_path))
+    monkeypatch.setenv("SEALROOM_POLICY", str(ROOT / "packaging" / "policy.example.toml"))
+    settings = load_settings()
+    assert {"export_enabled", "export_formats", "audit_question_text", "allowed_hosts"} <= settings.locked
+    assert settings.export_formats == ["md", "docx", "json"] and settings.audit_retention_days == 0

@@ -79,7 +79,7 @@ class Samba:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
-        subprocess.run(["pkill", "-f", f"smbd.*{self.conf}"], check=False)
+        subprocess.run(["pkill", "-f", f"^smbd --foreground --no-process-group -s {self.conf}$"], check=False)
         _wait_port(self.port, up=False)
 
     def files(self) -> dict[str, bytes]:
