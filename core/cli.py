@@ -21,6 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sealroom", description="Private document assistant: local index, cited answers."
     )
+    from .export import sealroom_version
+
+    p.add_argument("--version", action="version", version=f"sealroom {sealroom_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add = sub.add_parser("add", help="watch one or more folders")
     add.add_argument("folders", nargs="+", metavar="FOLDER")

@@ -492,7 +492,10 @@ class Engine:
     # --- status -----------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         files = self.catalog.files()
+        from .export import sealroom_version
+
         return {
+            "version": sealroom_version(),
             "data_dir": str(self.home),
             "folders": self.folders(),
             "files": [{"path": f.path, "status": f.status, "reason": f.reason} for f in files],

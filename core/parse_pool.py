@@ -7,12 +7,12 @@ import json
 import os
 import queue
 import subprocess
-import sys
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .parsers import Parsed
+from .workers import worker_command
 
 
 @dataclass
@@ -27,7 +27,7 @@ class _Worker:
         self.memory_mb = memory_mb
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sealroom.core.parse_worker", str(memory_mb)],
+            worker_command("sealroom.core.parse_worker", str(memory_mb)),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

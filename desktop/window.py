@@ -138,7 +138,7 @@ class MainWindow(QMainWindow):
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("Diagnostics…", self.open_diagnostics)
         help_menu.addAction("Audit trail…", self.open_audit)
-        help_menu.addAction("About Sealroom", lambda: QMessageBox.about(self, "Sealroom", PRIVACY))
+        help_menu.addAction("About Sealroom", self.about)
         QShortcut(QKeySequence("Ctrl+K"), self, self.focus_question)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop_answer)
 
@@ -473,6 +473,11 @@ class MainWindow(QMainWindow):
 
         if self.host.engine is not None:
             DestinationsDialog(self, self.host).open()
+
+    def about(self) -> None:
+        from sealroom.core.export import sealroom_version
+
+        QMessageBox.about(self, "Sealroom", f"<b>Sealroom {sealroom_version()}</b><br><br>{PRIVACY}")
 
     def open_audit(self) -> None:
         if self.host.engine is not None:

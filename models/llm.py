@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import queue
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from sealroom.core.errors import ModelError
+from sealroom.core.workers import worker_command
 
 from .gguf import read_gguf
 
@@ -42,7 +42,7 @@ class LlmWorker:
             stderr = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
             self._events = queue.Queue()
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "sealroom.models.llm_worker"],
+                worker_command("sealroom.models.llm_worker"),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,

@@ -74,3 +74,26 @@ def test_the_guard_covers_udp_name_lookups_and_every_process_sealroom_starts():
             [sys.executable, "-c", code], input=request + "\n", capture_output=True, text=True, timeout=60
         )
         assert "NetworkBlocked" in proc.stdout, (proc.stdout, proc.stderr[-2000:])
+
+
+def test_worker_commands_run_from_source_and_from_a_frozen_bundle(monkeypatch):
+    import sys
+
+    import pytest
+
+    from sealroom.core import workers
+
+    assert workers.worker_command("sealroom.core.parse_worker", "480") == [
+        sys.executable,
+        "-m",
+        "sealroom.core.parse_worker",
+        "480",
+    ]
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    command = workers.worker_command("sealroom.models.llm_worker")
+    assert command == [sys.executable, "--sealroom-worker", "sealroom.models.llm_worker"]
+    with pytest.raises(ValueError):
+        workers.worker_command("os")
+    assert not workers.run_worker_from_argv(["sealroom", "status"])
+    with pytest.raises(SystemExit, match="unknown worker"):
+        workers.run_worker_from_argv(["sealroom", "--sealroom-worker", "os"])

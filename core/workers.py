@@ -1,0 +1,34 @@
+"""How Sealroom starts its helper processes (parser workers, the LLM worker).
+
+From source they run as `python -m MODULE`. In a frozen bundle (PyInstaller) there is no
+`python`: the bundle's own executable is started with `--sealroom-worker MODULE`, and
+`run_worker_from_argv()` (called first by the bundle's entry point) runs that module's main.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+WORKER_FLAG = "--sealroom-worker"
+WORKERS = ("sealroom.core.parse_worker", "sealroom.models.llm_worker")
+
+
+def worker_command(module: str, *args: str) -> list[str]:
+    if module not in WORKERS:
+        raise ValueError(f"not a worker module: {module}")
+    if getattr(sys, "frozen", False):
+        return [sys.executable, WORKER_FLAG, module, *args]
+    return [sys.executable, "-m", module, *args]
+
+
+def run_worker_from_argv(argv: list[str]) -> bool:
+    """If `argv` asks for a worker, run it (argv as the module expects) and return True."""
+    if len(argv) < 3 or argv[1] != WORKER_FLAG:
+        return False
+    module = argv[2]
+    if module not in WORKERS:
+        raise SystemExit(f"sealroom: unknown worker {module}")
+    sys.argv = [module, *argv[3:]]
+    importlib.import_module(module).main()
+    return True
