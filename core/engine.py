@@ -111,8 +111,17 @@ class Engine:
                     self._store = self._open_store()
                 recorded = self.catalog.get_meta("embedding_model")
                 if recorded and recorded != self.embedder.model_id:
-                    raise SealroomError(
-                        f"the index was built with embedding model {recorded}; run `sealroom repair` to rebuild it"
+                    # an upgrade brought another embedding model: its vectors are not comparable. Drop
+                    # them; the next index run embeds every passage again from the catalog (no document
+                    # is re-read) and search is by keyword meanwhile (status and the window say so).
+                    self._store.reset()
+                    self.recovered = (
+                        f"the embedding model changed ({recorded} → {self.embedder.model_id}): the vector "
+                        "index is rebuilt from the catalog at the next index; search is by keyword until then"
+                    )
+                    logs.event("embedding model changed", previous=recorded, current=self.embedder.model_id)
+                    self.audit.record(
+                        "model_changed", embedding_model=self.embedder.model_id, previous=recorded
                     )
                 self.catalog.set_meta("embedding_model", self.embedder.model_id)
             return self._store
