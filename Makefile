@@ -72,6 +72,7 @@ test-hostile: setup
 	$(BIN)/python bench/hostile.py run --json bench/results/hostile.json
 
 bench: setup qt-libs
+	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/baselines.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/measure.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/gui.py
 
