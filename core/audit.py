@@ -75,15 +75,15 @@ class AuditTrail:
     # --- the HMAC key ------------------------------------------------------------------
     def key(self, create: bool = True) -> bytes | None:
         """The HMAC key from the keyring (made on first use), or None where no keyring works."""
-        if self._key is False:
-            self._key = None
-            if self._use_keyring:
-                stored = secrets_store.get(KEY_ACCOUNT, self._scope())
-                if stored is None and create:
-                    stored = secrets.token_hex(32)
-                    if not secrets_store.set(KEY_ACCOUNT, self._scope(), stored):
-                        stored = None
-                self._key = bytes.fromhex(stored) if stored else None
+        if self._key is False and self._use_keyring:
+            stored = secrets_store.get(KEY_ACCOUNT, self._scope())
+            if stored is None:
+                if not create:  # a look-up only (verify): the next record may still make the key
+                    return None
+                stored = secrets.token_hex(32)
+                if not secrets_store.set(KEY_ACCOUNT, self._scope(), stored):
+                    stored = None
+            self._key = bytes.fromhex(stored) if stored else None
         return self._key if isinstance(self._key, bytes) else None
 
     def _scope(self) -> str:

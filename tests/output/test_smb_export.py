@@ -284,3 +284,15 @@ def test_no_keyring_says_so_in_one_line_and_stores_nothing(env, samba: Samba):
     )
     assert "Legal" not in sealroom(bare, "destinations").stdout
     assert not any(b"pw" in p.read_bytes() for p in Path(env["SEALROOM_HOME"]).glob("*.json"))
+
+
+def test_verifying_before_the_first_record_does_not_leave_the_trail_unsigned(
+    tmp_path: Path, secret_service: str
+):
+    from sealroom.core.audit import AuditTrail
+
+    trail = AuditTrail(tmp_path / "fresh-home")
+    assert trail.verify().ok  # looks for the key, finds none yet
+    record = trail.record("folder_added", folder="/docs")
+    assert record is not None and "mac" in record
+    assert trail.verify().signed == 1
