@@ -250,13 +250,22 @@ DENIED = {0xC0000022: "access denied", 0xC00000CC: "no such share", 0xC0000225: 
 DENIED |= {0xC000003A: "no such folder on the share", 0xC0000034: "no such folder on the share"}
 
 
+def allow_host(dest: Destination) -> None:
+    """Resolve an SMB host the policy allows (checked before) and let the socket guard pass its
+    addresses; raises OSError when the name does not resolve."""
+    infos = socket.getaddrinfo(dest.host, dest.port, type=socket.SOCK_STREAM)
+    offline.allow_hosts([str(info[4][0]) for info in infos])
+
+
 class SmbWriter:
     """Writes into `\\\\host\\share\\dir` with smbprotocol, the password read from the keyring."""
 
     def __init__(self, dest: Destination) -> None:
         self.dest = dest
         self._cache: dict[str, Any] = {}
-        self._ready = False
+        self._ready = False  # the host's addresses are let through the socket guard
+        self._password: str | None = None  # read from the keyring once per writer
+        self._dir_made = False
 
     def _unc(self, name: str = "") -> str:
         parts = [self.dest.share, *[p for p in self.dest.path.split("/") if p]]
@@ -265,7 +274,9 @@ class SmbWriter:
         return "\\\\" + self.dest.host + "\\" + "\\".join(parts)
 
     def _kw(self) -> dict[str, Any]:
-        password = secrets_store.get(self.dest.secret_account)
+        if self._password is None:
+            self._password = secrets_store.get(self.dest.secret_account)
+        password = self._password
         if password is None:
             raise Refused(
                 f"no password for '{self.dest.name}' in the keyring (unlock the keyring, or add the "
@@ -304,12 +315,10 @@ class SmbWriter:
             raise Offline(f"{self.dest.target}: connection lost ({type(exc).__name__})") from None
 
     def _resolve(self) -> None:
-        """The host is allowed by policy (checked before): let the socket guard pass its addresses."""
         try:
-            infos = socket.getaddrinfo(self.dest.host, self.dest.port, type=socket.SOCK_STREAM)
+            allow_host(self.dest)
         except OSError as exc:
             raise Offline(f"{self.dest.target}: cannot resolve {self.dest.host} ({_short(exc)})") from None
-        offline.allow_hosts([str(info[4][0]) for info in infos])
         self._ready = True
 
     def existing_sha256(self, name: str) -> str | None:
@@ -322,7 +331,9 @@ class SmbWriter:
                     return None
                 raise
 
-        self._call(lambda smb, **kw: smb.makedirs(self._unc(), exist_ok=True, **kw))
+        if not self._dir_made:
+            self._call(lambda smb, **kw: smb.makedirs(self._unc(), exist_ok=True, **kw))
+            self._dir_made = True
         return self._call(read, self._unc(name))
 
     def put(self, name: str, data: bytes) -> bool:

@@ -21,7 +21,7 @@ from . import logs
 from .audit import AuditTrail
 from .catalog import Catalog
 from .config import Settings
-from .destinations import Destination, Destinations, Refused, check_policy, writer
+from .destinations import Destination, Destinations, Refused, allow_host, check_policy, writer
 from .errors import UsageError
 from .outbox import Item, Outbox
 
@@ -226,12 +226,9 @@ class Output:
         """Until `stop`: deliver waiting exports when due, or as soon as their destination answers."""
         while not stop.wait(every_s):
             try:
-                waiting = self.outbox.waiting()
-                now = time.time()
-                for name in waiting:
-                    due = any(
-                        i.next_try <= now for i in self.outbox.items("pending") if i.destination == name
-                    )
+                pending, now = self.outbox.items("pending"), time.time()
+                for name in dict.fromkeys(i.destination for i in pending):
+                    due = any(i.next_try <= now for i in pending if i.destination == name)
                     if due or self.reachable(name):
                         self.deliver(force=True, only=name)
             except Exception as exc:
@@ -248,11 +245,8 @@ class Output:
             return Path(dest.path).is_dir()
         import socket
 
-        from . import offline
-
         try:
-            infos = socket.getaddrinfo(dest.host, dest.port, type=socket.SOCK_STREAM)
-            offline.allow_hosts([str(i[4][0]) for i in infos])
+            allow_host(dest)
             with socket.create_connection((dest.host, dest.port), timeout=2):
                 return True
         except OSError:
