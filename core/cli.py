@@ -360,10 +360,8 @@ def _audit(engine: Any, args: argparse.Namespace) -> int:
 
 def _audit_verify(as_json: bool) -> int:
     from .audit import AuditTrail
-    from .config import load_settings
     from .paths import data_dir
 
-    load_settings()
     result = AuditTrail(data_dir()).verify()
     if as_json:
         _print_json(result.to_dict())

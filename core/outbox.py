@@ -29,7 +29,6 @@ from .errors import SealroomError
 
 BACKOFF_S = (15, 30, 60, 120, 300, 600, 900)  # then every 15 minutes
 MAX_SUFFIX = 100
-KEEP_DELIVERED_DAYS = 30
 
 
 @dataclass
@@ -113,13 +112,6 @@ class Outbox:
     def _save(self, item: Item) -> None:
         _write_json(self.dir / item.id / "item.json", item.to_dict())
 
-    def waiting(self) -> dict[str, int]:
-        """Pending items per destination (for "2 exports waiting for Legal share")."""
-        out: dict[str, int] = {}
-        for item in self.items("pending"):
-            out[item.destination] = out.get(item.destination, 0) + 1
-        return out
-
     # --- delivery ----------------------------------------------------------------------
     def retry(self, ident: str | None = None) -> int:
         """Put failed (and waiting) items back to be tried now."""
@@ -167,9 +159,7 @@ class Outbox:
                         if dest is not None:
                             offline[dest.name] = str(exc)
                         self._postpone(item, str(exc))
-                    except Refused as exc:
-                        self._fail(item, str(exc))
-                    except SealroomError as exc:
+                    except SealroomError as exc:  # a refusal (password, policy, permissions) and the like
                         self._fail(item, str(exc))
                     except OSError as exc:
                         self._postpone(item, f"{type(exc).__name__}: {exc.strerror or exc}")
@@ -218,15 +208,6 @@ class Outbox:
     def next_due(self) -> float | None:
         times = [i.next_try for i in self.items("pending")]
         return min(times) if times else None
-
-    def prune(self, days: int = KEEP_DELIVERED_DAYS) -> int:
-        cutoff, n = time.time() - days * 86400, 0
-        with self._lock:
-            for item in self.items("delivered"):
-                if item.delivered_at < cutoff:
-                    shutil.rmtree(self.dir / item.id, ignore_errors=True)
-                    n += 1
-        return n
 
 
 def _stamp() -> str:

@@ -29,10 +29,13 @@ def _backend() -> Any:
     import keyring.core
     from keyring.backends import chainer, fail
 
+    def usable(backend: Any) -> bool:
+        return not isinstance(backend, fail.Keyring) and not (
+            isinstance(backend, chainer.ChainerBackend) and not backend.backends
+        )
+
     backend = keyring.get_keyring()
-    if isinstance(backend, fail.Keyring) or (
-        isinstance(backend, chainer.ChainerBackend) and not backend.backends
-    ):
+    if not usable(backend):
         import keyring.backend
 
         reset = getattr(keyring.backend.get_all_keyring, "reset", None)
@@ -41,11 +44,7 @@ def _backend() -> Any:
                 reset()
         keyring.core.init_backend()
         backend = keyring.get_keyring()
-    if isinstance(backend, fail.Keyring) or (
-        isinstance(backend, chainer.ChainerBackend) and not backend.backends
-    ):
-        return None
-    return backend
+    return backend if usable(backend) else None
 
 
 def available() -> bool:
