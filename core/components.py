@@ -14,9 +14,14 @@ from .protocols import Embedder, Generator
 
 
 def make_embedder(settings: Settings) -> Embedder:
+    """The embedder, running the model derived from the shipped file (kept in the user's cache folder:
+    it holds no user data and is the same for every data folder)."""
+    import platformdirs
+
     from sealroom.models.embedding import OnnxEmbedder
 
-    embedder = OnnxEmbedder(threads=settings.n_threads)
+    cache = Path(platformdirs.user_cache_dir("sealroom", appauthor=False)) / "models"
+    embedder = OnnxEmbedder(threads=settings.n_threads, cache=cache)
     embedder.warm_up()
     return embedder
 
