@@ -61,6 +61,9 @@ CREATE TABLE IF NOT EXISTS chunks (
     end INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha256, seq);
+-- Contents whose chunks are committed (searchable by keyword, citable) but whose vectors are not all
+-- stored yet: the indexer embeds them next, also after a crash. Older catalogs gain it on open.
+CREATE TABLE IF NOT EXISTS unembedded (sha256 TEXT PRIMARY KEY);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
     text, heading, content='chunks', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
 );
@@ -357,9 +360,16 @@ class Catalog:
         return {r["status"]: r["n"] for r in rows}
 
     def finish_content(
-        self, sha256: str, status: str, reason: str | None, pages: int | None, chunks: Sequence[Chunk]
+        self,
+        sha256: str,
+        status: str,
+        reason: str | None,
+        pages: int | None,
+        chunks: Sequence[Chunk],
+        embedded: bool = True,
     ) -> list[str]:
         """Record a parsed version: its chunks and the status of every file with this content, atomically.
+        With `embedded` false its vectors are still to come (`unembedded`, until `mark_embedded`).
 
         Returns the paths that changed state (files edited since the parse keep their new state).
         """
@@ -369,6 +379,10 @@ class Catalog:
                 "INSERT INTO chunks(id, sha256, seq, text, page, heading, start, end) VALUES (?,?,?,?,?,?,?,?)",
                 [(c.id, c.sha256, c.seq, c.text, c.page, c.heading, c.start, c.end) for c in chunks],
             )
+            if embedded or not chunks:
+                db.execute("DELETE FROM unembedded WHERE sha256 = ?", (sha256,))
+            else:
+                db.execute("INSERT OR IGNORE INTO unembedded(sha256) VALUES (?)", (sha256,))
             paths = [
                 r["path"]
                 for r in db.execute(
@@ -380,6 +394,24 @@ class Catalog:
                 (status, reason, pages, time.time(), sha256),
             )
             return paths
+
+    def mark_embedded(self, sha256: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM unembedded WHERE sha256 = ?", (sha256,))
+
+    def unembedded(self) -> list[str]:
+        """Contents searchable by keyword whose vectors are still to be stored, oldest first."""
+        return [r["sha256"] for r in self.query("SELECT sha256 FROM unembedded ORDER BY rowid")]
+
+    def semantic_pending(self) -> tuple[int, int]:
+        """(files, passages) searchable by keyword only until their vectors are stored."""
+        files = self.query(
+            "SELECT COUNT(*) AS n FROM files WHERE status = 'indexed' AND sha256 IN (SELECT sha256 FROM unembedded)"
+        )[0]["n"]
+        chunks = self.query(
+            "SELECT COUNT(*) AS n FROM chunks WHERE sha256 IN (SELECT sha256 FROM unembedded)"
+        )[0]["n"]
+        return int(files), int(chunks)
 
     def requeue(self, where: str = "status = 'failed'") -> int:
         with self.transaction() as db:
@@ -424,6 +456,7 @@ class Catalog:
         """Delete chunks and leave none of their words behind (FTS5 segments, the write-ahead log)."""
         with self.transaction() as db:
             db.executemany("DELETE FROM chunks WHERE id = ?", [(i,) for i in ids])
+            db.execute("DELETE FROM unembedded WHERE sha256 NOT IN (SELECT sha256 FROM chunks)")
             # FTS5 keeps a deleted row's tokens in old segments until they are merged
             db.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')")
         with self._lock:

@@ -156,6 +156,8 @@ def run(args: argparse.Namespace) -> int:
                     f"{status['chunks']} chunks; "
                     + ", ".join(f"{n} {s}" for s, n in sorted(status["counts"].items()))
                 )
+                if status["semantic_pending"]["message"]:
+                    print(status["semantic_pending"]["message"])
         elif command == "search":
             hits = engine.search(args.query, args.k, args.folder, args.types)
             if args.json:

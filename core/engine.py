@@ -356,7 +356,9 @@ class Engine:
         extra = [i for i in stored - known if i.rsplit("-", 1)[0] not in pending]
         if extra:
             self.store.delete(extra)
-        missing = known - stored
+        # passages committed before their vectors: the indexer embeds them next, with progress
+        waiting = {c.id for sha in self.catalog.unembedded() for c in self.catalog.chunks_of(sha)}
+        missing = known - stored - waiting
         if missing:
             logs.problem("vector index incomplete", missing=len(missing), of=len(known))
             self._embed_chunks(self.store, sorted(missing))
@@ -391,6 +393,8 @@ class Engine:
                 store = self._open_store()
             self._store = store
         done = self._embed_chunks(store, None, progress)
+        for sha in self.catalog.unembedded():
+            self.catalog.mark_embedded(sha)
         self.catalog.set_meta("embedding_model", self.embedder.model_id)
         logs.event("repair", chunks=done)
         return done
@@ -510,9 +514,21 @@ class Engine:
             "files": [{"path": f.path, "status": f.status, "reason": f.reason} for f in files],
             "counts": self.catalog.count_by_status(),
             "chunks": self.catalog.chunk_count(),
+            "semantic_pending": self.semantic_pending(),
             "embedding_model": self.catalog.get_meta("embedding_model"),
             "warnings": self.warnings(),
         }
+
+    def semantic_pending(self) -> dict[str, Any]:
+        """Files searchable by keyword whose vectors are still being made, and a line saying so."""
+        files, passages = self.catalog.semantic_pending()
+        line = (
+            f"{files:,} file{'s' if files != 1 else ''} searchable by keyword, semantic index pending "
+            f"({passages:,} passages)"
+            if files
+            else ""
+        )
+        return {"files": files, "passages": passages, "message": line}
 
     def warnings(self) -> list[str]:
         """Problems the user should fix that do not stop Sealroom (shown by `status` and Diagnostics)."""
@@ -544,6 +560,7 @@ class Engine:
             held = self.store.count()
         except SealroomError as exc:
             return str(exc)
+        chunks -= self.catalog.semantic_pending()[1]  # on their way (indexing says so), not lost
         if held < chunks:
             return f"the vector index holds {held:,} of {chunks:,} passages: the rest are found by keyword only; {fix}"
         return ""
@@ -558,11 +575,11 @@ class Engine:
             "totals": self.catalog.count_by_status(),
             "not_indexed": self.catalog.not_indexed(),
             "chunks": self.catalog.chunk_count(),
+            "semantic_pending": self.semantic_pending(),
             "embedding_model": self.catalog.get_meta("embedding_model"),
             "warnings": self.warnings(),
         }
 
-    # --- workspaces and chats -----------------------------------------------------------
     def add_workspace(self, name: str) -> bool:
         return self.catalog.add_workspace(name)
 

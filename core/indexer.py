@@ -1,10 +1,10 @@
-"""Work through the queue of pending files: parse (subprocess) → chunk → embed → store.
+"""Work through the queue of pending files: parse (subprocess) → chunk → commit → embed → store.
 
-Vectors are written to Chroma before the catalog commits a version as indexed, and
-chunk ids are derived from the content hash, so a crash at any point leaves either
-nothing or vectors that the redo overwrites: never a duplicate, never a lost file. A large
-file's vectors carry a fingerprint of their text, so after a crash or a pause it resumes from
-the passages already stored instead of from its first page.
+A parsed file's passages are committed to the catalog at once: it is searchable by keyword and
+citable while its vectors follow (the content is listed as `unembedded` until its last vector is
+stored). Chunk ids are derived from the content hash and every vector carries a fingerprint of its
+text, so a crash at any point leaves a file either pending (parsed again) or committed with some of its
+vectors: the next run embeds only the missing ones. Never a duplicate, never a lost file.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ class _Job:
     texts: list[str]
     prints: list[str]
     todo: list[int]  # positions of the chunks still to embed
+    committed: bool = False  # passages in the catalog (searchable by keyword), vectors to follow
 
     @property
     def done(self) -> int:
@@ -99,7 +100,8 @@ class Indexer:
         summary = IndexSummary()
         in_flight: dict[str, tuple[FileRow, Future[ParseOutcome]]] = {}
         large: deque[_Job] = deque()
-        total = self.catalog.count_by_status().get("pending", 0)
+        catch_up = self.catalog.unembedded()  # committed before a crash or a stop; vectors still missing
+        total = self.catalog.count_by_status().get("pending", 0) + len(catch_up)
         done = 0
         depth = self.pool_size + 1
         small_until = 0.0  # until then, files parsed meanwhile go before the next step of a large one
@@ -133,7 +135,10 @@ class Indexer:
             # a large file gets every other slice of time while small files are coming through
             if large and not paused and (not in_flight or time.perf_counter() >= small_until):
                 job = large[0]
-                show(job.row, f"{job.done:,} of {len(job.chunks):,} passages")
+                show(
+                    job.row,
+                    f"searchable by keyword; semantic index {job.done:,} of {len(job.chunks):,} passages",
+                )
                 step_started = time.perf_counter()
                 finished = self._step(job, summary)
                 small_until = time.perf_counter() + (time.perf_counter() - step_started)
@@ -142,6 +147,13 @@ class Indexer:
                     done += 1
                 else:
                     large.rotate(-1)  # two large files advance in turn
+                continue
+            if catch_up and not paused and len(large) < MAX_LARGE:
+                job = self._resume(catch_up.pop(0))
+                if job is None:
+                    done += 1
+                else:
+                    large.append(job)
                 continue
             if not in_flight:
                 break
@@ -196,15 +208,44 @@ class Indexer:
                 f"indexed the first {len(chunks)} passages{where}; the rest is over the per-file budget "
                 f"of {budget} passages (setting max_chunks_per_file)"
             )
+        job = self._job(row, parsed, chunks, reason, resume=len(chunks) > STEP)
+        # searchable by keyword and citable now; the vectors follow (listed as unembedded until then)
+        paths = self.catalog.finish_content(
+            row.sha256, "indexed", reason, parsed.pages, chunks, embedded=not job.todo
+        )
+        job.committed = True
+        summary.pages += parsed.pages or len(parsed.sections)
+        summary.chunks += len(chunks)
+        for path in paths:
+            self.emit({"event": "indexed", "path": path, "chunks": len(chunks), "pages": parsed.pages})
+        return job if job.todo else None
+
+    def _job(
+        self, row: FileRow, parsed: Parsed, chunks: list[Chunk], reason: str | None, resume: bool
+    ) -> _Job:
         texts = [embedding_text(c.heading, c.text) for c in chunks]
         prints = [fingerprint(t) for t in texts]
         todo = list(range(len(chunks)))
-        if len(chunks) > STEP:  # a large file may have been stopped part way: keep what is stored
+        if resume:  # stopped or killed part way: keep the vectors already stored
             stored = self.store.fingerprints([c.id for c in chunks])
             todo = [i for i in todo if stored.get(chunks[i].id) != prints[i]]
             if len(todo) < len(chunks):
                 logs.event("resumed", path=row.path, stored=len(chunks) - len(todo), chunks=len(chunks))
         return _Job(row, parsed, chunks, reason, texts, prints, todo)
+
+    def _resume(self, sha256: str) -> _Job | None:
+        """The vectors still missing of a content committed before a crash or a stop (None: none are)."""
+        chunks = self.catalog.chunks_of(sha256)
+        rows = self.catalog.files_for_content([sha256]).get(sha256, [])
+        if not chunks or not rows:
+            self.catalog.mark_embedded(sha256)
+            return None
+        job = self._job(rows[0], Parsed([], None), chunks, None, resume=True)
+        job.committed = True
+        if not job.todo:
+            self.catalog.mark_embedded(sha256)
+            return None
+        return job
 
     def _room_for(self, chunks: int) -> None:
         """Stop before embedding what could not be stored: a full disk is found in a second, not after
@@ -233,15 +274,7 @@ class Indexer:
                 )
         if job.todo:
             return False
-        paths = self.catalog.finish_content(
-            job.row.sha256, "indexed", job.reason, job.parsed.pages, job.chunks
-        )
-        summary.pages += job.parsed.pages or len(job.parsed.sections)
-        summary.chunks += len(job.chunks)
-        for path in paths:
-            self.emit(
-                {"event": "indexed", "path": path, "chunks": len(job.chunks), "pages": job.parsed.pages}
-            )
+        self.catalog.mark_embedded(job.row.sha256)
         return True
 
 

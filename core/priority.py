@@ -11,7 +11,9 @@ import os
 import sys
 
 PARSER = 10  # parse worker processes
-EMBEDDER = 10  # the embedding model's thread pool
+EMBEDDER = (
+    15  # the embedding model's thread pool: behind the parsers, so files become searchable by keyword first
+)
 MODEL = 4  # the chat model's process: behind the window, ahead of indexing
 
 

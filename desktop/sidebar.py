@@ -226,7 +226,7 @@ class IndexingPanel(QWidget):
         else:
             self.current.setText("")
 
-    def show_totals(self, counts: dict[str, int], watching: bool) -> None:
+    def show_totals(self, counts: dict[str, int], watching: bool, semantic: str = "") -> None:
         if self.current.text():
             return  # a run is in progress; its own numbers are on show
         total = sum(counts.values())
@@ -240,6 +240,8 @@ class IndexingPanel(QWidget):
             self.status.setText("Paused")
         elif counts.get("pending"):
             self.status.setText(f"{counts['pending']} files waiting")
+        elif semantic:  # every file is searchable by keyword; some vectors are still being made
+            self.status.setText(f"{semantic[:1].upper()}{semantic[1:]}")
         else:
             self.status.setText(
                 f"Up to date · {counts.get('indexed', 0)} files" + (" · watching" if watching else "")

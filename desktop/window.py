@@ -236,7 +236,9 @@ class MainWindow(QMainWindow):
             self.sidebar.set_workspaces(data["workspaces"], workspace)
             self.sidebar.set_folders(data["counts"])
             self.sidebar.set_chats(data["chats"], self.chat_id)
-            self.sidebar.indexing.show_totals(data["totals"], data["watching"])
+            self.sidebar.indexing.show_totals(
+                data["totals"], data["watching"], data["semantic_pending"]["message"]
+            )
             self.sidebar.indexing.set_not_indexed(data["not_indexed"])
             self.sidebar.indexing.set_warnings(data["warnings"])
             self.centre.setCurrentWidget(self.conversation if data["any_folder"] else self.welcome)

@@ -59,29 +59,42 @@ def test_small_files_are_not_queued_behind_a_large_one_and_a_stop_resumes_where_
         engine.emit = lambda e: finished.append(Path(e["path"]).name) if e.get("event") == "indexed" else None
         stop = threading.Event()
         details: list[str] = []
+        searchable_early: list[bool] = []
 
         def progress(done: int, total: int, path: str | None, detail: str) -> None:
             details.append(detail)
-            if detail.startswith(f"{2 * STEP} of"):
-                stop.set()  # stopped (app closed, or killed) half way through the large file
+            if detail.endswith(f"semantic index {STEP} of {4 * STEP} passages") and not searchable_early:
+                # while its vectors are being made, the large file is found by keyword, with its page
+                searchable_early.append(
+                    any("Clause 1000 " in h.text for h in engine.search("Clause 1000 fee"))
+                )
+            if detail.endswith(f"semantic index {2 * STEP} of {4 * STEP} passages"):
+                stop.set()  # stopped (app closed, or killed) half way through the large file's vectors
 
         engine.index(progress, stop)
-        assert sorted(finished) == ["small-0.txt", "small-1.txt", "small-2.txt"], (
-            "the small files queued after the large one were indexed while it was embedding"
+        assert sorted(finished) == ["a-huge.txt", "small-0.txt", "small-1.txt", "small-2.txt"], (
+            "every file is indexed (searchable by keyword) as soon as it is parsed"
         )
-        assert f"{STEP} of {4 * STEP} passages" in details, "progress shows the large file's own progress"
+        assert searchable_early == [True], "the large file was searchable by keyword before its vectors"
+        assert f"searchable by keyword; semantic index {STEP} of {4 * STEP} passages" in details, (
+            "progress shows the large file's own progress"
+        )
         huge = next(f for f in engine.catalog.files() if f.path.endswith("a-huge.txt"))
-        assert huge.status == "pending"
+        assert huge.status == "indexed" and engine.catalog.unembedded() == [huge.sha256]
+        pending = engine.status()["semantic_pending"]
+        assert pending["files"] == 1 and "searchable by keyword, semantic index pending" in pending["message"]
+        assert not any("vector index" in w for w in engine.warnings()), "vectors on their way are not a fault"
         stored_huge = engine.store.count() - 3
         assert 2 * STEP <= stored_huge < 4 * STEP, "the steps done so far are in the vector index"
         embedded_before = counting.texts
 
         finished.clear()
-        summary = engine.index()
-        assert finished == ["a-huge.txt"] and summary.chunks == 4 * STEP
+        engine.index()
+        assert finished == [], "nothing is parsed again"
         assert counting.texts - embedded_before == 4 * STEP - stored_huge, (
             "only the passages not stored yet are embedded"
         )
+        assert engine.catalog.unembedded() == [] and engine.status()["semantic_pending"]["files"] == 0
         files = {Path(f.path).name: f for f in engine.catalog.files()}
         assert files["a-huge.txt"].status == "indexed" and "first 256 passages" in (
             files["a-huge.txt"].reason or ""
