@@ -135,9 +135,15 @@ def main() -> int:
         embedder = engine.embedder
         embedder.warm_up()
         engine.store  # noqa: B018 - Chroma open before the clock
+        searchable: list[float] = []  # when each file became searchable by keyword (its 'indexed' event)
+        engine.emit = lambda e: (
+            searchable.append(time.perf_counter()) if e.get("event") == "indexed" else None
+        )
         started = time.perf_counter()
         summary = engine.index()
         sealroom_s = time.perf_counter() - started
+        keyword_s = max(searchable) - started
+        assert engine.search("Homöomorphismus"), "the PDF samples are searchable"
         texts = [
             embedding_text(c.heading, c.text).encode("utf-8", "replace").decode("utf-8")
             for batch in engine.catalog.all_chunks()
@@ -156,6 +162,14 @@ def main() -> int:
         model = embedder.model_id
     s_rate, n_rate = summary.pages / sealroom_s, naive_pages / naive_s
     rows = [
+        Row(
+            "time until every page is keyword-searchable vs the tutorial pipeline's full run",
+            keyword_s,
+            naive_s,
+            "s",
+            0.2,
+            higher_is_better=False,
+        ),
         Row("index pages/s vs the tutorial pipeline (PDF samples)", s_rate, n_rate, "pages/s", 1.5),
         Row(
             "  same, tutorial pipeline given Sealroom's embedder",
@@ -168,7 +182,12 @@ def main() -> int:
     ]
     detail: dict[str, Any] = {
         "embedding_model": model,
-        "sealroom": {"seconds": round(sealroom_s, 1), "pages": summary.pages, "chunks": summary.chunks},
+        "sealroom": {
+            "seconds": round(sealroom_s, 1),
+            "keyword_searchable_seconds": round(keyword_s, 1),
+            "pages": summary.pages,
+            "chunks": summary.chunks,
+        },
         "naive": {"seconds": round(naive_s, 1), "pages": naive_pages, "chunks": naive_chunks},
         "naive_with_sealroom_embedder_seconds": round(tuned_s, 1),
         "embed_only_seconds": round(embed_only_s, 1),

@@ -82,7 +82,9 @@ def chunk_sections(
     chunks: list[Chunk] = []
     seen: set[str] = set()  # the same text twice in one file (repeated parts, boilerplate) is kept once
     for section in sections:
-        text = section.text
+        # NUL is no text; it is also the catalog's escape for undecodable file-name bytes ("\x00dc"
+        # would come back as a surrogate). A space keeps every offset where it was.
+        text = section.text.replace("\x00", " ")
         starts = list(windows(text))
         for w, offset in enumerate(starts):
             piece = text[offset : starts[w + 1]] if w + 1 < len(starts) else text[offset:]

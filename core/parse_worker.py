@@ -72,7 +72,8 @@ def handle(request: dict[str, Any], memory_mb: int) -> dict[str, object]:
 
     path = Path(request["path"])
     try:
-        parsed = parse(path, int(request.get("max_chars") or 0))
+        k, n = request.get("part") or (0, 1)
+        parsed = parse(path, int(request.get("max_chars") or 0), (int(k), int(n)))
     except Unindexable as exc:
         return {"ok": False, "status": "skipped", "reason": str(exc)}
     except MemoryError:

@@ -142,14 +142,22 @@ def parse_pdf(path: Path) -> Parsed:
     current: str | None = None
     sections = []
     used = 0
-    for number, page in enumerate(reader.pages, start=1):
+    k, n = _Budget.part
+    for number in range(1, len(reader.pages) + 1):
         if _Budget.chars and used > _Budget.chars:
             _Budget.cut = True  # the pages after the budget are not read at all
             break
         current = headings.get(number, current)
+        if (number - 1) % n != k:
+            continue  # another worker reads this page
+        page = reader.pages[number - 1]
         sections.append(Section(_readable(page.extract_text() or ""), page=number, heading=current))
         used += len(sections[-1].text)
-    return _require_text(Parsed(sections, pages=len(reader.pages)), NO_PDF_TEXT)
+    parsed = Parsed(sections, pages=len(reader.pages))
+    if n > 1:  # one part of several may hold no text; the pool judges the whole
+        parsed.sections = [s for s in sections if s.text.strip()]
+        return parsed
+    return _require_text(parsed, NO_PDF_TEXT)
 
 
 def _readable(text: str) -> str:
@@ -270,6 +278,7 @@ class _Budget:
 
     chars = 0  # 0: no limit
     cut = False  # set when the file held more than was read
+    part = (0, 1)  # (k, n): read only the pages p with (p - 1) % n == k (a large PDF parsed by n workers)
 
 
 def read_text(path: Path, markup: int = 1) -> str:
@@ -507,17 +516,18 @@ PARSERS: dict[str, Callable[[Path], Parsed]] = {
 SUPPORTED_SUFFIXES = frozenset(PARSERS)
 
 
-def parse(path: Path, max_chars: int = 0) -> Parsed:
-    """The file's sections; with `max_chars`, about that much text at most (then `truncated`)."""
+def parse(path: Path, max_chars: int = 0, part: tuple[int, int] = (0, 1)) -> Parsed:
+    """The file's sections; with `max_chars`, about that much text at most (then `truncated`).
+    With `part` (k, n) only every n-th page of a PDF from page k + 1 (several workers share one file)."""
     try:
         parser = PARSERS[path.suffix.lower()]
     except KeyError:
         raise Unindexable(f"unsupported file type {path.suffix or '(none)'}") from None
-    _Budget.chars, _Budget.cut = max_chars, False
+    _Budget.chars, _Budget.cut, _Budget.part = max_chars, False, part
     try:
         parsed = parser(path)
     finally:
-        _Budget.chars = 0
+        _Budget.chars, _Budget.part = 0, (0, 1)
     if _Budget.cut:
         parsed.truncated = True
     return parsed.within(max_chars) if max_chars else parsed

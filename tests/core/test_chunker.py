@@ -82,3 +82,18 @@ def test_a_huge_one_line_section_is_tokenized_in_windows_and_stops_at_the_limit(
     whole = chunk_sections([Section(text, page=None)], "cd" * 32, word_spans, size=50, overlap=10)
     assert whole[-1].text.endswith("cell99999 value99999"), "windows cover the whole text"
     assert len({c.text for c in whole}) == len(whole)
+
+
+def test_a_nul_in_document_text_comes_back_from_the_catalog_as_it_was_chunked(tmp_path):
+    """NUL + two hex digits is the catalog's escape for file-name bytes: a PDF's stray NUL followed by
+    "dc" came back as a lone surrogate, which the embedder refused when resuming from the catalog."""
+    from sealroom.core.catalog import Catalog
+
+    section = Section("Invoice\x00dc12 total\x0000 due", page=1)
+    chunks = chunk_sections([section], "cd" * 32, word_spans)
+    assert [c.text for c in chunks] == ["Invoice dc12 total 00 due"]
+    assert section.text.replace("\x00", " ")[chunks[0].start : chunks[0].end] == chunks[0].text
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    catalog.finish_content("cd" * 32, "indexed", None, 1, chunks)
+    assert [c.text for c in catalog.chunks_of("cd" * 32)] == ["Invoice dc12 total 00 due"]
+    catalog.close()
