@@ -73,8 +73,10 @@ test-hostile: setup
 
 bench: setup qt-libs
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/baselines.py
+	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/answer_latency.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/measure.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/gui.py
+	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/large_folder.py
 	$(BIN)/python bench/goals.py
 
 # Export figures (10-citation answer: render + deliver per format; delivery after the share returns), folder

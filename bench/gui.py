@@ -18,6 +18,10 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from goals import Row, write
+
+IDLE_LIMIT_MB, PEAK_LIMIT_MB = 600, 1500  # issue 11: whole process tree, idle after indexing / while indexing
 
 CORPUS = Path(__file__).resolve().parents[1] / "tests" / "corpus"
 QUESTIONS = [
@@ -85,6 +89,9 @@ def main() -> int:
     run_until(lambda: host.engine is not None and host.model.startswith("ready"))
     clock.start()
     timer.start()
+    from sealroom.core.proctree import PeakSampler, tree_rss
+
+    sampler = PeakSampler().__enter__()  # the window, the engine, parser workers and the model process
     started = time.perf_counter()
     for sub in ("pdf-samples", "docx-samples", "email-samples"):
         window.add_folder(str(CORPUS / sub))
@@ -96,12 +103,45 @@ def main() -> int:
         )
     )
     report(f"indexing the corpus ({time.perf_counter() - started:.0f} s)")
+    sampler.__exit__()
+    peak_mb = sampler.peak / 2**20
     gaps.clear()
     clock.restart()
     for question in QUESTIONS:
         window.conversation.ask.emit(question)
         run_until(lambda: not window.conversation.busy)
     report(f"answering {len(QUESTIONS)} questions")
+    # idle: indexed, both models loaded, nothing to do; the parser workers' idle memory counts too
+    settle = time.monotonic() + 10
+    while time.monotonic() < settle:
+        app.processEvents()
+        time.sleep(0.05)
+    idle_mb = (tree_rss() or 0) / 2**20
+    print(
+        f"process tree: peak {peak_mb:.0f} MB while indexing, {idle_mb:.0f} MB idle with both models loaded"
+    )
+    write(
+        "memory.json",
+        [
+            Row(
+                "desktop idle after indexing, models loaded: tree RSS vs limit",
+                idle_mb,
+                IDLE_LIMIT_MB,
+                "MB",
+                1.0,
+                higher_is_better=False,
+            ),
+            Row(
+                "desktop while indexing the corpus: peak tree RSS vs limit",
+                peak_mb,
+                PEAK_LIMIT_MB,
+                "MB",
+                1.0,
+                higher_is_better=False,
+            ),
+        ],
+        window_visible_ms=statistics.median(visible),
+    )
     timer.stop()
     window.quitting = True
     host.shutdown()
