@@ -39,8 +39,11 @@ STEP = 64
 #: index, vector and its HNSW entry: 5 MB held 599 passages of the corpus, about 8 KB each; counted twice).
 MIN_FREE = 1 << 20
 BYTES_PER_CHUNK = 16 << 10
-#: Large files being embedded at once; parsing of further files waits while this many are in hand.
-MAX_LARGE = 4
+#: Passages per step while other files are still being parsed (their keyword commit waits at most one step).
+SHORT_STEP = 16
+#: Committed files whose vectors are made in turn; more wait in the catalog (as after a stop) and are
+#: taken up from there, so parsing never waits for embedding and memory stays bounded.
+MAX_JOBS = 8
 
 
 @dataclass
@@ -92,72 +95,67 @@ class Indexer:
     def run(self, progress: Progress | None = None, stop: threading.Event | None = None) -> IndexSummary:
         """Index until the queue is empty, `stop` is set, or `paused` is (files left stay pending).
 
-        Parsed files are taken as they come; a large one is embedded a step at a time with the
-        others finished between its steps. When paused or stopped, a large file in hand stays
-        pending: its vectors written so far are kept and reused when it is taken up again.
+        A parsed file is committed first (searchable by keyword at once); vectors are made between
+        parses, files in turn, a step at a time. When paused or stopped, files whose vectors are not
+        complete stay listed as unembedded: the vectors written so far are kept, the rest follows.
         """
         started = time.perf_counter()
         summary = IndexSummary()
         in_flight: dict[str, tuple[FileRow, Future[ParseOutcome]]] = {}
-        large: deque[_Job] = deque()
+        jobs: deque[_Job] = deque()  # committed files whose vectors are being made, in turn
         catch_up = self.catalog.unembedded()  # committed before a crash or a stop; vectors still missing
         total = self.catalog.count_by_status().get("pending", 0) + len(catch_up)
         done = 0
         depth = self.pool_size + 1
-        small_until = 0.0  # until then, files parsed meanwhile go before the next step of a large one
 
         def show(row: FileRow | None, detail: str = "") -> None:
             if progress:
-                busy = len(in_flight) + len(large)
+                busy = len(in_flight) + len(jobs)
                 progress(done, max(total, done + busy), row.path if row else None, detail)
 
         while not (stop is not None and stop.is_set()):
             paused = self.paused.is_set()
             # when paused, finish the parses in hand and take no new files
-            if len(in_flight) < depth and len(large) < MAX_LARGE and not paused:
-                busy = [*in_flight, *(job.row.sha256 for job in large)]
-                for row in self.catalog.pending(depth - len(in_flight), exclude=busy):
+            if len(in_flight) < depth and not paused:
+                for row in self.catalog.pending(depth - len(in_flight), exclude=list(in_flight)):
                     if row.sha256 not in in_flight:  # copies of one content are parsed once
                         in_flight[row.sha256] = (row, self.pool.submit(row.path))
             ready = next((sha for sha, (_, f) in in_flight.items() if f.done()), None)
-            if ready is not None:
+            if ready is not None:  # first of all: a parsed file becomes searchable by keyword
                 row, future = in_flight.pop(ready)
                 show(row)
                 job = self._start(row, future.result(), summary)
-                if job is not None and len(job.todo) <= STEP:
-                    self._step(job, summary)
-                    job = None
                 if job is None:
                     done += 1
-                else:
-                    large.append(job)
+                elif len(jobs) < MAX_JOBS:
+                    jobs.append(job)
+                else:  # committed: its vectors are made from the catalog once the others are done
+                    catch_up.append(job.row.sha256)
                 continue
-            # a large file gets every other slice of time while small files are coming through
-            if large and not paused and (not in_flight or time.perf_counter() >= small_until):
-                job = large[0]
+            # vectors are made on a core no parser needs: every file is searchable by keyword first
+            if jobs and not paused and (not in_flight or self.pool.busy < self.pool_size):
+                job = jobs[0]
                 show(
                     job.row,
                     f"searchable by keyword; semantic index {job.done:,} of {len(job.chunks):,} passages",
                 )
-                step_started = time.perf_counter()
-                finished = self._step(job, summary)
-                small_until = time.perf_counter() + (time.perf_counter() - step_started)
-                if finished:
-                    large.popleft()
+                # while files are being parsed, short steps: a parsed file waits at most one of them
+                if self._step(job, SHORT_STEP if in_flight else STEP):
+                    jobs.popleft()
                     done += 1
                 else:
-                    large.rotate(-1)  # two large files advance in turn
+                    jobs.rotate(-1)  # files advance in turn: a small one is not held up by a large one
                 continue
-            if catch_up and not paused and len(large) < MAX_LARGE:
+            if catch_up and not paused:
                 job = self._resume(catch_up.pop(0))
                 if job is None:
                     done += 1
                 else:
-                    large.append(job)
+                    jobs.append(job)
                 continue
             if not in_flight:
                 break
-            wait([f for _, f in in_flight.values()], timeout=0.5, return_when=FIRST_COMPLETED)
+            wait([f for _, f in in_flight.values()], timeout=0.2, return_when=FIRST_COMPLETED)
         show(None)
         summary.seconds = time.perf_counter() - started
         summary.by_status = self.catalog.count_by_status()
@@ -214,6 +212,7 @@ class Indexer:
             row.sha256, "indexed", reason, parsed.pages, chunks, embedded=not job.todo
         )
         job.committed = True
+        job.parsed = Parsed([], parsed.pages)  # the text is in the catalog now; hold only the passages
         summary.pages += parsed.pages or len(parsed.sections)
         summary.chunks += len(chunks)
         for path in paths:
@@ -258,10 +257,12 @@ class Indexer:
         if free < MIN_FREE + chunks * BYTES_PER_CHUNK:
             raise DiskFull(home)
 
-    def _step(self, job: _Job, summary: IndexSummary) -> bool:
-        """Embed and store the next step of a job's chunks; commit the file after its last step."""
-        self._room_for(min(len(job.todo), STEP) + (len(job.chunks) if len(job.todo) <= STEP else 0))
-        take, job.todo = job.todo[:STEP], job.todo[STEP:]
+    def _step(self, job: _Job, size: int = STEP) -> bool:
+        """Embed and store the next step of a job's passages (at most `size`, ending on a multiple of it);
+        True after the last one, when the content leaves the unembedded list."""
+        size -= job.done % size
+        self._room_for(min(len(job.todo), size))
+        take, job.todo = job.todo[:size], job.todo[size:]
         if take:
             with logs.stage("embed", path=job.row.path, chunks=len(take)):
                 vectors = self.embedder.embed([job.texts[i] for i in take])

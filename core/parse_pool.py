@@ -137,6 +137,7 @@ class ParserPool:
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._size = size
         self._started = 0
+        self._busy = 0
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="parse")
 
@@ -147,11 +148,20 @@ class ParserPool:
                 return _Worker(self.memory_mb)
         return self._idle.get()
 
+    @property
+    def busy(self) -> int:
+        """Parses running now (a shared PDF counts once per worker reading it)."""
+        return self._busy
+
     def _run(self, path: str, part: tuple[int, int] = (0, 1)) -> ParseOutcome:
         worker = self._checkout()
+        with self._lock:
+            self._busy += 1
         try:
             return worker.parse(path, self.timeout_s, self.max_chars, part)
         finally:
+            with self._lock:
+                self._busy -= 1
             if not worker.alive:
                 worker.close()
                 worker = _Worker(self.memory_mb)
