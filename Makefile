@@ -77,6 +77,7 @@ bench: setup qt-libs
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/measure.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/gui.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/large_folder.py
+	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/scale.py --chunks 10000
 	$(BIN)/python bench/goals.py
 
 # Export figures (10-citation answer: render + deliver per format; delivery after the share returns), folder

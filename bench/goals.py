@@ -16,7 +16,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-SOURCES = ["baselines.json", "answer_latency.json", "memory.json", "large_folder.json"]  # in table order
+SOURCES = [
+    "baselines.json",
+    "answer_latency.json",
+    "memory.json",
+    "large_folder.json",
+    "scale-10k.json",
+    "scale-100k.json",
+]  # in table order
 README = ROOT / "README.md"
 BEGIN, END = "<!-- goals table: bench/goals.py -->", "<!-- end goals table -->"
 

@@ -1,0 +1,250 @@
+"""Hybrid search at scale (issue 11, goal 3): an index of N passages of real text, p50/p95 of searches.
+
+    SEALROOM_HOME=$(mktemp -d) .venv/bin/python bench/scale.py [--chunks 10000]
+
+The text is real English prose: the Python documentation's topics and the docstrings of the Python
+standard library and of the packages installed beside Sealroom, written as text files of 40 passages
+each and indexed by Sealroom as any folder is (parse, chunk, commit, embed, store). Embedding 100k
+passages takes about an hour on 2 cores, so the vectors are cached by text fingerprint in
+~/.cache/sealroom/bench (the second run indexes from the cache). Then 60 questions are searched
+(hybrid: vectors + keywords + rare terms, as `sealroom search` and `ask` retrieve), after a warm-up.
+Rows go to bench/results/scale.json against the issue's limits (50 ms at 10k, 150 ms at 100k).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import re
+import statistics
+import sys
+import sysconfig
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from goals import Row, write
+
+CACHE = Path.home() / ".cache" / "sealroom" / "bench"
+LIMITS_MS = {10_000: 50.0, 100_000: 150.0}
+PER_FILE = 40
+QUERIES = [
+    "how to open a file for reading",
+    "difference between a list and a tuple",
+    "regular expression groups",
+    "what happens when an exception is raised",
+    "thread safety of a queue",
+    "decimal rounding mode",
+    "parse command line arguments",
+    "convert a string to bytes",
+    "time zone aware datetime",
+    "garbage collection of cycles",
+    "context manager protocol",
+    "iterator and generator",
+    "sort order key",
+    "socket timeout",
+    "read a CSV file",
+    "compress data with zlib",
+    "hash of a password",
+    "random seed",
+    "matrix multiplication",
+    "sparse matrix",
+    "unicode normalization",
+    "environment variables",
+    "subprocess output",
+    "temporary directory",
+    "logging level",
+    "unit test assertion",
+    "json encoding",
+    "path of the current working directory",
+    "symbolic integration",
+    "polynomial roots",
+    "fourier transform",
+    "signal handler",
+    "memory view of a buffer",
+    "abstract base class",
+    "dataclass fields",
+    "keyword arguments",
+    "default values of parameters",
+    "import a module by name",
+    "weak references",
+    "copy a nested dictionary",
+    "format a floating point number",
+    "walk a directory tree",
+    "file permissions",
+    "SSL certificate verification",
+    "HTTP request headers",
+    "email message attachments",
+    "XML parsing",
+    "SQLite transactions",
+    "pickle security",
+    "coroutine and event loop",
+    "locale settings",
+    "integer division",
+    "bit manipulation",
+    "array broadcasting",
+    "linear algebra eigenvalues",
+    "widget layout",
+    "event handling in a window",
+    "database index",
+    "embedding vectors",
+    "cosine distance",
+]
+
+
+def prose(limit_chars: int) -> list[str]:
+    """Paragraphs of real documentation text, at least `limit_chars` of it if installed packages hold it."""
+    import pydoc_data.topics as topics
+
+    out: list[str] = []
+    total = 0
+    for text in topics.topics.values():
+        out.append(text)
+        total += len(text)
+    roots = [Path(sysconfig.get_paths()["stdlib"]), Path(sysconfig.get_paths()["purelib"])]
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            if total >= limit_chars:
+                return out
+            if "test" in path.parts or path.stat().st_size > 2_000_000:
+                continue
+            try:
+                tree = ast.parse(path.read_text(encoding="utf-8"))
+            except (SyntaxError, UnicodeDecodeError, ValueError, OSError):
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                    doc = ast.get_docstring(node)
+                    if doc and len(doc) > 200:
+                        out.append(doc)
+                        total += len(doc)
+    return out
+
+
+def passages(n: int) -> list[str]:
+    """n distinct passages of about 600 characters."""
+    seen: set[str] = set()
+    result: list[str] = []
+    for text in prose(n * 700):
+        for piece in re.split(r"\n\s*\n", text):
+            piece = " ".join(piece.split())
+            while len(piece) > 80:
+                part, piece = piece[:600], piece[600:]
+                if part not in seen:
+                    seen.add(part)
+                    result.append(part)
+                    if len(result) == n:
+                        return result
+    return result
+
+
+class CachedEmbedder:
+    """Sealroom's embedder with its vectors kept by text fingerprint between runs."""
+
+    def __init__(self, inner: Any, file: Path) -> None:
+        self.inner, self.file = inner, file
+        self.model_id, self.dimension = inner.model_id, inner.dimension
+        self.vectors: dict[str, np.ndarray] = {}
+        if file.is_file():
+            data = np.load(file)
+            self.vectors = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
+        self.computed = 0
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.inner.token_spans(text)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        keys = [hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest()[:24] for t in texts]
+        todo = [i for i, k in enumerate(keys) if k not in self.vectors]
+        if todo:
+            fresh = self.inner.embed([texts[i] for i in todo])
+            for row, i in enumerate(todo):
+                self.vectors[keys[i]] = fresh[row]
+            self.computed += len(todo)
+        return (
+            np.stack([self.vectors[k] for k in keys]) if keys else np.zeros((0, self.dimension), np.float32)
+        )
+
+    def save(self) -> None:
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        keys = list(self.vectors)
+        tmp = self.file.with_suffix(".tmp.npz")
+        np.savez(tmp, keys=np.array(keys), vectors=np.stack([self.vectors[k] for k in keys]))
+        tmp.replace(self.file)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--chunks", type=int, default=10_000)
+    args = p.parse_args()
+    from sealroom.core.engine import Engine
+
+    texts = passages(args.chunks)
+    with tempfile.TemporaryDirectory() as tmp, Engine(purpose="bench scale") as engine:
+        root = Path(tmp) / "docs"
+        for start in range(0, len(texts), PER_FILE):
+            folder = root / f"d{start // (PER_FILE * 100):03d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"doc-{start // PER_FILE:05d}.txt").write_text(
+                "\n\n".join(texts[start : start + PER_FILE])
+            )
+        cached = CachedEmbedder(
+            engine.embedder, CACHE / f"scale-{engine.embedder.model_id.replace('@', '-')}.npz"
+        )
+        engine._embedder = cached
+        engine.add_folder(str(root))
+        started = time.perf_counter()
+        summary = engine.index()
+        index_s = time.perf_counter() - started
+        if cached.computed:
+            cached.save()
+        chunks = engine.catalog.chunk_count()
+        print(
+            f"{chunks:,} passages in {summary.files:,} files indexed in {index_s:.0f} s "
+            f"({cached.computed:,} embedded, the rest from the cache)"
+        )
+        for q in QUERIES[:5]:
+            engine.search(q)
+        times = []
+        for q in QUERIES:
+            started = time.perf_counter()
+            hits = engine.search(q)
+            times.append((time.perf_counter() - started) * 1000)
+            assert hits, f"no hits for {q!r}"
+    times.sort()
+    p50, p95 = statistics.median(times), times[int(0.95 * (len(times) - 1))]
+    print(
+        f"hybrid search over {chunks:,} passages: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({len(times)} questions)"
+    )
+    scale = min(LIMITS_MS, key=lambda n: abs(n - chunks))
+    write(
+        f"scale-{scale // 1000}k.json",
+        [
+            Row(
+                f"hybrid search p95 at {chunks:,} passages vs limit",
+                p95,
+                LIMITS_MS[scale],
+                "ms",
+                1.0,
+                higher_is_better=False,
+            )
+        ],
+        chunks=chunks,
+        files=summary.files,
+        index_seconds=round(index_s, 1),
+        embedded_now=cached.computed,
+        search_ms={"p50": round(p50, 1), "p95": round(p95, 1), "all": [round(t, 1) for t in times]},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
