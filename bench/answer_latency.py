@@ -111,6 +111,8 @@ def main() -> int:
         raw.reset()
         cold.append(run(r))
 
+    raw.close()  # now, not at interpreter exit (llama-cpp-python's finaliser then finds its library gone)
+
     def med(values: list[float]) -> float:
         return statistics.median(values)
 
