@@ -195,24 +195,16 @@ def main() -> int:
     if not args.no_quality:
         q = quality_runs()
         detail["retrieval"] = q
-        rows.append(
-            Row(
-                "retrieval hit@5 on the eval set vs before issue 11",
-                q["sealroom"]["hit_at_5"],
-                q["before"]["hit_at_5"],
-                "",
-                1.0,
+        for label, key in (("hit@5", "hit_at_5"), ("MRR@5", "mrr_at_5")):
+            rows.append(
+                Row(
+                    f"retrieval {label} on the eval set vs before issue 11",
+                    q["sealroom"][key],
+                    q["before"][key],
+                    "",
+                    1.0,
+                )
             )
-        )
-        rows.append(
-            Row(
-                "retrieval MRR@5 on the eval set vs before issue 11",
-                q["sealroom"]["mrr_at_5"],
-                q["before"]["mrr_at_5"],
-                "",
-                1.0,
-            )
-        )
     write("baselines.json", rows, **detail)
     return 0
 

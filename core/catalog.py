@@ -395,13 +395,23 @@ class Catalog:
             )
             return paths
 
-    def mark_embedded(self, sha256: str) -> None:
+    def mark_embedded(self, sha256: str | None = None) -> None:
+        """One content's vectors are all stored (None: every content's, after a rebuild)."""
         with self.transaction() as db:
-            db.execute("DELETE FROM unembedded WHERE sha256 = ?", (sha256,))
+            if sha256 is None:
+                db.execute("DELETE FROM unembedded")
+            else:
+                db.execute("DELETE FROM unembedded WHERE sha256 = ?", (sha256,))
 
     def unembedded(self) -> list[str]:
         """Contents searchable by keyword whose vectors are still to be stored, oldest first."""
         return [r["sha256"] for r in self.query("SELECT sha256 FROM unembedded ORDER BY rowid")]
+
+    def unembedded_chunk_ids(self) -> set[str]:
+        return {
+            r["id"]
+            for r in self.query("SELECT id FROM chunks WHERE sha256 IN (SELECT sha256 FROM unembedded)")
+        }
 
     def semantic_pending(self) -> tuple[int, int]:
         """(files, passages) searchable by keyword only until their vectors are stored."""

@@ -357,8 +357,7 @@ class Engine:
         if extra:
             self.store.delete(extra)
         # passages committed before their vectors: the indexer embeds them next, with progress
-        waiting = {c.id for sha in self.catalog.unembedded() for c in self.catalog.chunks_of(sha)}
-        missing = known - stored - waiting
+        missing = known - stored - self.catalog.unembedded_chunk_ids()
         if missing:
             logs.problem("vector index incomplete", missing=len(missing), of=len(known))
             self._embed_chunks(self.store, sorted(missing))
@@ -393,8 +392,7 @@ class Engine:
                 store = self._open_store()
             self._store = store
         done = self._embed_chunks(store, None, progress)
-        for sha in self.catalog.unembedded():
-            self.catalog.mark_embedded(sha)
+        self.catalog.mark_embedded()
         self.catalog.set_meta("embedding_model", self.embedder.model_id)
         logs.event("repair", chunks=done)
         return done

@@ -24,7 +24,6 @@ from .chunker import chunk_sections
 from .config import Settings
 from .errors import DiskFull
 from .parse_pool import ParseOutcome, ParserPool
-from .parsers import Parsed
 from .protocols import Embedder
 from .scanner import EventSink
 from .vectorstore import VectorStore
@@ -58,16 +57,13 @@ class IndexSummary:
 
 @dataclass
 class _Job:
-    """A parsed file on its way into the index."""
+    """A committed file (searchable by keyword) whose vectors are being made."""
 
     row: FileRow
-    parsed: Parsed
     chunks: list[Chunk]
-    reason: str | None
     texts: list[str]
     prints: list[str]
     todo: list[int]  # positions of the chunks still to embed
-    committed: bool = False  # passages in the catalog (searchable by keyword), vectors to follow
 
     @property
     def done(self) -> int:
@@ -166,7 +162,8 @@ class Indexer:
         return max(1, self.settings.parser_processes)
 
     def _start(self, row: FileRow, outcome: ParseOutcome, summary: IndexSummary) -> _Job | None:
-        """Record a failed parse, or chunk a parsed file into a job (None when nothing is left to do)."""
+        """Record a failed parse, or chunk and commit a parsed file: a job for its vectors (None when
+        nothing is left to do)."""
         summary.files += 1
         if outcome.status == "gone":  # deleted while queued; the scanner reports the removal
             self.catalog.remove_file(row.path)
@@ -206,22 +203,18 @@ class Indexer:
                 f"indexed the first {len(chunks)} passages{where}; the rest is over the per-file budget "
                 f"of {budget} passages (setting max_chunks_per_file)"
             )
-        job = self._job(row, parsed, chunks, reason, resume=len(chunks) > STEP)
+        job = self._job(row, chunks, resume=len(chunks) > STEP)
         # searchable by keyword and citable now; the vectors follow (listed as unembedded until then)
         paths = self.catalog.finish_content(
             row.sha256, "indexed", reason, parsed.pages, chunks, embedded=not job.todo
         )
-        job.committed = True
-        job.parsed = Parsed([], parsed.pages)  # the text is in the catalog now; hold only the passages
         summary.pages += parsed.pages or len(parsed.sections)
         summary.chunks += len(chunks)
         for path in paths:
             self.emit({"event": "indexed", "path": path, "chunks": len(chunks), "pages": parsed.pages})
         return job if job.todo else None
 
-    def _job(
-        self, row: FileRow, parsed: Parsed, chunks: list[Chunk], reason: str | None, resume: bool
-    ) -> _Job:
+    def _job(self, row: FileRow, chunks: list[Chunk], resume: bool) -> _Job:
         texts = [embedding_text(c.heading, c.text) for c in chunks]
         prints = [fingerprint(t) for t in texts]
         todo = list(range(len(chunks)))
@@ -230,7 +223,7 @@ class Indexer:
             todo = [i for i in todo if stored.get(chunks[i].id) != prints[i]]
             if len(todo) < len(chunks):
                 logs.event("resumed", path=row.path, stored=len(chunks) - len(todo), chunks=len(chunks))
-        return _Job(row, parsed, chunks, reason, texts, prints, todo)
+        return _Job(row, chunks, texts, prints, todo)
 
     def _resume(self, sha256: str) -> _Job | None:
         """The vectors still missing of a content committed before a crash or a stop (None: none are)."""
@@ -239,8 +232,7 @@ class Indexer:
         if not chunks or not rows:
             self.catalog.mark_embedded(sha256)
             return None
-        job = self._job(rows[0], Parsed([], None), chunks, None, resume=True)
-        job.committed = True
+        job = self._job(rows[0], chunks, resume=True)
         if not job.todo:
             self.catalog.mark_embedded(sha256)
             return None

@@ -11,7 +11,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .parsers import Parsed
+from .parsers import NO_PDF_TEXT, Parsed
 from .workers import worker_command
 
 
@@ -113,8 +113,6 @@ def merge(parts: list[ParseOutcome]) -> ParseOutcome:
     parsed = [p.parsed for p in parts if p.parsed is not None]
     sections = sorted((s for p in parsed for s in p.sections), key=lambda s: s.page or 0)
     if not sections:
-        from .parsers import NO_PDF_TEXT
-
         return ParseOutcome(None, "skipped", NO_PDF_TEXT)
     return ParseOutcome(
         Parsed(

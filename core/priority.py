@@ -11,9 +11,8 @@ import os
 import sys
 
 PARSER = 10  # parse worker processes
-EMBEDDER = (
-    15  # the embedding model's thread pool: behind the parsers, so files become searchable by keyword first
-)
+# the embedding model's thread pool: behind the parsers, so files become searchable by keyword first
+EMBEDDER = 15
 MODEL = 4  # the chat model's process: behind the window, ahead of indexing
 
 
