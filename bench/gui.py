@@ -46,6 +46,28 @@ def window_visible_ms(runs: int = 5) -> list[int]:
     return times
 
 
+def breakdown(pid: int | None = None) -> None:
+    """Each process of the tree: resident anonymous memory (heaps, arenas, caches) and file pages."""
+    from sealroom.core.proctree import _children
+
+    kids, todo = _children(), [pid or os.getpid()]
+    while todo:
+        current = todo.pop()
+        todo.extend(kids.get(current, ()))
+        try:
+            status = dict(
+                line.split(":", 1) for line in Path(f"/proc/{current}/status").read_text().splitlines()
+            )
+            cmd = Path(f"/proc/{current}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:70]
+        except OSError:
+            continue
+        mb = {k: int(status[k].split()[0]) / 1024 for k in ("VmRSS", "RssAnon", "RssFile", "RssShmem")}
+        print(
+            f"  pid {current}: {mb['VmRSS']:.0f} MB (anon {mb['RssAnon']:.0f}, file {mb['RssFile']:.0f}, "
+            f"shmem {mb['RssShmem']:.0f})  {cmd}"
+        )
+
+
 def main() -> int:
     visible = window_visible_ms()
     print(
@@ -111,12 +133,16 @@ def main() -> int:
         window.conversation.ask.emit(question)
         run_until(lambda: not window.conversation.busy)
     report(f"answering {len(QUESTIONS)} questions")
-    # idle: indexed, both models loaded, nothing to do; the parser workers' idle memory counts too
-    settle = time.monotonic() + 10
-    while time.monotonic() < settle:
+    # idle: indexed, both models loaded, nothing to do for a while (the parser processes stop after
+    # IDLE_STOP_S without work; until then their memory counts too)
+    from sealroom.core.parse_pool import IDLE_STOP_S
+
+    settle = time.monotonic() + IDLE_STOP_S + 10
+    while time.monotonic() < settle or (host.engine.pool.running and time.monotonic() < settle + 30):
         app.processEvents()
         time.sleep(0.05)
     idle_mb = (tree_rss() or 0) / 2**20
+    breakdown()
     print(
         f"process tree: peak {peak_mb:.0f} MB while indexing, {idle_mb:.0f} MB idle with both models loaded"
     )

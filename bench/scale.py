@@ -7,7 +7,8 @@ standard library and of the packages installed beside Sealroom, written as text 
 each and indexed by Sealroom as any folder is (parse, chunk, commit, embed, store). Embedding 100k
 passages takes about an hour on 2 cores, so the vectors are cached by text fingerprint in
 ~/.cache/sealroom/bench (the second run indexes from the cache). Then 60 questions are searched
-(hybrid: vectors + keywords + rare terms, as `sealroom search` and `ask` retrieve), after a warm-up.
+(hybrid: vectors + keywords + rare terms, as `sealroom search` and `ask` retrieve), after a warm-up, and
+asked up to the evidence (`ask` without the chat model: retrieval plus evidence selection).
 Rows go to bench/results/scale.json against the issue's limits (50 ms at 10k, 150 ms at 100k).
 """
 
@@ -15,13 +16,17 @@ from __future__ import annotations
 
 import argparse
 import ast
+import gzip
 import hashlib
+import itertools
 import re
 import statistics
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,20 +102,52 @@ QUERIES = [
 ]
 
 
-def prose(limit_chars: int) -> list[str]:
-    """Paragraphs of real documentation text, at least `limit_chars` of it if installed packages hold it."""
-    import pydoc_data.topics as topics
+DOC_TREES = [  # Debian's packages python3.11-doc and linux-doc-6.1 (reStructuredText sources), when installed
+    Path("/usr/share/doc/python3.11/html/_sources"),
+    Path("/usr/share/doc/linux-doc-6.1/Documentation"),
+]
+RST_NOISE = re.compile(r"^\s*(\.\. .*|[=\-~^*#+`'\".:_]{4,})\s*$", re.M)
 
-    out: list[str] = []
-    total = 0
-    for text in topics.topics.values():
-        out.append(text)
-        total += len(text)
+
+def _rst_files() -> Iterator[str]:
+    for tree in DOC_TREES:
+        for path in sorted(tree.rglob("*.rst*")) if tree.is_dir() else []:
+            try:
+                raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+            except (OSError, EOFError, gzip.BadGzipFile):
+                continue
+            yield RST_NOISE.sub("", raw.decode("utf-8", "replace"))
+
+
+MAN_ESCAPE = re.compile(r"\\f(\[[A-Z]*\]|[BIRPC])|\\\(..|\\[&e|^%]|\\s[-+]?\d")
+
+
+def _man_pages() -> Iterator[str]:
+    """English manual pages (roff) as plain text: macro lines give their words, font escapes go."""
+    for path in sorted(Path("/usr/share/man").glob("man*/*.gz")):
+        try:
+            raw = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
+        except (OSError, EOFError, gzip.BadGzipFile):
+            continue
+        lines = []
+        for line in raw.splitlines():
+            if line.startswith((".", "'")):
+                macro, _, rest = line[1:].partition(" ")
+                if macro in {"SH", "SS"}:
+                    lines += ["", rest.strip('"'), ""]
+                elif macro in {"PP", "P", "LP", "TP", "IP"}:
+                    lines.append("")
+                elif macro in {"B", "I", "BR", "IR", "RB", "RI", "BI", "IB"}:
+                    lines.append(rest.replace('"', ""))
+                continue
+            lines.append(line)
+        yield MAN_ESCAPE.sub("", "\n".join(lines).replace("\\-", "-"))
+
+
+def _docstrings() -> Iterator[str]:
     roots = [Path(sysconfig.get_paths()["stdlib"]), Path(sysconfig.get_paths()["purelib"])]
     for root in roots:
         for path in sorted(root.rglob("*.py")):
-            if total >= limit_chars:
-                return out
             if "test" in path.parts or path.stat().st_size > 2_000_000:
                 continue
             try:
@@ -121,9 +158,22 @@ def prose(limit_chars: int) -> list[str]:
                 if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
                     doc = ast.get_docstring(node)
                     if doc and len(doc) > 200:
-                        out.append(doc)
-                        total += len(doc)
-    return out
+                        yield doc
+
+
+def prose(limit_chars: int) -> Iterator[str]:
+    """Texts of real documentation, until `limit_chars` of it (or all there is): the Python
+    documentation's topics, then (if installed) the Python and Linux kernel manuals' sources, then the
+    docstrings of the standard library and of the packages installed beside Sealroom, then the manual
+    pages in /usr/share/man."""
+    import pydoc_data.topics as topics
+
+    total = 0
+    for text in itertools.chain(topics.topics.values(), _rst_files(), _docstrings(), _man_pages()):
+        yield text
+        total += len(text)
+        if total >= limit_chars:
+            return
 
 
 def passages(n: int) -> list[str]:
@@ -160,6 +210,9 @@ class CachedEmbedder:
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         return self.inner.token_spans(text)
+
+    def release_memory(self) -> None:
+        self.inner.release_memory()
 
     def embed(self, texts: list[str]) -> np.ndarray:
         keys = [hashlib.sha256(t.encode("utf-8", "surrogatepass")).hexdigest()[:24] for t in texts]
@@ -213,6 +266,7 @@ def main() -> int:
             f"{chunks:,} passages in {summary.files:,} files indexed in {index_s:.0f} s "
             f"({cached.computed:,} embedded, the rest from the cache)"
         )
+        engine._embedder = cached.inner  # questions are embedded for real, not from the cache
         for q in QUERIES[:5]:
             engine.search(q)
         times = []
@@ -221,11 +275,19 @@ def main() -> int:
             hits = engine.search(q)
             times.append((time.perf_counter() - started) * 1000)
             assert hits, f"no hits for {q!r}"
+        # `ask` up to the evidence on screen (retrieval, relevance, evidence sentences chosen and
+        # ranked); stopped there, so the chat model is not loaded: its time is answer_latency.py's
+        pipeline, stopped = engine.pipeline(), threading.Event()
+        stopped.set()
+        ask_times = [pipeline.run(q, stop=stopped).timings["first_text_ms"] for q in QUERIES]
     times.sort()
+    ask_times.sort()
     p50, p95 = statistics.median(times), times[int(0.95 * (len(times) - 1))]
+    ask50, ask95 = statistics.median(ask_times), ask_times[int(0.95 * (len(ask_times) - 1))]
     print(
         f"hybrid search over {chunks:,} passages: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({len(times)} questions)"
     )
+    print(f"ask up to the evidence: p50 {ask50:.1f} ms, p95 {ask95:.1f} ms")
     scale = min(LIMITS_MS, key=lambda n: abs(n - chunks))
     write(
         f"scale-{scale // 1000}k.json",
@@ -244,6 +306,7 @@ def main() -> int:
         index_seconds=round(index_s, 1),
         embedded_now=cached.computed,
         search_ms={"p50": round(p50, 1), "p95": round(p95, 1), "all": [round(t, 1) for t in times]},
+        ask_evidence_ms={"p50": round(ask50, 1), "p95": round(ask95, 1)},
     )
     return 0
 

@@ -133,6 +133,9 @@ def abstention(pending_files: int, unmatched: Sequence[str] = ()) -> str:
     return text
 
 
+TEMPLATE_TOKENS = 32  # a chat template's turn markers around the messages, and the BOS token: a margin
+
+
 class AnswerPipeline:
     """Components in `__init__`, one question per `run()`; the model loads only when evidence exists."""
 
@@ -220,16 +223,18 @@ class AnswerPipeline:
             return
         passages = {n: h.text for n, h in enumerate(answer.sources, 1)}
         verifier = Verifier(answer.question, answer.evidence, passages, [EXAMPLE_ANSWER])
-        if generator.has_chat_template:
-            stream = generator.generate(
-                messages=chat_messages(answer.question, answer.evidence), max_tokens=self.max_answer_tokens
-            )
+        messages = chat_messages(answer.question, answer.evidence) if generator.has_chat_template else None
+        prompt = None if messages else completion_prompt(answer.question, answer.evidence)
+        text = prompt or "\n".join(m["content"] for m in messages or [])
+        needed = generator.count_tokens([text])[0] + TEMPLATE_TOKENS + self.max_answer_tokens
+        answer.timings["prompt_tokens"] = needed - self.max_answer_tokens
+        if needed > generator.n_ctx:  # the quotes stand as the answer; the note says why
+            answer.finish_reason = "too_long"
+            return
+        if messages:
+            stream = generator.generate(messages=messages, max_tokens=self.max_answer_tokens)
         else:
-            stream = generator.generate(
-                prompt=completion_prompt(answer.question, answer.evidence),
-                max_tokens=self.max_answer_tokens,
-                stop=STOP,
-            )
+            stream = generator.generate(prompt=prompt, max_tokens=self.max_answer_tokens, stop=STOP)
         gen_start = time.perf_counter()
         buffer, tokens, cancel_sent = "", 0, False
         separator = "\n\n"

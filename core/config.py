@@ -32,7 +32,7 @@ class Settings:
     debounce_s: float = 0.25
     reconcile_interval_s: float = 300.0
     chat_model: str = ""  # path of a GGUF file; empty means the default model
-    n_ctx: int = 4096
+    n_ctx: int = 2048  # the longest English question (2,000 characters) with its quotes: ~900 tokens
     n_threads: int = 0  # 0: all cores
     max_answer_tokens: int = 128
     search_k: int = 6

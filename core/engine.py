@@ -60,6 +60,7 @@ class WatchState:
 
 
 MAX_QUESTION_CHARS = 2000
+RELEASE_AFTER_CHUNKS = 64  # an index run that embedded this many passages gives back its working memory
 
 
 SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # a damaged file; other SQLite errors never move the catalog aside
@@ -330,6 +331,8 @@ class Engine:
                 summary = self.indexer().run(progress, stop)
                 info.update(files=summary.files, pages=summary.pages, chunks=summary.chunks)
             self.collect_garbage()
+            if summary.chunks >= RELEASE_AFTER_CHUNKS and self._embedder is not None:
+                self.embedder.release_memory()  # an idle app holds no arena sized for indexing
             return summary
 
     def retry_failed(self) -> int:
@@ -705,6 +708,8 @@ class Engine:
             dropped=len(answer.dropped),
             **answer.timings,
         )
+        if not self._index_lock.locked():  # the evidence's sentence vectors grew the arena (~20 MB)
+            self.embedder.release_memory()
         return answer
 
     def export_search(self, query: str, to: str, fmt: str = "md", k: int | None = None) -> Any:

@@ -159,6 +159,10 @@ def _flags(a: dict[str, Any]) -> list[str]:
         out.append(f"{f['pending_files']} file(s) were not indexed yet when this was asked.")
     if f["finish_reason"] == "cancelled":
         out.append("The answer was stopped early.")
+    if f["finish_reason"] == "too_long":
+        out.append(
+            "The question and its quotes were too long for the model's context; the quotes are the answer."
+        )
     return out
 
 

@@ -8,6 +8,7 @@ import os
 import queue
 import subprocess
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -123,28 +124,63 @@ def merge(parts: list[ParseOutcome]) -> ParseOutcome:
     )
 
 
+#: Parser processes idle this long are stopped (about 75 MB each); the next file starts one again (~0.5 s).
+IDLE_STOP_S = 30.0
+
+
 class ParserPool:
-    """`submit(path)` parses in one of `size` subprocesses; a dead worker is replaced."""
+    """`submit(path)` parses in one of `size` subprocesses; a dead worker is replaced, and workers
+    idle for `idle_stop_s` are stopped so an idle app does not hold their memory."""
 
     def __init__(
-        self, size: int = 2, timeout_s: float = 60.0, memory_mb: int = 1024, max_chars: int = 0
+        self,
+        size: int = 2,
+        timeout_s: float = 60.0,
+        memory_mb: int = 1024,
+        max_chars: int = 0,
+        idle_stop_s: float = IDLE_STOP_S,
     ) -> None:
         self.timeout_s = timeout_s
         self.max_chars = max_chars  # text sent back per file at most (0: all)
         self.memory_mb = memory_mb
+        self.idle_stop_s = idle_stop_s
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._size = size
         self._started = 0
         self._busy = 0
+        self._last_used = time.monotonic()
         self._lock = threading.Lock()
+        self._closed = threading.Event()
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="parse")
+        if idle_stop_s > 0:
+            threading.Thread(target=self._stop_idle_workers, daemon=True, name="parse-idle").start()
 
     def _checkout(self) -> _Worker:
         with self._lock:
-            if self._idle.empty() and self._started < self._size:
-                self._started += 1
-                return _Worker(self.memory_mb)
-        return self._idle.get()
+            self._busy += 1  # counted before a worker is taken, so idle workers are never stopped under it
+            with contextlib.suppress(queue.Empty):
+                return self._idle.get_nowait()
+            start = self._started < self._size
+            self._started += start
+        return _Worker(self.memory_mb) if start else self._idle.get()
+
+    def _stop_idle_workers(self) -> None:
+        while not self._closed.wait(min(5.0, self.idle_stop_s)):
+            with self._lock:
+                if self._busy or time.monotonic() - self._last_used < self.idle_stop_s:
+                    continue
+                stopping = []
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        stopping.append(self._idle.get_nowait())
+                self._started -= len(stopping)
+            for worker in stopping:
+                worker.close()
+
+    @property
+    def running(self) -> int:
+        """Parser processes alive now (busy or idle)."""
+        return self._started
 
     @property
     def busy(self) -> int:
@@ -153,17 +189,16 @@ class ParserPool:
 
     def _run(self, path: str, part: tuple[int, int] = (0, 1)) -> ParseOutcome:
         worker = self._checkout()
-        with self._lock:
-            self._busy += 1
         try:
             return worker.parse(path, self.timeout_s, self.max_chars, part)
         finally:
-            with self._lock:
-                self._busy -= 1
             if not worker.alive:
                 worker.close()
                 worker = _Worker(self.memory_mb)
-            self._idle.put(worker)
+            with self._lock:
+                self._busy -= 1
+                self._last_used = time.monotonic()
+                self._idle.put(worker)
 
     def submit(self, path: str) -> Future[ParseOutcome]:
         """Parse in a worker; a large PDF is shared between all workers, each reading every n-th page
@@ -194,6 +229,7 @@ class ParserPool:
         return self._run(path)
 
     def close(self) -> None:
+        self._closed.set()
         self._executor.shutdown(wait=True)
         while not self._idle.empty():
             self._idle.get().close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -68,3 +70,12 @@ class PeakSampler:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, tree_rss(self.pid) or 0)
+
+
+def trim_heap() -> None:
+    """Return freed heap memory to the system (glibc keeps it otherwise); nothing elsewhere."""
+    import ctypes
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+            ctypes.CDLL("libc.so.6").malloc_trim(0)

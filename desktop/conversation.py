@@ -45,11 +45,19 @@ class Entry:
     answer_id: int = 0  # the stored answer, for Export…
 
 
+TOO_LONG = (
+    "The question and its quotes are longer than the model's context (Settings › Context size), "
+    "so the model was not asked: the quotes are the answer."
+)
+
+
 def answer_note(record: dict[str, Any]) -> str:
     """What the reader should know about an answer, from its record (Answer.to_dict)."""
     notes = []
     if record.get("finish_reason") == "cancelled":
         notes.append("Stopped.")
+    if record.get("finish_reason") == "too_long":
+        notes.append(TOO_LONG)
     if record.get("abstained"):
         return " ".join(notes)
     pending = record.get("pending_files") or 0
@@ -57,7 +65,7 @@ def answer_note(record: dict[str, Any]) -> str:
         notes.append(
             f"{pending} file{'s are' if pending != 1 else ' is'} still being indexed; this answer may miss them."
         )
-    if not record.get("verification", {}).get("shown"):
+    if not record.get("verification", {}).get("shown") and record.get("finish_reason") != "too_long":
         notes.append("The quotes are the answer: no generated sentence could be checked against them.")
     matched = record.get("matched_citations") or []
     if matched:

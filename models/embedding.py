@@ -18,6 +18,7 @@ import numpy as np
 
 from sealroom.core.errors import ModelError
 from sealroom.core.hashing import sha256_of
+from sealroom.core.proctree import trim_heap
 
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
@@ -149,6 +150,21 @@ class OnnxEmbedder:
             spans.no_truncation()
             spans.no_padding()
             self._spans_tokenizer = spans
+
+    def release_memory(self) -> None:
+        """Give back the memory ONNX Runtime's arena kept from large batches (after indexing the corpus:
+        ~90 MB), keeping the session loaded: the next batch grows it again as needed."""
+        session = self._session
+        if session is None:
+            return
+        import onnxruntime
+
+        options = onnxruntime.RunOptions()
+        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+        ids = np.array([[101, 102]], dtype=np.int64)  # [CLS] [SEP]: the smallest batch there is
+        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        session.run(None, feeds, options)  # the arena shrinks at the end of this run
+        trim_heap()
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the model's tokens in `text` (for chunking)."""

@@ -19,7 +19,7 @@ from .gguf import read_gguf
 class LlmWorker:
     """A model loaded in its own process. Calls are serialised; `cancel()` may come from any thread."""
 
-    def __init__(self, model_path: Path, n_ctx: int = 4096, n_threads: int = 0, log_path: Path | None = None):
+    def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int = 0, log_path: Path | None = None):
         self.model_path = model_path
         self.n_ctx = n_ctx
         self.n_threads = n_threads

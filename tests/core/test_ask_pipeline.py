@@ -154,3 +154,16 @@ def test_stop_before_generation_keeps_the_evidence():
     stop.set()
     answer = p.run("How long are audit logs kept?", stop=stop)
     assert "ten years" in answer.text and model.calls == 0 and answer.finish_reason == "cancelled"
+
+
+def test_a_prompt_longer_than_the_models_context_leaves_the_quotes_as_the_answer():
+    p, model, _ = pipeline("Audit logs are kept for ten years [1].")
+    model.n_ctx = 256  # FakeModel counts 4 characters a token: the prompt alone is longer than this
+    shown: list[str] = []
+    answer = p.run("How long are audit logs kept?", on_text=shown.append)
+    assert answer.finish_reason == "too_long" and model.calls == 0
+    assert answer.timings["prompt_tokens"] > 256 - p.max_answer_tokens
+    assert answer.text == "".join(shown) and "Audit logs are kept for ten years" in answer.text
+    assert not answer.abstained and answer.citations  # the evidence stands, cited
+    model.n_ctx = 4096
+    assert p.run("How long are audit logs kept?").finish_reason == "stop" and model.calls == 1

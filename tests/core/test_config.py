@@ -10,12 +10,12 @@ def test_policy_wins_over_user_settings_and_is_locked(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     home.mkdir()
-    (home / "settings.toml").write_text("schema_version = 1\nmax_file_mb = 50\nn_ctx = 2048\n")
+    (home / "settings.toml").write_text("schema_version = 1\nmax_file_mb = 50\nn_ctx = 3072\n")
     policy = tmp_path / "policy.toml"
     policy.write_text("max_file_mb = 10\n")
     monkeypatch.setenv("SEALROOM_POLICY", str(policy))
     settings = load_settings()
-    assert (settings.max_file_mb, settings.n_ctx) == (10, 2048)
+    assert (settings.max_file_mb, settings.n_ctx) == (10, 3072)
     assert settings.locked == {"max_file_mb"}
 
 
@@ -33,9 +33,9 @@ def test_saved_settings_round_trip_and_policy_keys_are_refused(
     policy = tmp_path / "policy.toml"
     policy.write_text('log_level = "WARNING"\n')
     monkeypatch.setenv("SEALROOM_POLICY", str(policy))
-    saved = save_user_settings({"n_ctx": 2048, "chat_model": '/models/a "b".gguf'})
-    assert (saved.n_ctx, saved.chat_model) == (2048, '/models/a "b".gguf')
-    assert load_settings().n_ctx == 2048
+    saved = save_user_settings({"n_ctx": 3072, "chat_model": '/models/a "b".gguf'})
+    assert (saved.n_ctx, saved.chat_model) == (3072, '/models/a "b".gguf')
+    assert load_settings().n_ctx == 3072
     with pytest.raises(SealroomError, match="set by your IT policy"):
         save_user_settings({"log_level": "DEBUG"})
     with pytest.raises(SealroomError, match="needs a int"):

@@ -37,6 +37,9 @@ class CountingEmbedder:
         self.texts += len(texts)
         return self.inner.embed(texts)
 
+    def release_memory(self) -> None:
+        self.inner.release_memory()
+
 
 def make_docs(folder: Path) -> None:
     folder.mkdir()

@@ -1,3 +1,4 @@
+import contextlib
 import os
 from pathlib import Path
 
@@ -127,3 +128,35 @@ def test_failure_reasons_tell_a_damaged_file_from_one_that_cannot_be_read():
     assert failure_kind(csv.Error("x"), Path("a.csv")) == "damaged CSV (csv.Error)"
     assert failure_kind(zlib.error("y"), pdf) == "damaged compressed data (zlib.error)"
     assert failure_kind(RecursionError(), pdf).startswith("structure nested too deeply")
+
+
+def _parser_processes() -> list[int]:
+    from sealroom.core.proctree import _children
+
+    found = []
+    for pid in _children().get(os.getpid(), []):
+        with contextlib.suppress(OSError):  # exited meanwhile
+            if b"parse_worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
+
+
+def test_idle_parser_processes_are_stopped_and_started_again_when_needed(tmp_path: Path):
+    import time
+
+    doc = tmp_path / "a.txt"
+    doc.write_text("first")
+    pool = ParserPool(size=2, idle_stop_s=2.0)
+    try:
+        assert pool.parse(str(doc)).parsed is not None
+        assert pool.running == 1 and len(_parser_processes()) == 1
+        deadline = time.monotonic() + 10
+        while (pool.running or _parser_processes()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pool.running == 0 and _parser_processes() == []  # the idle worker exited
+        doc.write_text("second")
+        again = pool.parse(str(doc))
+        assert again.parsed is not None and again.parsed.sections[0].text == "second"
+        assert pool.running == 1
+    finally:
+        pool.close()

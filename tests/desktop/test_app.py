@@ -153,12 +153,12 @@ def test_settings_show_the_default_model_and_save_changes(
     assert dialog.table.item(row, 1).text().endswith("MB") and dialog.table.item(row, 2).text() == "32768"
     assert len(dialog.table.item(row, 3).toolTip()) == 64  # the full sha256
     assert not dialog.log_level.isEnabled()  # set by the policy
-    dialog.ctx.setValue(2048)
-    assert dialog.changes() == {"n_ctx": 2048}
+    dialog.ctx.setValue(3072)
+    assert dialog.changes() == {"n_ctx": 3072}
     dialog._save()
     qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=10_000)
-    assert window.host.engine.settings.n_ctx == 2048
-    assert "n_ctx = 2048" in (home / "settings.toml").read_text()
+    assert window.host.engine.settings.n_ctx == 3072
+    assert "n_ctx = 3072" in (home / "settings.toml").read_text()
 
 
 def test_diagnostics_show_engine_watcher_and_logs(window: MainWindow, qtbot, tmp_path: Path):

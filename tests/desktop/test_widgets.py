@@ -154,3 +154,11 @@ def test_index_problems_are_shown_above_the_not_indexed_list_and_cleared(qtbot):
     assert panel.warning.text().startswith("⚠ The vector index is missing")
     panel.set_warnings([])
     assert not panel.warning.isVisible()
+
+
+def test_the_note_says_why_the_model_was_not_asked():
+    from sealroom.desktop.conversation import TOO_LONG, answer_note
+
+    record = {"finish_reason": "too_long", "verification": {"shown": []}, "abstained": False}
+    assert answer_note(record) == TOO_LONG
+    assert "quotes are the answer" in answer_note({"finish_reason": "stop", "verification": {"shown": []}})
