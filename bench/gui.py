@@ -170,7 +170,10 @@ def main() -> int:
     )
     timer.stop()
     window.quitting = True
+    window.close()
     host.shutdown()
+    del window, timer
+    app.shutdown()  # Qt's objects go before the interpreter's last collection (PySide6 aborted in it)
     return 0
 
 

@@ -226,9 +226,9 @@ class AnswerPipeline:
         messages = chat_messages(answer.question, answer.evidence) if generator.has_chat_template else None
         prompt = None if messages else completion_prompt(answer.question, answer.evidence)
         text = prompt or "\n".join(m["content"] for m in messages or [])
-        needed = generator.count_tokens([text])[0] + TEMPLATE_TOKENS + self.max_answer_tokens
-        answer.timings["prompt_tokens"] = needed - self.max_answer_tokens
-        if needed > generator.n_ctx:  # the quotes stand as the answer; the note says why
+        answer.timings["prompt_tokens"] = prompt_tokens = generator.count_tokens([text])[0]
+        if prompt_tokens + TEMPLATE_TOKENS + self.max_answer_tokens > generator.n_ctx:
+            # the quotes stand as the answer; the note says why
             answer.finish_reason = "too_long"
             return
         if messages:

@@ -97,3 +97,20 @@ def test_rename_reuses_chunks_edit_replaces_them_delete_removes_them(home: Path,
         assert texts == ["The boiler service is every October."]
         assert engine.store.ids() == {c.id for b in engine.catalog.all_chunks() for c in b}
         assert [f.path for f in engine.catalog.files()] == [str(docs / "notes.txt")]
+
+
+def test_a_question_too_long_for_the_models_context_gets_the_quotes_with_a_note(
+    indexed_pdfs: Path, tmp_path: Path
+):
+    home = tmp_path / "home"
+    shutil.copytree(indexed_pdfs, home)
+    (home / "settings.toml").write_text("schema_version = 1\nn_ctx = 512\n")
+    question = "What is the power rating of the wirewound potentiometer? " * 25  # ~300 tokens
+    result = cli_json(home, "ask", question)
+    assert result["finish_reason"] == "too_long" and result["called_model"] and not result["abstained"]
+    assert result["answer"].startswith("What the sources say:\n“") and result["evidence"]
+    assert result["verification"]["shown"] == [] and result["citations"]
+    assert (
+        "do not fit the model's context (n_ctx): the quotes are the answer"
+        in cli(home, "ask", question).stdout
+    )
