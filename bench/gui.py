@@ -172,7 +172,6 @@ def main() -> int:
     window.quitting = True
     window.close()
     host.shutdown()
-    del window, timer
     app.shutdown()  # Qt's objects go before the interpreter's last collection (PySide6 aborted in it)
     return 0
 
