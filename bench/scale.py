@@ -38,6 +38,7 @@ from goals import Row, write
 CACHE = Path.home() / ".cache" / "sealroom" / "bench"
 LIMITS_MS = {10_000: 50.0, 100_000: 150.0}
 PER_FILE = 40
+SAVE_EVERY = 5000  # vectors computed between saves of the cache
 QUERIES = [
     "how to open a file for reading",
     "difference between a list and a tuple",
@@ -203,7 +204,7 @@ class CachedEmbedder:
         if file.is_file():
             data = np.load(file)
             self.vectors = dict(zip(data["keys"].tolist(), data["vectors"], strict=True))
-        self.computed = 0
+        self.computed = self.saved = 0
 
     def warm_up(self) -> None:
         self.inner.warm_up()
@@ -222,6 +223,8 @@ class CachedEmbedder:
             for row, i in enumerate(todo):
                 self.vectors[keys[i]] = fresh[row]
             self.computed += len(todo)
+            if self.computed - self.saved >= SAVE_EVERY:  # an hour's work is not lost to a stop
+                self.save()
         return (
             np.stack([self.vectors[k] for k in keys]) if keys else np.zeros((0, self.dimension), np.float32)
         )
@@ -232,6 +235,7 @@ class CachedEmbedder:
         tmp = self.file.with_suffix(".tmp.npz")
         np.savez(tmp, keys=np.array(keys), vectors=np.stack([self.vectors[k] for k in keys]))
         tmp.replace(self.file)
+        self.saved = self.computed
 
 
 def main() -> int:
@@ -259,7 +263,7 @@ def main() -> int:
         started = time.perf_counter()
         summary = engine.index()
         index_s = time.perf_counter() - started
-        if cached.computed:
+        if cached.computed > cached.saved:
             cached.save()
         chunks = engine.catalog.chunk_count()
         print(
