@@ -48,12 +48,9 @@ def window_visible_ms(runs: int = 5) -> list[int]:
 
 def breakdown(pid: int | None = None) -> None:
     """Each process of the tree: resident anonymous memory (heaps, arenas, caches) and file pages."""
-    from sealroom.core.proctree import _children
+    from sealroom.core.proctree import tree_pids
 
-    kids, todo = _children(), [pid or os.getpid()]
-    while todo:
-        current = todo.pop()
-        todo.extend(kids.get(current, ()))
+    for current in tree_pids(pid):
         try:
             status = dict(
                 line.split(":", 1) for line in Path(f"/proc/{current}/status").read_text().splitlines()

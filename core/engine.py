@@ -331,7 +331,7 @@ class Engine:
                 summary = self.indexer().run(progress, stop)
                 info.update(files=summary.files, pages=summary.pages, chunks=summary.chunks)
             self.collect_garbage()
-            if summary.chunks >= RELEASE_AFTER_CHUNKS and self._embedder is not None:
+            if summary.chunks >= RELEASE_AFTER_CHUNKS:  # chunking them loaded the embedder
                 self.embedder.release_memory()  # an idle app holds no arena sized for indexing
             return summary
 

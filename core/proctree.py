@@ -33,18 +33,22 @@ def _rss(pid: int) -> int:
         return 0
 
 
+def tree_pids(pid: int | None = None) -> list[int]:
+    """`pid` (default: this process) and all its descendants."""
+    kids = _children()
+    found, todo = [], [os.getpid() if pid is None else pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(kids.get(current, ()))
+    return found
+
+
 def tree_rss(pid: int | None = None) -> int | None:
     """Bytes resident in `pid` (default: this process) and its descendants; None where /proc is missing."""
     if not Path("/proc/self/statm").exists():
         return None
-    root = os.getpid() if pid is None else pid
-    kids = _children()
-    total, todo = 0, [root]
-    while todo:
-        current = todo.pop()
-        total += _rss(current)
-        todo.extend(kids.get(current, ()))
-    return total
+    return sum(_rss(current) for current in tree_pids(pid))
 
 
 class PeakSampler:
