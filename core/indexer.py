@@ -15,8 +15,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import logs
 from .catalog import Catalog, Chunk, FileRow
@@ -24,6 +25,7 @@ from .chunker import chunk_sections
 from .config import Settings
 from .errors import DiskFull
 from .parse_pool import ParseOutcome, ParserPool
+from .priority import EMBEDDER, lower_this_thread
 from .protocols import Embedder
 from .scanner import EventSink
 from .vectorstore import VectorStore
@@ -38,8 +40,6 @@ STEP = 64
 #: index, vector and its HNSW entry: 5 MB held 599 passages of the corpus, about 8 KB each; counted twice).
 MIN_FREE = 1 << 20
 BYTES_PER_CHUNK = 16 << 10
-#: Passages per step while other files are still being parsed (their keyword commit waits at most one step).
-SHORT_STEP = 16
 #: Committed files whose vectors are made in turn; more wait in the catalog (as after a stop) and are
 #: taken up from there, so parsing never waits for embedding and memory stays bounded.
 MAX_JOBS = 8
@@ -70,6 +70,15 @@ class _Job:
         return len(self.chunks) - len(self.todo)
 
 
+@dataclass
+class _Step:
+    """Passages of a job being embedded on the embedding thread."""
+
+    job: _Job
+    take: list[int]  # their positions in the job
+    vectors: Future[Any]
+
+
 class Indexer:
     def __init__(
         self,
@@ -91,9 +100,10 @@ class Indexer:
     def run(self, progress: Progress | None = None, stop: threading.Event | None = None) -> IndexSummary:
         """Index until the queue is empty, `stop` is set, or `paused` is (files left stay pending).
 
-        A parsed file is committed first (searchable by keyword at once); vectors are made between
-        parses, files in turn, a step at a time. When paused or stopped, files whose vectors are not
-        complete stay listed as unembedded: the vectors written so far are kept, the rest follows.
+        A parsed file is committed first (searchable by keyword at once); its vectors are made on an
+        embedding thread of low priority while this one commits the next parsed files, files in turn,
+        a step at a time. When paused or stopped, files whose vectors are not complete stay listed as
+        unembedded: the vectors written so far are kept (the step in hand is finished), the rest follows.
         """
         started = time.perf_counter()
         summary = IndexSummary()
@@ -103,55 +113,68 @@ class Indexer:
         total = self.catalog.count_by_status().get("pending", 0) + len(catch_up)
         done = 0
         depth = self.pool_size + 1
+        step: _Step | None = None  # the passages being embedded now
 
         def show(row: FileRow | None, detail: str = "") -> None:
             if progress:
                 busy = len(in_flight) + len(jobs)
                 progress(done, max(total, done + busy), row.path if row else None, detail)
 
-        while not (stop is not None and stop.is_set()):
-            paused = self.paused.is_set()
-            # when paused, finish the parses in hand and take no new files
-            if len(in_flight) < depth and not paused:
-                for row in self.catalog.pending(depth - len(in_flight), exclude=list(in_flight)):
-                    if row.sha256 not in in_flight:  # copies of one content are parsed once
-                        in_flight[row.sha256] = (row, self.pool.submit(row.path))
-            ready = next((sha for sha, (_, f) in in_flight.items() if f.done()), None)
-            if ready is not None:  # first of all: a parsed file becomes searchable by keyword
-                row, future = in_flight.pop(ready)
-                show(row)
-                job = self._start(row, future.result(), summary)
-                if job is None:
-                    done += 1
-                elif len(jobs) < MAX_JOBS:
-                    jobs.append(job)
-                else:  # committed: its vectors are made from the catalog once the others are done
-                    catch_up.append(job.row.sha256)
-                continue
-            # vectors are made on a core no parser needs: every file is searchable by keyword first
-            if jobs and not paused and (not in_flight or self.pool.busy < self.pool_size):
-                job = jobs[0]
-                show(
-                    job.row,
-                    f"searchable by keyword; semantic index {job.done:,} of {len(job.chunks):,} passages",
-                )
-                # while files are being parsed, short steps: a parsed file waits at most one of them
-                if self._step(job, SHORT_STEP if in_flight else STEP):
-                    jobs.popleft()
-                    done += 1
-                else:
-                    jobs.rotate(-1)  # files advance in turn: a small one is not held up by a large one
-                continue
-            if catch_up and not paused:
-                job = self._resume(catch_up.pop(0))
-                if job is None:
-                    done += 1
-                else:
-                    jobs.append(job)
-                continue
-            if not in_flight:
-                break
-            wait([f for _, f in in_flight.values()], timeout=0.2, return_when=FIRST_COMPLETED)
+        with ThreadPoolExecutor(1, "sealroom-embed", initializer=_embedding_thread) as embedding:
+            while True:
+                if step is not None and step.vectors.done():  # stored as soon as made
+                    if self._store(step):
+                        jobs.remove(step.job)
+                        done += 1
+                    elif jobs[0] is step.job:
+                        jobs.rotate(-1)  # files advance in turn: a small one is not held up by a large one
+                    step = None
+                    continue
+                if stop is not None and stop.is_set():
+                    break
+                paused = self.paused.is_set()
+                # when paused, finish the parses in hand and take no new files
+                if len(in_flight) < depth and not paused:
+                    for row in self.catalog.pending(depth - len(in_flight), exclude=list(in_flight)):
+                        if row.sha256 not in in_flight:  # copies of one content are parsed once
+                            in_flight[row.sha256] = (row, self.pool.submit(row.path))
+                ready = next((sha for sha, (_, f) in in_flight.items() if f.done()), None)
+                if ready is not None:  # first of all: a parsed file becomes searchable by keyword
+                    row, future = in_flight.pop(ready)
+                    show(row)
+                    job = self._start(row, future.result(), summary)
+                    if job is None:
+                        done += 1
+                    elif len(jobs) < MAX_JOBS:
+                        jobs.append(job)
+                    else:  # committed: its vectors are made from the catalog once the others are done
+                        catch_up.append(job.row.sha256)
+                    continue
+                waiting = next((j for j in jobs if j.todo), None)
+                if step is None and waiting is not None and not paused:
+                    # the embedding thread runs behind the parsers (lower priority): every file is
+                    # searchable by keyword first, and the cores parsing leaves idle make vectors
+                    show(
+                        waiting.row,
+                        f"searchable by keyword; semantic index {waiting.done:,} of "
+                        f"{len(waiting.chunks):,} passages",
+                    )
+                    step = self._embed(waiting, embedding)
+                    continue
+                if catch_up and waiting is None and len(jobs) < MAX_JOBS and not paused:
+                    job = self._resume(catch_up.pop(0))
+                    if job is None:
+                        done += 1
+                    else:
+                        jobs.append(job)
+                    continue
+                if not in_flight and step is None:
+                    break
+                pending = [f for _, f in in_flight.values()]
+                wait(pending + ([step.vectors] if step else []), timeout=0.2, return_when=FIRST_COMPLETED)
+            if step is not None:  # stopped: the step in hand is finished and kept
+                wait([step.vectors])
+                self._store(step)
         show(None)
         summary.seconds = time.perf_counter() - started
         summary.by_status = self.catalog.count_by_status()
@@ -249,26 +272,39 @@ class Indexer:
         if free < MIN_FREE + chunks * BYTES_PER_CHUNK:
             raise DiskFull(home)
 
-    def _step(self, job: _Job, size: int = STEP) -> bool:
-        """Embed and store the next step of a job's passages (at most `size`, ending on a multiple of it);
-        True after the last one, when the content leaves the unembedded list."""
-        size -= job.done % size
+    def _embed(self, job: _Job, embedding: Executor) -> _Step:
+        """Start embedding the next step of a job's passages (at most STEP, ending on a multiple of it)."""
+        size = STEP - job.done % STEP
         self._room_for(min(len(job.todo), size))
         take, job.todo = job.todo[:size], job.todo[size:]
-        if take:
+        texts = [job.texts[i] for i in take]
+
+        def vectors() -> Any:
             with logs.stage("embed", path=job.row.path, chunks=len(take)):
-                vectors = self.embedder.embed([job.texts[i] for i in take])
-            with logs.stage("store", path=job.row.path, chunks=len(take)):
-                self.store.upsert(
-                    [job.chunks[i].id for i in take],
-                    vectors,
-                    [job.chunks[i].sha256 for i in take],
-                    [job.prints[i] for i in take],
-                )
+                return self.embedder.embed(texts)
+
+        return _Step(job, take, embedding.submit(vectors))
+
+    def _store(self, step: _Step) -> bool:
+        """Store a step's vectors (an embedding error is raised here); True after a job's last step,
+        when the content leaves the unembedded list."""
+        job, take = step.job, step.take
+        vectors = step.vectors.result()
+        with logs.stage("store", path=job.row.path, chunks=len(take)):
+            self.store.upsert(
+                [job.chunks[i].id for i in take],
+                vectors,
+                [job.chunks[i].sha256 for i in take],
+                [job.prints[i] for i in take],
+            )
         if job.todo:
             return False
         self.catalog.mark_embedded(job.row.sha256)
         return True
+
+
+def _embedding_thread() -> None:
+    lower_this_thread(EMBEDDER)  # the thread calling ONNX Runtime computes too: behind the parsers
 
 
 def text_budget(settings: Settings) -> int:

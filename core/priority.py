@@ -12,7 +12,7 @@ import sys
 
 PARSER = 10  # parse worker processes
 # the embedding model's thread pool: behind the parsers, so files become searchable by keyword first
-EMBEDDER = 15
+EMBEDDER = 19
 MODEL = 4  # the chat model's process: behind the window, ahead of indexing
 
 
