@@ -13,11 +13,13 @@ import hashlib
 import shutil
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from . import logs
 from .catalog import Catalog, Chunk, FileRow
@@ -33,7 +35,8 @@ from .vectorstore import VectorStore
 #: (files done, files in all, the file in hand or None when idle, how far that file is: "" or "1,200 of 3,000 passages")
 Progress = Callable[[int, int, str | None, str], None]
 
-#: Passages embedded and stored per step. A file with more is indexed a step at a time, and files
+#: Passages embedded and stored per step (one batch, one write; small files share a step). A file with
+#: more is indexed a step at a time, and files
 #: parsed meanwhile are finished between its steps: a huge file never holds up the small ones.
 STEP = 64
 #: Free space kept on the data folder's disk, and what one passage needs there (catalog text, keyword
@@ -42,7 +45,12 @@ MIN_FREE = 1 << 20
 BYTES_PER_CHUNK = 16 << 10
 #: Committed files whose vectors are made in turn; more wait in the catalog (as after a stop) and are
 #: taken up from there, so parsing never waits for embedding and memory stays bounded.
-MAX_JOBS = 8
+MAX_JOBS = 256
+#: ... holding at most this many passages between them (a larger file is taken when it is alone).
+MAX_HELD = 4096
+#: Vectors of recently embedded texts kept by fingerprint: a text seen again (a repeated page, a
+#: disclaimer, a signature) is not embedded again. 1.5 KB each.
+RECENT = 2048
 
 
 @dataclass
@@ -72,11 +80,11 @@ class _Job:
 
 @dataclass
 class _Step:
-    """Passages of a job being embedded on the embedding thread."""
+    """Passages of one or more jobs being embedded on the embedding thread."""
 
-    job: _Job
-    take: list[int]  # their positions in the job
-    vectors: Future[Any]
+    parts: list[tuple[_Job, list[int]]]  # each job with the positions of its passages in the step
+    prints: list[str]  # their text fingerprints, in the order of `parts`
+    vectors: Future[Any]  # one row per passage in that order, stored when done
 
 
 class Indexer:
@@ -96,6 +104,7 @@ class Indexer:
         self.settings = settings
         self.emit = emit or (lambda event: None)
         self.paused = threading.Event()
+        self._recent: OrderedDict[str, Any] = OrderedDict()  # fingerprint -> vector
 
     def run(self, progress: Progress | None = None, stop: threading.Event | None = None) -> IndexSummary:
         """Index until the queue is empty, `stop` is set, or `paused` is (files left stay pending).
@@ -110,6 +119,7 @@ class Indexer:
         in_flight: dict[str, tuple[FileRow, Future[ParseOutcome]]] = {}
         jobs: deque[_Job] = deque()  # committed files whose vectors are being made, in turn
         catch_up = self.catalog.unembedded()  # committed before a crash or a stop; vectors still missing
+        fresh: set[str] = set()  # ... or committed in this run while too many were being embedded
         total = self.catalog.count_by_status().get("pending", 0) + len(catch_up)
         done = 0
         depth = self.pool_size + 1
@@ -123,10 +133,10 @@ class Indexer:
         with ThreadPoolExecutor(1, "sealroom-embed", initializer=_embedding_thread) as embedding:
             while True:
                 if step is not None and step.vectors.done():  # stored as soon as made
-                    if self._store(step):
-                        jobs.remove(step.job)
+                    for finished in self._finish(step):
+                        jobs.remove(finished)
                         done += 1
-                    elif jobs[0] is step.job:
+                    if jobs and jobs[0] is step.parts[0][0]:
                         jobs.rotate(-1)  # files advance in turn: a small one is not held up by a large one
                     step = None
                     continue
@@ -145,10 +155,11 @@ class Indexer:
                     job = self._start(row, future.result(), summary)
                     if job is None:
                         done += 1
-                    elif len(jobs) < MAX_JOBS:
+                    elif _room(jobs, len(job.chunks)):
                         jobs.append(job)
                     else:  # committed: its vectors are made from the catalog once the others are done
                         catch_up.append(job.row.sha256)
+                        fresh.add(job.row.sha256)
                     continue
                 waiting = next((j for j in jobs if j.todo), None)
                 if step is None and waiting is not None and not paused:
@@ -159,10 +170,11 @@ class Indexer:
                         f"searchable by keyword; semantic index {waiting.done:,} of "
                         f"{len(waiting.chunks):,} passages",
                     )
-                    step = self._embed(waiting, embedding)
+                    step = self._embed(jobs, embedding)
                     continue
-                if catch_up and waiting is None and len(jobs) < MAX_JOBS and not paused:
-                    job = self._resume(catch_up.pop(0))
+                if catch_up and not paused and _room(jobs) and sum(len(j.todo) for j in jobs) < STEP:
+                    sha = catch_up.pop(0)  # taken up while the next step is not full
+                    job = self._resume(sha, fresh=sha in fresh)
                     if job is None:
                         done += 1
                     else:
@@ -174,7 +186,7 @@ class Indexer:
                 wait(pending + ([step.vectors] if step else []), timeout=0.2, return_when=FIRST_COMPLETED)
             if step is not None:  # stopped: the step in hand is finished and kept
                 wait([step.vectors])
-                self._store(step)
+                self._finish(step)
         show(None)
         summary.seconds = time.perf_counter() - started
         summary.by_status = self.catalog.count_by_status()
@@ -248,14 +260,15 @@ class Indexer:
                 logs.event("resumed", path=row.path, stored=len(chunks) - len(todo), chunks=len(chunks))
         return _Job(row, chunks, texts, prints, todo)
 
-    def _resume(self, sha256: str) -> _Job | None:
-        """The vectors still missing of a content committed before a crash or a stop (None: none are)."""
+    def _resume(self, sha256: str, fresh: bool = False) -> _Job | None:
+        """The vectors still missing of a content committed before a crash or a stop, or `fresh`:
+        committed in this run and not embedded yet (None: none are missing)."""
         chunks = self.catalog.chunks_of(sha256)
         rows = self.catalog.files_for_content([sha256]).get(sha256, [])
         if not chunks or not rows:
             self.catalog.mark_embedded(sha256)
             return None
-        job = self._job(rows[0], chunks, resume=True)
+        job = self._job(rows[0], chunks, resume=not fresh or len(chunks) > STEP)
         if not job.todo:
             self.catalog.mark_embedded(sha256)
             return None
@@ -272,35 +285,58 @@ class Indexer:
         if free < MIN_FREE + chunks * BYTES_PER_CHUNK:
             raise DiskFull(home)
 
-    def _embed(self, job: _Job, embedding: Executor) -> _Step:
-        """Start embedding the next step of a job's passages (at most STEP, ending on a multiple of it)."""
-        size = STEP - job.done % STEP
-        self._room_for(min(len(job.todo), size))
-        take, job.todo = job.todo[:size], job.todo[size:]
-        texts = [job.texts[i] for i in take]
+    def _embed(self, jobs: deque[_Job], embedding: Executor) -> _Step:
+        """Start the next step on the embedding thread: up to STEP passages from the jobs in turn,
+        embedded in one batch (texts embedded recently are not embedded again) and stored in one write.
+        The more files are parsed while a step runs, the more the next one takes: small files share."""
+        self._room_for(min(sum(len(j.todo) for j in jobs), STEP))
+        parts: list[tuple[_Job, list[int]]] = []
+        room = STEP
+        for job in jobs:
+            if job.todo and room:
+                take, job.todo = job.todo[:room], job.todo[room:]
+                parts.append((job, take))
+                room -= len(take)
+        ids = [job.chunks[i].id for job, take in parts for i in take]
+        shas = [job.chunks[i].sha256 for job, take in parts for i in take]
+        prints = [job.prints[i] for job, take in parts for i in take]
+        known = {fp: self._recent[fp] for fp in prints if fp in self._recent}
+        new: dict[str, str] = {}  # fingerprint -> text, each text once
+        for job, take in parts:
+            for i in take:
+                if job.prints[i] not in known:
+                    new.setdefault(job.prints[i], job.texts[i])
+        first = parts[0][0].row.path
 
-        def vectors() -> Any:
-            with logs.stage("embed", path=job.row.path, chunks=len(take)):
-                return self.embedder.embed(texts)
+        def run() -> Any:
+            with logs.stage("embed", path=first, chunks=len(new), reused=len(prints) - len(new)):
+                made: Any = self.embedder.embed(list(new.values())) if new else []
+            by_print = {**known, **dict(zip(new, made, strict=True))}
+            vectors = np.stack([by_print[fp] for fp in prints])
+            with logs.stage("store", path=first, chunks=len(ids), files=len(parts)):
+                self.store.upsert(ids, vectors, shas, prints)
+            return vectors
 
-        return _Step(job, take, embedding.submit(vectors))
+        return _Step(parts, prints, embedding.submit(run))
 
-    def _store(self, step: _Step) -> bool:
-        """Store a step's vectors (an embedding error is raised here); True after a job's last step,
-        when the content leaves the unembedded list."""
-        job, take = step.job, step.take
+    def _finish(self, step: _Step) -> list[_Job]:
+        """A step's vectors are stored (an embedding or storing error is raised here): the jobs whose
+        last passages they were, whose contents leave the unembedded list."""
         vectors = step.vectors.result()
-        with logs.stage("store", path=job.row.path, chunks=len(take)):
-            self.store.upsert(
-                [job.chunks[i].id for i in take],
-                vectors,
-                [job.chunks[i].sha256 for i in take],
-                [job.prints[i] for i in take],
-            )
-        if job.todo:
-            return False
-        self.catalog.mark_embedded(job.row.sha256)
-        return True
+        for fp, vector in zip(step.prints, vectors, strict=True):
+            self._recent[fp] = np.array(vector)  # a copy: a view would keep the whole step alive
+            self._recent.move_to_end(fp)
+        while len(self._recent) > RECENT:
+            self._recent.popitem(last=False)
+        finished = [job for job, _ in step.parts if not job.todo]
+        for job in finished:
+            self.catalog.mark_embedded(job.row.sha256)
+        return finished
+
+
+def _room(jobs: deque[_Job], passages: int = 0) -> bool:
+    """Whether one more job (of `passages`) may be held in memory; a large one is taken when alone."""
+    return not jobs or (len(jobs) < MAX_JOBS and sum(len(j.chunks) for j in jobs) + passages <= MAX_HELD)
 
 
 def _embedding_thread() -> None:

@@ -124,6 +124,16 @@ RETIRE_MB = 300
 
 
 def _peak_mb() -> float:
+    """This process's own peak resident memory. Not getrusage's ru_maxrss on Linux: that keeps the
+    parent's resident size across fork and exec, so a worker started by an app of 400 MB would count
+    as grown large at once and be replaced after every file."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     try:
         import resource
     except ImportError:

@@ -160,3 +160,23 @@ def test_idle_parser_processes_are_stopped_and_started_again_when_needed(tmp_pat
         assert pool.running == 1
     finally:
         pool.close()
+
+
+def test_a_parser_process_serves_file_after_file_when_the_app_itself_is_large(tmp_path: Path):
+    """A child's getrusage peak starts at its parent's resident size (kept across fork and exec): the
+    workers of an app holding 400 MB must not take themselves for grown large and quit after each file."""
+    import numpy as np
+
+    ballast = np.ones(400 << 17)  # 400 MB, touched
+    pool = ParserPool(size=1, idle_stop_s=0)
+    try:
+        pids = []
+        for i in range(3):
+            doc = tmp_path / f"{i}.txt"
+            doc.write_text(f"note {i}")
+            assert pool.parse(str(doc)).parsed is not None
+            pids.append(_parser_processes())
+        assert len(pids[0]) == 1 and pids[0] == pids[1] == pids[2], f"one worker for all three: {pids}"
+    finally:
+        pool.close()
+        del ballast
