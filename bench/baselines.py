@@ -167,14 +167,11 @@ def sealroom_round(home: Path) -> dict[str, Any]:
 
 
 def tutorial_round(store_dir: Path) -> tuple[float, int, int]:
-    """Run 2 with its own session, let go afterwards: its idle threads spin (ONNX Runtime's default)
+    """Run 2 with its own session, freed on return: its idle threads spin (ONNX Runtime's default)
     and would slow the next Sealroom run."""
     tutorial = TutorialEmbedder()
     tutorial.embed(["warm up"])
-    try:
-        return naive(tutorial, store_dir)
-    finally:
-        del tutorial
+    return naive(tutorial, store_dir)
 
 
 def main() -> int:

@@ -36,8 +36,8 @@ from .vectorstore import VectorStore
 Progress = Callable[[int, int, str | None, str], None]
 
 #: Passages embedded and stored per step (one batch, one write; small files share a step). A file with
-#: more is indexed a step at a time, and files
-#: parsed meanwhile are finished between its steps: a huge file never holds up the small ones.
+#: more is indexed a step at a time, and files parsed meanwhile are finished between its steps: a huge
+#: file never holds up the small ones.
 STEP = 64
 #: Free space kept on the data folder's disk, and what one passage needs there (catalog text, keyword
 #: index, vector and its HNSW entry: 5 MB held 599 passages of the corpus, about 8 KB each; counted twice).

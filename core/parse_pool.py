@@ -182,11 +182,6 @@ class ParserPool:
         """Parser processes alive now (busy or idle)."""
         return self._started
 
-    @property
-    def busy(self) -> int:
-        """Parses running now (a shared PDF counts once per worker reading it)."""
-        return self._busy
-
     def _run(self, path: str, part: tuple[int, int] = (0, 1)) -> ParseOutcome:
         worker = self._checkout()
         try:
