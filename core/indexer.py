@@ -80,7 +80,7 @@ class _Job:
 
 @dataclass
 class _Step:
-    """Passages of one or more jobs being embedded on the embedding thread."""
+    """Passages of one or more jobs being embedded on the embedding thread, then stored."""
 
     parts: list[tuple[_Job, list[int]]]  # each job with the positions of its passages in the step
     prints: list[str]  # their text fingerprints, in the order of `parts`
@@ -130,7 +130,9 @@ class Indexer:
                 busy = len(in_flight) + len(jobs)
                 progress(done, max(total, done + busy), row.path if row else None, detail)
 
-        with ThreadPoolExecutor(1, "sealroom-embed", initializer=_embedding_thread) as embedding:
+        embedding = ThreadPoolExecutor(1, "sealroom-embed", initializer=_embedding_thread)
+        storing = ThreadPoolExecutor(1, "sealroom-store")  # normal priority: see _embed
+        with embedding, storing:
             while True:
                 if step is not None and step.vectors.done():  # stored as soon as made
                     for finished in self._finish(step):
@@ -170,7 +172,7 @@ class Indexer:
                         f"searchable by keyword; semantic index {waiting.done:,} of "
                         f"{len(waiting.chunks):,} passages",
                     )
-                    step = self._embed(jobs, embedding)
+                    step = self._embed(jobs, embedding, storing)
                     continue
                 if catch_up and not paused and _room(jobs) and sum(len(j.todo) for j in jobs) < STEP:
                     sha = catch_up.pop(0)  # taken up while the next step is not full
@@ -277,18 +279,23 @@ class Indexer:
     def _room_for(self, chunks: int) -> None:
         """Stop before embedding what could not be stored: a full disk is found in a second, not after
         minutes of embedding. The file stays pending and resumes when there is space."""
-        home = self.catalog.path.parent
-        try:
-            free = shutil.disk_usage(home).free
-        except OSError:
-            return
-        if free < MIN_FREE + chunks * BYTES_PER_CHUNK:
-            raise DiskFull(home)
+        if self._short_of_space(chunks):
+            raise DiskFull(self.catalog.path.parent)
 
-    def _embed(self, jobs: deque[_Job], embedding: Executor) -> _Step:
-        """Start the next step on the embedding thread: up to STEP passages from the jobs in turn,
-        embedded in one batch (texts embedded recently are not embedded again) and stored in one write.
-        The more files are parsed while a step runs, the more the next one takes: small files share."""
+    def _short_of_space(self, chunks: int) -> bool:
+        try:
+            free = shutil.disk_usage(self.catalog.path.parent).free
+        except OSError:
+            return False
+        return free < MIN_FREE + chunks * BYTES_PER_CHUNK
+
+    def _embed(self, jobs: deque[_Job], embedding: Executor, storing: Executor) -> _Step:
+        """Start the next step: up to STEP passages from the jobs in turn, embedded in one batch on the
+        embedding thread (texts embedded recently are not embedded again), then stored in one write on
+        the storing thread. Chroma holds the GIL while it writes (~20-80 ms a step); on the embedding
+        thread, which runs behind the parsers, that wait stretched to 300 ms and froze the window, so the
+        write runs at normal priority. The more files are parsed while a step runs, the more the next one
+        takes: small files share."""
         self._room_for(min(sum(len(j.todo) for j in jobs), STEP))
         parts: list[tuple[_Job, list[int]]] = []
         room = STEP
@@ -308,16 +315,23 @@ class Indexer:
                     new.setdefault(job.prints[i], job.texts[i])
         first = parts[0][0].row.path
 
-        def run() -> Any:
+        def embed() -> Any:
             with logs.stage("embed", path=first, chunks=len(new), reused=len(prints) - len(new)):
-                made: Any = self.embedder.embed(list(new.values())) if new else []
-            by_print = {**known, **dict(zip(new, made, strict=True))}
+                return self.embedder.embed(list(new.values())) if new else []
+
+        def store(made: Future[Any]) -> Any:
+            by_print = {**known, **dict(zip(new, made.result(), strict=True))}
             vectors = np.stack([by_print[fp] for fp in prints])
             with logs.stage("store", path=first, chunks=len(ids), files=len(parts)):
-                self.store.upsert(ids, vectors, shas, prints)
+                try:
+                    self.store.upsert(ids, vectors, shas, prints)
+                except Exception as exc:  # Chroma's words for a full disk vary ("Error in compaction")
+                    if self._short_of_space(len(ids)):
+                        raise DiskFull(self.catalog.path.parent) from exc
+                    raise
             return vectors
 
-        return _Step(parts, prints, embedding.submit(run))
+        return _Step(parts, prints, storing.submit(store, embedding.submit(embed)))
 
     def _finish(self, step: _Step) -> list[_Job]:
         """A step's vectors are stored (an embedding or storing error is raised here): the jobs whose

@@ -180,3 +180,31 @@ def test_small_files_share_embedding_steps_and_a_repeated_passage_is_embedded_on
             "the one vector, stored for each of them"
         )
         assert "wombat7" in engine.search("wombat7 lease")[0].text
+
+
+def test_a_failed_vector_write_on_a_full_disk_says_disk_full_and_other_failures_keep_their_words(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from sealroom.core.errors import DiskFull
+    from sealroom.core.indexer import Indexer
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("The walrus contract is renewed every June by the harbour office.")
+    with Engine(home=home) as engine:
+        engine.add_folder(str(docs))
+        engine.store  # noqa: B018 - opened before its write is made to fail
+
+        def fail(*args: Any, **kwargs: Any) -> None:  # Chroma's words when its disk filled mid-write
+            raise RuntimeError("Error in compaction: Failed to apply logs to the metadata segment")
+
+        monkeypatch.setattr(engine.store, "upsert", fail)
+        with pytest.raises(RuntimeError, match="compaction"):
+            engine.index()  # plenty of space: the error is not disguised as a full disk
+        full = iter([False, True])  # room before the step, none left when the write failed
+        monkeypatch.setattr(Indexer, "_short_of_space", lambda self, chunks: next(full, True))
+        with pytest.raises(DiskFull):
+            engine.index()
+        assert engine.catalog.unembedded(), (
+            "the file stays searchable by keyword, its vector listed as missing"
+        )
