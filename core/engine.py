@@ -197,6 +197,8 @@ class Engine:
         self.audit.prune(self.settings.audit_retention_days)
 
     def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
         if self._pool:
             self._pool.close()
         if self._llm:

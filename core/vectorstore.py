@@ -7,6 +7,7 @@ explicitly, so the function is only there to keep Chroma from creating its defau
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,15 @@ class VectorStore:
 
     def count(self) -> int:
         return int(self._collection.count())
+
+    def close(self) -> None:
+        """Release Chroma's process-wide system for this path (its database connections). Left open, the
+        next store on the same path in this process reused it: after the index was deleted under it, a
+        pooled connection opened the new empty file ("no such table: collections")."""
+        close = getattr(self._client, "close", None)  # ClientAPI's type does not declare it
+        if close is not None:
+            with contextlib.suppress(Exception):  # closing never fails the caller
+                close()
 
     @staticmethod
     def forget_open_clients() -> None:
