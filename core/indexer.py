@@ -292,9 +292,10 @@ class Indexer:
     def _embed(self, jobs: deque[_Job], embedding: Executor, storing: Executor) -> _Step:
         """Start the next step: up to STEP passages from the jobs in turn, embedded in one batch on the
         embedding thread (texts embedded recently are not embedded again), then stored in one write on
-        the storing thread. Chroma holds the GIL while it writes (~20-80 ms a step); on the embedding
-        thread, which runs behind the parsers, that wait stretched to 300 ms and froze the window, so the
-        write runs at normal priority. The more files are parsed while a step runs, the more the next one
+        the storing thread. Chroma holds the GIL while it writes; on the embedding thread, which runs
+        behind the parsers, every other thread (the window's too) waited as long as that starved thread
+        took (longest wait measured 89 ms there, 60 ms at normal priority), so the write runs at normal
+        priority. The more files are parsed while a step runs, the more the next one
         takes: small files share."""
         self._room_for(min(sum(len(j.todo) for j in jobs), STEP))
         parts: list[tuple[_Job, list[int]]] = []
