@@ -60,6 +60,12 @@ def main() -> None:
                     n_ctx=request["n_ctx"],
                     n_threads=threads,
                     n_threads_batch=threads,
+                    # The compute buffer is sized for one micro-batch: 128 tokens instead of 512 keeps
+                    # ~21 MB less resident after an answer, for ~3% more time to the first token on a
+                    # 1,500-token prompt (measured, default model, 2 cores). Flash attention with an
+                    # 8-bit KV cache would save 17 MB more but made that first token 65% slower.
+                    n_batch=128,
+                    n_ubatch=128,
                     verbose=False,
                 )
                 template = llm.metadata.get("tokenizer.chat_template")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import linecache
 import sys
+import uuid
+from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QLabel
 
@@ -17,3 +20,21 @@ def test_qt_calls_returning_nothing_keep_none_alive(qapp: QApplication) -> None:
         label.setText(str(n))
         qapp.processEvents()
     assert sys.getrefcount(None) >= before - 50, (before, sys.getrefcount(None))
+
+
+def test_modules_imported_after_qt_leave_no_source_text_in_memory(tmp_path: Path, monkeypatch) -> None:
+    # PySide6's import hook read every later module's source with inspect.getsource, and linecache kept
+    # it all: 28 MB of the window's memory once Chroma and ONNX Runtime were imported.
+    import sealroom.desktop  # noqa: F401  # the package changes the hook before any widget exists
+
+    tag = uuid.uuid4().hex[:12]
+    plain, qt = f"sealroom_probe_plain_{tag}", f"sealroom_probe_qt_{tag}"
+    (tmp_path / f"{plain}.py").write_text("VALUE = 1\n")
+    (tmp_path / f"{qt}.py").write_text("import PySide6.QtCore\n\nVALUE = 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__(plain)  # through builtins.__import__, the hook's way in (importlib.import_module is not)
+    __import__(qt)
+    assert not [name for name in linecache.cache if tag in name]
+    # ... and the hook still tells modules that use PySide6 from those that do not
+    switching = sys.modules["shibokensupport.feature"].pyside_feature_dict
+    assert (switching[plain], switching[qt]) == (-1, 0)
