@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -84,6 +85,7 @@ class Engine:
         self._note_policy()
         self._embedder: Embedder | None = None
         self._store: VectorStore | None = None
+        self._closing = False  # close() has begun: failures to open now are not the index's fault
         self._pool: ParserPool | None = None
         self._llm: Generator | None = None
         self._model = ModelInfo()
@@ -197,6 +199,7 @@ class Engine:
         self.audit.prune(self.settings.audit_retention_days)
 
     def close(self) -> None:
+        self._closing = True
         if self._store is not None:
             self._store.close()
         if self._pool:
@@ -371,6 +374,10 @@ class Engine:
         try:
             return VectorStore(self.home / "chroma", self.embedder)
         except Exception as exc:  # Chroma's own errors vary: sqlite, HNSW, pydantic
+            if self._closing or sys.is_finalizing():
+                # quitting while the store was still opening: Chroma's imports then fail ("cannot
+                # schedule new futures after interpreter shutdown"); the index itself is fine
+                raise SealroomError("Sealroom is closing; the vector index was not opened") from exc
             logs.problem("vector index unreadable", error=True, detail=type(exc).__name__)
             raise SealroomError(
                 f"the vector index in {self.home / 'chroma'} cannot be read ({type(exc).__name__}); "

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sealroom.core.engine import Engine
-from sealroom.core.errors import UsageError
+from sealroom.core.errors import SealroomError, UsageError
 from tests.conftest import CORPUS, cli, cli_json
 
 CANARY = "CANARY-7f3a9c-DOCUMENT-TEXT"
@@ -169,6 +169,28 @@ def test_a_damaged_vector_index_says_so_in_one_line_and_repair_rebuilds_it(home:
     assert "rebuilt the vector index: 1 chunks" in cli(home, "repair").stdout
     assert any((home).glob("chroma.damaged-*"))  # moved aside, not deleted
     assert "walrus" in cli_json(home, "search", "walrus")["hits"][0]["text"]
+
+
+def test_quitting_while_the_vector_index_opens_is_not_reported_as_a_damaged_index(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Closing the window during start-up: Chroma's imports fail once the interpreter shuts down, and the
+    # log said "vector index unreadable" about an index that was fine.
+    from sealroom.core import engine as engine_module
+    from sealroom.core.logs import recent_problems
+
+    def shutting_down(*args: object) -> None:
+        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    monkeypatch.setattr(engine_module, "VectorStore", shutting_down)
+    closing = Engine(home)
+    closing.close()
+    with pytest.raises(SealroomError, match="closing"):
+        closing.store  # noqa: B018
+    assert [p["msg"] for p in recent_problems(closing.log_path)] == []
+    with Engine(home) as running, pytest.raises(SealroomError, match="sealroom repair"):
+        running.store  # noqa: B018  # the same failure while running is still the index's
+    assert [p["msg"] for p in recent_problems(closing.log_path)] == ["vector index unreadable"]
 
 
 def test_deleting_a_document_deletes_its_text_from_the_data_folder(home: Path, tmp_path: Path):
