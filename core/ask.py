@@ -265,6 +265,7 @@ class AnswerPipeline:
             settle(split_generated(buffer))  # an unfinished last sentence is dropped when stopped
         answer.timings["generate_ms"] = _ms(gen_start)
         answer.timings["tokens"] = tokens
+        answer.timings["prompt_tokens_reused"] = getattr(generator, "prompt_reused", 0)
         if tokens > 1 and "first_token_ms" in answer.timings:
             rate = (tokens - 1) / max(
                 1e-6, (answer.timings["generate_ms"] - answer.timings["first_token_ms"]) / 1000

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import logs, offline
+from .answer import shared_start
 from .ask import Answer, AnswerPipeline, ModelInfo
 from .audit import AuditTrail, sha256_text
 from .catalog import DEFAULT_WORKSPACE, Catalog
@@ -146,6 +147,8 @@ class Engine:
                 llm, entry = make_generator(self.home, self.settings)
                 with logs.stage("load model", model=Path(entry.path).name):
                     llm.warm_up()
+                    for _ in llm.generate(max_tokens=1, **shared_start(llm.has_chat_template)):
+                        pass  # the prompts' shared start, into the model's KV cache
                 self._llm, self._model = llm, ModelInfo(Path(entry.path).name, entry.sha256)
             return self._llm
 

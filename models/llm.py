@@ -26,6 +26,7 @@ class LlmWorker:
         self.log_path = log_path
         self.has_chat_template = False
         self.finish_reason = "stop"
+        self.prompt_reused = 0  # tokens of the last prompt found in the KV cache (not evaluated again)
         self._proc: subprocess.Popen[str] | None = None
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -133,6 +134,7 @@ class LlmWorker:
                     yield event["text"]
                 elif event["event"] == "done":
                     self.finish_reason = event["finish_reason"]
+                    self.prompt_reused = int(event.get("reused", 0))
                     return
                 else:
                     raise ModelError(f"generation failed: {event.get('message')}")

@@ -100,6 +100,7 @@ def _generate(llm: Any, request: dict[str, Any], cancel: threading.Event, out: T
     else:
         stream = llm.create_completion(prompt=request["prompt"], **options)
         pick = lambda chunk: chunk["choices"][0].get("text")  # noqa: E731
+    held = llm.input_ids[: llm.n_tokens].copy()  # what the KV cache holds before this prompt
     tokens = 0
     finish = "stop"
     for chunk in stream:
@@ -111,7 +112,22 @@ def _generate(llm: Any, request: dict[str, Any], cancel: threading.Event, out: T
             tokens += 1
             _send(out, event="token", text=text)
         finish = chunk["choices"][0].get("finish_reason") or finish
-    _send(out, event="done", finish_reason=finish, tokens=tokens)
+    _send(
+        out,
+        event="done",
+        finish_reason=finish,
+        tokens=tokens,
+        reused=_shared(held, llm.input_ids[: llm.n_tokens]),
+    )
+
+
+def _shared(before: Any, after: Any) -> int:
+    """How many tokens the prompt shared with what the KV cache held: those were not evaluated again."""
+    import numpy as np
+
+    n = min(len(before), len(after))
+    differ = np.flatnonzero(before[:n] != after[:n])
+    return int(differ[0]) if differ.size else n
 
 
 if __name__ == "__main__":

@@ -6,9 +6,18 @@ import threading
 from collections.abc import Iterator
 
 import numpy as np
+import pytest
 
-from sealroom.core.answer import EXAMPLE_QUESTION, NOT_IN_SOURCES
+from sealroom.core.answer import (
+    EXAMPLE_QUESTION,
+    NOT_IN_SOURCES,
+    STOP,
+    chat_messages,
+    completion_prompt,
+    shared_start,
+)
 from sealroom.core.ask import TEMPLATE_TOKENS, AnswerPipeline, ModelInfo
+from sealroom.core.evidence import Evidence
 from sealroom.core.retriever import Hit
 from sealroom.core.text import content_terms
 
@@ -167,3 +176,18 @@ def test_a_prompt_longer_than_the_models_context_leaves_the_quotes_as_the_answer
     assert not answer.abstained and answer.citations  # the evidence stands, cited
     model.n_ctx = 4096
     assert p.run("How long are audit logs kept?").finish_reason == "stop" and model.calls == 1
+
+
+@pytest.mark.parametrize("chat", [True, False])
+def test_the_start_primed_at_model_load_is_the_start_of_every_prompt(chat: bool):
+    quote = Evidence(1, "Audit logs are kept for ten years.", "/docs/policy.pdf", 2, "a" * 64, 0, 0, 34, 0.9)
+    start = shared_start(chat)
+    for question, evidence in (("How long are audit logs kept?", [quote]), ("Anything?", [])):
+        if chat:
+            messages = chat_messages(question, evidence)
+            assert messages[0] == start["messages"][0]  # the rules, whole
+            assert messages[1]["role"] == start["messages"][1]["role"] == "user"
+            assert messages[1]["content"].startswith(start["messages"][1]["content"])
+        else:
+            assert completion_prompt(question, evidence).startswith(start["prompt"])
+            assert start["stop"] == STOP

@@ -54,6 +54,8 @@ def test_ask_answers_with_evidence_first_and_only_verified_sentences(indexed_pdf
     for dropped in result["verification"]["dropped"]:
         assert dropped["reason"] and dropped["text"] not in result["answer"]
     assert result["timings"]["first_text_ms"] <= result["timings"]["total_ms"]
+    # the start all prompts share was evaluated when the model loaded: a first question reuses it
+    assert result["timings"]["prompt_tokens_reused"] >= 60, result["timings"]
     follow = cli_json(indexed_pdfs, "ask", "And its diameter?", "--chat", str(result["chat_id"]))
     assert follow["chat_id"] == result["chat_id"]
     assert any("24mm" in e["quote"].replace(" ", "") for e in follow["evidence"]), follow["evidence"]
