@@ -131,16 +131,22 @@ def write(name: str, rows: list[Row], **extra: object) -> None:
 def main() -> int:
     rows: list[dict[str, object]] = []
     sources = []
+    measured_on: dict[str, list[str]] = {}  # machine -> result files measured there
     for name in SOURCES:
         path = RESULTS / name
         if path.is_file():
             data = json.loads(path.read_text())
             rows += data.get("rows", [])
             sources.append(name)
+            measured_on.setdefault(str(data.get("machine", "an unrecorded machine")), []).append(name)
     if not rows:
         print("no bench results yet: run make bench")
         return 1
-    where, when = machine(), time.strftime("%B %Y")
+    when = time.strftime("%B %Y")
+    where = max(measured_on, key=lambda m: len(measured_on[m]))
+    others = [f"{', '.join(names)} on {m}" for m, names in measured_on.items() if m != where]
+    if others:  # a result not re-measured on this machine says where it comes from
+        where += f" ({'; '.join(others)})"
     print(format_table(rows))
     (RESULTS / "goals.json").write_text(
         json.dumps({"machine": where, "sources": sources, "rows": rows}, indent=1, ensure_ascii=False) + "\n"
