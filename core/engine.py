@@ -147,8 +147,12 @@ class Engine:
                 llm, entry = make_generator(self.home, self.settings)
                 with logs.stage("load model", model=Path(entry.path).name):
                     llm.warm_up()
-                    for _ in llm.generate(max_tokens=1, **shared_start(llm.has_chat_template)):
-                        pass  # the prompts' shared start, into the model's KV cache
+                    try:
+                        for _ in llm.generate(max_tokens=1, **shared_start(llm.has_chat_template)):
+                            pass  # the prompts' shared start, into the model's KV cache
+                    except BaseException:
+                        llm.close()  # a model that cannot say one token is not kept running
+                        raise
                 self._llm, self._model = llm, ModelInfo(Path(entry.path).name, entry.sha256)
             return self._llm
 

@@ -8,12 +8,13 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sealroom.core.engine import Engine
-from sealroom.core.errors import SealroomError, UsageError
+from sealroom.core.errors import ModelError, SealroomError, UsageError
 from tests.conftest import CORPUS, cli, cli_json
 
 CANARY = "CANARY-7f3a9c-DOCUMENT-TEXT"
@@ -191,6 +192,34 @@ def test_quitting_while_the_vector_index_opens_is_not_reported_as_a_damaged_inde
     with Engine(home) as running, pytest.raises(SealroomError, match="sealroom repair"):
         running.store  # noqa: B018  # the same failure while running is still the index's
     assert [p["msg"] for p in recent_problems(closing.log_path)] == ["vector index unreadable"]
+
+
+def test_a_model_that_fails_its_first_token_at_load_is_closed_and_not_kept(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from types import SimpleNamespace
+
+    from sealroom.core import engine as engine_module
+
+    class Broken:  # loads, then cannot evaluate the prompts' shared start
+        has_chat_template, n_ctx, finish_reason, closed = True, 2048, "stop", False
+
+        def warm_up(self) -> None: ...
+
+        def generate(self, **request: object) -> Iterator[str]:
+            raise ModelError("generation failed: out of memory")
+            yield ""
+
+        def close(self) -> None:
+            self.closed = True
+
+    broken = Broken()
+    entry = SimpleNamespace(path="broken.gguf", sha256="0" * 64)
+    monkeypatch.setattr(engine_module, "make_generator", lambda home, settings: (broken, entry))
+    with Engine(home) as engine:
+        with pytest.raises(ModelError, match="out of memory"):
+            engine.llm()
+        assert broken.closed and engine.model_state == "not loaded"
 
 
 def test_deleting_a_document_deletes_its_text_from_the_data_folder(home: Path, tmp_path: Path):
