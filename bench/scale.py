@@ -247,6 +247,12 @@ def main() -> int:
     # Sealroom's chunker joins these ~600-character texts into passages of up to 200 tokens: about 2.7 of
     # them make one passage (measured), so that many are written for the passage count asked for
     texts = passages(int(args.chunks * 2.7))
+    if len(texts) < int(args.chunks * 2.7):  # not enough text here: the row would be for a smaller index
+        print(
+            f"only {len(texts):,} texts of documentation on this machine, {int(args.chunks * 2.7):,} needed for "
+            f"{args.chunks:,} passages: install Debian's python3.11-doc and linux-doc-6.1 (make bench-scale does)"
+        )
+        return 1
     with tempfile.TemporaryDirectory() as tmp, Engine(purpose="bench scale") as engine:
         root = Path(tmp) / "docs"
         for start in range(0, len(texts), PER_FILE):
