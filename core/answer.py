@@ -52,17 +52,14 @@ def evidence_lines(evidence: Sequence[Evidence]) -> list[str]:
     return lines
 
 
+# What every prompt starts with, so the model can keep it evaluated (see `shared_start`)
+COMPLETION_START = "\n".join([RULES, "", EXAMPLE, "Evidence:", ""])
+CHAT_USER_START = "Evidence:\n"
+
+
 def completion_prompt(question: str, evidence: Sequence[Evidence]) -> str:
-    return "\n".join(
-        [
-            RULES,
-            "",
-            EXAMPLE,
-            "Evidence:",
-            *evidence_lines(evidence),
-            f"Question: {_flat(question)}",
-            "Answer:",
-        ]
+    return COMPLETION_START + "\n".join(
+        [*evidence_lines(evidence), f"Question: {_flat(question)}", "Answer:"]
     )
 
 
@@ -74,9 +71,6 @@ def chat_messages(question: str, evidence: Sequence[Evidence]) -> list[dict[str,
     ]
 
 
-CHAT_USER_START = "Evidence:\n"
-
-
 def shared_start(chat: bool) -> dict[str, Any]:
     """The start every prompt shares (the rules, the example, "Evidence:"), as a `generate` request.
 
@@ -86,7 +80,7 @@ def shared_start(chat: bool) -> dict[str, Any]:
         return {
             "messages": [{"role": "system", "content": RULES}, {"role": "user", "content": CHAT_USER_START}]
         }
-    return {"prompt": "\n".join([RULES, "", EXAMPLE, "Evidence:", ""]), "stop": STOP}
+    return {"prompt": COMPLETION_START, "stop": STOP}
 
 
 def evidence_text(evidence: Sequence[Evidence]) -> str:
