@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import sys
+import types
 from collections.abc import Iterable
 
 log = logging.getLogger("sealroom.offline")
@@ -23,7 +24,15 @@ OFFLINE_ENV = {
     "ANONYMIZED_TELEMETRY": "False",
     "CHROMA_TELEMETRY": "False",
     "DO_NOT_TRACK": "1",
+    # Chroma reads its OpenTelemetry settings from the environment; its HTTP client would send spans
+    # to an endpoint set there (the local client starts no tracing today). "none" is final.
+    "CHROMA_OTEL_GRANULARITY": "none",
 }
+
+#: Chroma imports this OTLP span exporter (and with it gRPC and protobuf) at start-up even with
+#: tracing off. Sealroom never sends spans anywhere, so the module is replaced by one whose exporter
+#: refuses to be made: 12 MB less resident in the app, and no way to turn tracing on by accident.
+SPAN_EXPORTER = "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
 
 _allowed_hosts: set[str] = set()
 _installed = False
@@ -32,6 +41,19 @@ blocked_attempts: list[str] = []
 
 class NetworkBlocked(PermissionError):
     """Raised inside any code that tries to open a connection off this machine."""
+
+
+class _RefusedSpanExporter:
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise NetworkBlocked("Sealroom sends no telemetry: Chroma's span exporter is disabled")
+
+
+def _block_span_exporter() -> None:
+    if SPAN_EXPORTER in sys.modules:  # imported before enforce(): leave it, granularity "none" holds
+        return
+    module = types.ModuleType(SPAN_EXPORTER, "Sealroom's stand-in: no span leaves the machine.")
+    module.OTLPSpanExporter = _RefusedSpanExporter  # type: ignore[attr-defined]
+    sys.modules[SPAN_EXPORTER] = module
 
 
 def is_local(address: object) -> bool:
@@ -86,6 +108,7 @@ def enforce(allowed_hosts: Iterable[str] = ()) -> None:
     for key, value in OFFLINE_ENV.items():
         os.environ[key] = value
     _allowed_hosts.update(allowed_hosts)
+    _block_span_exporter()
     if not _installed:
         sys.addaudithook(_audit)
         _installed = True

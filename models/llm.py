@@ -25,6 +25,7 @@ class LlmWorker:
         self.n_threads = n_threads
         self.log_path = log_path
         self.has_chat_template = False
+        self.weights_repacked = False  # a second copy of some weights (see llm_worker._load)
         self.finish_reason = "stop"
         self.prompt_reused = 0  # tokens of the last prompt found in the KV cache (not evaluated again)
         self._proc: subprocess.Popen[str] | None = None
@@ -57,6 +58,7 @@ class LlmWorker:
                 self._stop_process()
                 raise ModelError(f"could not load {self.model_path.name}: {reply.get('message', reply)}")
             self.n_ctx = int(reply["n_ctx"])
+            self.weights_repacked = bool(reply.get("repacked", True))
 
     def _read(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None

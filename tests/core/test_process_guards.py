@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 import time
@@ -74,6 +75,50 @@ def test_the_guard_covers_udp_name_lookups_and_every_process_sealroom_starts():
             [sys.executable, "-c", code], input=request + "\n", capture_output=True, text=True, timeout=60
         )
         assert "NetworkBlocked" in proc.stdout, (proc.stdout, proc.stderr[-2000:])
+
+
+def test_chroma_runs_without_its_span_exporter_whatever_the_environment_asks(tmp_path: Path):
+    """The real vector store opens, writes and searches with Chroma's OTLP exporter replaced: gRPC is
+    never loaded (12 MB), and tracing stays off even when the environment turns it on."""
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from sealroom.core import offline\n"
+        "offline.enforce()\n"
+        "import numpy as np\n"
+        "from chromadb.config import Settings\n"
+        "from sealroom.core.vectorstore import VectorStore\n"
+        "class Embedder:\n"
+        "    model_id = 'test'\n"
+        "    def embed(self, texts): return np.ones((len(texts), 4), dtype=np.float32)\n"
+        f"store = VectorStore(Path({str(tmp_path)!r}), Embedder())\n"
+        "v = np.ones((1, 4), dtype=np.float32)\n"
+        "store.upsert(['c1-0'], v, ['c1'], ['p'])\n"
+        "print('found', store.query(v[0], 1)[0][0])\n"
+        "print('granularity', Settings().chroma_otel_granularity)\n"
+        "print('grpc', 'grpc' in sys.modules)\n"
+        "from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter\n"
+        "try:\n"
+        "    OTLPSpanExporter(endpoint='http://192.0.2.1:4317'); print('exporter made')\n"
+        "except offline.NetworkBlocked:\n"
+        "    print('exporter refused')\n"
+    )
+    env = {
+        **os.environ,
+        "CHROMA_OTEL_GRANULARITY": "all",
+        "CHROMA_OTEL_COLLECTION_ENDPOINT": "http://192.0.2.1:4317",
+    }
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.stdout.split() == [
+        "found",
+        "c1-0",
+        "granularity",
+        "none",
+        "grpc",
+        "False",
+        "exporter",
+        "refused",
+    ], (proc.stdout, proc.stderr[-2000:])
 
 
 def test_worker_commands_run_from_source_and_from_a_frozen_bundle(monkeypatch):

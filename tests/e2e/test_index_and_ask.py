@@ -61,6 +61,21 @@ def test_ask_answers_with_evidence_first_and_only_verified_sentences(indexed_pdf
     assert any("24mm" in e["quote"].replace(" ", "") for e in follow["evidence"]), follow["evidence"]
 
 
+def test_the_model_process_keeps_one_copy_of_the_weights(indexed_pdfs: Path):
+    """llama.cpp's repacked second copy is off (12 MB), and the model still answers."""
+    from sealroom.models.catalogue import ModelCatalogue
+    from sealroom.models.llm import LlmWorker
+
+    worker = LlmWorker(Path(ModelCatalogue(indexed_pdfs).default().path), n_ctx=512)
+    try:
+        worker.warm_up()
+        assert worker.weights_repacked is False
+        pieces = list(worker.generate(prompt="The capital of France is", max_tokens=8))
+        assert pieces and worker.finish_reason in ("stop", "length"), (pieces, worker.finish_reason)
+    finally:
+        worker.close()
+
+
 def test_our_prompts_example_is_never_the_answer(indexed_pdfs: Path):
     from sealroom.core.answer import EXAMPLE_QUESTION
 
