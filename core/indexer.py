@@ -35,7 +35,7 @@ from .vectorstore import VectorStore
 #: (files done, files in all, the file in hand or None when idle, how far that file is: "" or "1,200 of 3,000 passages")
 Progress = Callable[[int, int, str | None, str], None]
 
-#: Passages embedded and stored per step (one batch, one write; small files share a step). A file with
+#: Passages embedded and stored per step (one `embed` call, one write; small files share a step). A file with
 #: more is indexed a step at a time, and files parsed meanwhile are finished between its steps: a huge
 #: file never holds up the small ones.
 STEP = 64
@@ -290,7 +290,7 @@ class Indexer:
         return free < MIN_FREE + chunks * BYTES_PER_CHUNK
 
     def _embed(self, jobs: deque[_Job], embedding: Executor, storing: Executor) -> _Step:
-        """Start the next step: up to STEP passages from the jobs in turn, embedded in one batch on the
+        """Start the next step: up to STEP passages from the jobs in turn, embedded in one call on the
         embedding thread (texts embedded recently are not embedded again), then stored in one write on
         the storing thread. Chroma holds the GIL while it writes; on the embedding thread, which runs
         behind the parsers, every other thread (the window's too) waited as long as that starved thread

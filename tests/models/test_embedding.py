@@ -31,3 +31,25 @@ def test_long_texts_are_cut_as_the_tokenizers_own_truncation_cuts_them() -> None
     assert len(embedder.token_spans(TEXTS[1])) > 2 * MAX_TOKENS
     vectors = embedder.embed(TEXTS)
     assert vectors.shape == (4, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+
+
+def test_a_text_gets_the_same_vector_alone_and_among_others() -> None:
+    """The model quantizes activations per inference: a batch made a text's vector depend on the texts
+    beside it (and so on what the indexer happened to have parsed). One text per inference, in parallel."""
+    from sealroom.core.components import make_embedder
+    from sealroom.core.config import Settings
+
+    embedder = make_embedder(Settings(n_threads=2))  # as the app runs it: the derived model
+    assert embedder.model_id == embedding.MODEL_ID
+    texts = [
+        "The tenant pays 2,400 EUR per month.",
+        "Readability counts.",
+        "Ein Homöomorphismus ist eine stetige Bijektion, deren Umkehrung stetig ist. " * 8,
+        "Date: Fri, 04 May 2001 14:05:44 -0400 Subject: This is a test message",
+        "word " * 300,
+    ]
+    together = embedder.embed(texts)
+    alone = np.stack([embedder.embed([text])[0] for text in texts])
+    assert np.array_equal(together, alone)
+    assert np.array_equal(embedder.embed(texts[::-1])[::-1], together)
+    assert embedder.embed([]).shape == (0, 384)
