@@ -185,8 +185,8 @@ class OnnxEmbedder:
             self._tokenizer = tokenizer
 
     def release_memory(self) -> None:
-        """Give back the memory ONNX Runtime's arena kept from large batches (after indexing the corpus:
-        ~90 MB), keeping the session loaded: the next batch grows it again as needed."""
+        """Give back the memory ONNX Runtime's arena kept from an index run, keeping the session loaded:
+        the next inferences grow it again as needed."""
         session = self._session
         if session is None:
             return
@@ -194,7 +194,7 @@ class OnnxEmbedder:
 
         options = onnxruntime.RunOptions()
         options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-        ids = np.array([[101, 102]], dtype=np.int64)  # [CLS] [SEP]: the smallest batch there is
+        ids = np.array([[101, 102]], dtype=np.int64)  # [CLS] [SEP]: the smallest input there is
         feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
         session.run(None, feeds, options)  # the arena shrinks at the end of this run
         trim_heap()
