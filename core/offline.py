@@ -31,7 +31,7 @@ OFFLINE_ENV = {
 
 #: Chroma imports this OTLP span exporter (and with it gRPC and protobuf) at start-up even with
 #: tracing off. Sealroom never sends spans anywhere, so the module is replaced by one whose exporter
-#: refuses to be made: 12 MB less resident in the app, and no way to turn tracing on by accident.
+#: refuses to be made: 12-16 MB less resident in the app, and no way to turn tracing on by accident.
 SPAN_EXPORTER = "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
 
 _allowed_hosts: set[str] = set()
