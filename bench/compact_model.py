@@ -41,33 +41,14 @@ PROMPTS = [
 GGML_Q5_0 = 6
 
 
-def tensor_types(path: Path) -> dict[str, int]:
-    from sealroom.models.gguf import _Reader
-
-    types = {}
-    with path.open("rb") as handle:
-        handle.read(4)
-        reader = _Reader(handle, path)
-        reader.scalar(4)
-        tensors, keys = reader.scalar(10), reader.scalar(10)
-        for _ in range(keys):
-            reader.string()
-            reader.value(reader.scalar(4))
-        for _ in range(tensors):
-            name = reader.string()
-            for _ in range(reader.scalar(4)):
-                reader.scalar(10)
-            types[name] = reader.scalar(4)
-            reader.scalar(10)
-    return types
-
-
 def derive(source: Path, target: Path) -> None:
     """A copy of `source` with token_embd.weight in Q5_0 and every other tensor as it was."""
     import llama_cpp as lib
 
-    types = tensor_types(source)
-    types["token_embd.weight"] = GGML_Q5_0
+    from sealroom.models.gguf import read_gguf
+
+    before = read_gguf(source).tensor_types
+    types = {**before, "token_embd.weight": GGML_Q5_0}
     overrides = (lib.llama_model_tensor_override * (len(types) + 1))()
     patterns = [("^" + re.escape(name) + "$").encode() for name in types]
     for i, (pattern, kind) in enumerate(zip(patterns, types.values(), strict=True)):
@@ -80,7 +61,7 @@ def derive(source: Path, target: Path) -> None:
     params.tt_overrides = ctypes.cast(overrides, ctypes.POINTER(lib.llama_model_tensor_override))
     if lib.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params)) != 0:
         raise SystemExit("llama_model_quantize failed")
-    changed = {n for n, t in tensor_types(target).items() if tensor_types(source)[n] != t}
+    changed = {n for n, t in read_gguf(target).tensor_types.items() if before[n] != t}
     assert changed == {"token_embd.weight"}, changed
 
 

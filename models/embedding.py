@@ -194,9 +194,8 @@ class OnnxEmbedder:
 
         options = onnxruntime.RunOptions()
         options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-        ids = np.array([[101, 102]], dtype=np.int64)  # [CLS] [SEP]: the smallest input there is
-        feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-        session.run(None, feeds, options)  # the arena shrinks at the end of this run
+        # [CLS] [SEP], the smallest input there is; the arena shrinks at the end of this run
+        session.run(None, _feeds([101, 102]), options)
         trim_heap()
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
@@ -228,13 +227,7 @@ class OnnxEmbedder:
                     i = next(order, None)
                 if i is None:
                     return
-                ids = np.array([encodings[i]], dtype=np.int64)
-                feeds = {
-                    "input_ids": ids,
-                    "attention_mask": np.ones_like(ids),
-                    "token_type_ids": np.zeros_like(ids),
-                }
-                pooled = self._session.run(None, feeds)[0][0].mean(axis=0)
+                pooled = self._session.run(None, _feeds(encodings[i]))[0][0].mean(axis=0)
                 out[i] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
 
         helpers = min(self.parallel, len(texts)) - 1
@@ -251,6 +244,12 @@ class OnnxEmbedder:
     @property
     def parallel(self) -> int:
         return self.threads or min(os.cpu_count() or 1, MOST_PARALLEL)
+
+
+def _feeds(ids: list[int]) -> dict[str, np.ndarray]:
+    """The model's inputs for one text (no padding, so every position is attended to)."""
+    batch = np.array([ids], dtype=np.int64)
+    return {"input_ids": batch, "attention_mask": np.ones_like(batch), "token_type_ids": np.zeros_like(batch)}
 
 
 def _truncated(ids: list[int]) -> list[int]:

@@ -69,6 +69,7 @@ class GgufInfo:
     version: int
     metadata: dict[str, Any] = field(default_factory=dict)
     tensor_count: int = 0
+    tensor_types: dict[str, int] = field(default_factory=dict)  # tensor name -> ggml type code
 
     @property
     def architecture(self) -> str:
@@ -168,9 +169,10 @@ def read_gguf(path: Path) -> GgufInfo:
             info.metadata[key] = reader.value(reader.scalar(4))
         end = 0
         for _ in range(tensor_count):
-            reader.string()
+            name = reader.string()
             dims = [reader.scalar(10) for _ in range(reader.scalar(4))]
             ggml_type, offset = reader.scalar(4), reader.scalar(10)
+            info.tensor_types[name] = ggml_type
             elements = 1
             for d in dims:
                 elements *= d
