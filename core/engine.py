@@ -171,7 +171,8 @@ class Engine:
     def apply_settings(self, settings: Settings) -> None:
         """Use new settings; a changed chat model, context or thread count reloads the model."""
         reload = any(
-            getattr(settings, k) != getattr(self.settings, k) for k in ("chat_model", "n_ctx", "n_threads")
+            getattr(settings, k) != getattr(self.settings, k)
+            for k in ("chat_model", "compact_default_model", "n_ctx", "n_threads")
         )
         changed = {
             f.name: getattr(settings, f.name)

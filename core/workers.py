@@ -1,4 +1,5 @@
-"""How Sealroom starts its helper processes (parser workers, the LLM worker, deriving the embedder).
+"""How Sealroom starts its helper processes (parser workers, the LLM worker, deriving the
+embedder and the compact chat model).
 
 From source they run as `python -m MODULE`. In a frozen bundle (PyInstaller) there is no
 `python`: the bundle's own executable is started with `--sealroom-worker MODULE`, and
@@ -11,7 +12,12 @@ import importlib
 import sys
 
 WORKER_FLAG = "--sealroom-worker"
-WORKERS = ("sealroom.core.parse_worker", "sealroom.models.llm_worker", "sealroom.models.embedding")
+WORKERS = (
+    "sealroom.core.parse_worker",
+    "sealroom.models.llm_worker",
+    "sealroom.models.embedding",
+    "sealroom.models.compact",
+)
 
 
 def worker_command(module: str, *args: str) -> list[str]:
