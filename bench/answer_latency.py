@@ -4,8 +4,8 @@
 
 Indexes the PDF samples, asks the questions below through Sealroom (the prompt built by Sealroom, the
 model in its worker process), recording each prompt, the time to its first token and the tokens/s after
-it. Then, in this process, raw `llama_cpp.Llama` on the same model file with the same context, threads and
-sampling runs the same prompts in the same order: its KV cache reuses the common prefix (the fixed rules)
+it. Then, in this process, raw `llama_cpp.Llama` on the same model file (loaded without a repacked copy of the
+weights, as the worker loads it), with the same context, threads and sampling, runs the same prompts in the same order: its KV cache reuses the common prefix (the fixed rules)
 exactly as the worker's does. A third pass resets the cache before every prompt, which shows what the
 prefix reuse buys. Rows go to bench/results/answer_latency.json (see bench/goals.py).
 """
@@ -95,7 +95,14 @@ def main() -> int:
 
     from llama_cpp import Llama
 
-    raw = Llama(model_path=model_path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
+    from sealroom.models.llm_worker import without_repacking
+
+    # llama-cpp-python's defaults for the rest, with the weights loaded as Sealroom's model process
+    # loads them (no repacked copy: llama.cpp's AMX repacking crashes on the compact default model)
+    with without_repacking():
+        raw = Llama(
+            model_path=model_path, n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False
+        )
 
     def run(record: dict[str, Any]) -> tuple[float, float, int]:
         if record["messages"]:

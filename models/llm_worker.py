@@ -12,11 +12,13 @@ Failures answer {"event": "error", "message"}.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any, TextIO
 
 
@@ -25,26 +27,40 @@ def _send(out: TextIO, **payload: Any) -> None:
     out.flush()
 
 
-def _load(path: str, n_ctx: int, threads: int) -> Any:
-    import llama_cpp
-    from llama_cpp import Llama
+@contextlib.contextmanager
+def without_repacking() -> Iterator[None]:
+    """Models loaded inside this block keep their weights as the file has them, with no second copy.
 
-    # llama.cpp copies the weights it can use faster into a second, "repacked" buffer (the default
-    # model's Q4_K tensors: 12.7 MB) and keeps the mapped originals resident too. Without the copy the
-    # model process holds 12 MB less, and the first token and tokens/s stay within noise (measured,
-    # default model, 2 cores). Llama() takes no option for it: its model parameters come from this
-    # function, so it answers with repacking off while the model loads.
+    llama.cpp copies the weights it can use faster into a second, "repacked" buffer (the default
+    model's Q4_K tensors: 12.7 MB; on CPUs with AMX, 214 MB) and keeps the mapped originals resident
+    too. Without the copy the model process holds 12 MB less, and the first token and tokens/s stay
+    within noise (measured, default model, 2 cores). It also avoids llama.cpp's AMX path, which
+    crashes (SIGSEGV) on the compact default model's Q5_0 token table (models/compact.py; seen on a
+    2-core AMX machine). Llama() takes no option for it: its model parameters come from
+    `llama_model_default_params`, which answers with repacking off inside this block."""
+    import llama_cpp
+
     lib = getattr(llama_cpp, "llama_cpp", None)
     defaults = getattr(lib, "llama_model_default_params", None)
 
-    def without_repacking() -> Any:
-        params = defaults()  # type: ignore[misc]
-        params.use_extra_bufts = False
-        return params
+    def params() -> Any:
+        made = defaults()  # type: ignore[misc]
+        made.use_extra_bufts = False
+        return made
 
     if defaults is not None:
-        lib.llama_model_default_params = without_repacking  # type: ignore[union-attr]
+        lib.llama_model_default_params = params  # type: ignore[union-attr]
     try:
+        yield
+    finally:
+        if defaults is not None:
+            lib.llama_model_default_params = defaults  # type: ignore[union-attr]
+
+
+def _load(path: str, n_ctx: int, threads: int) -> Any:
+    from llama_cpp import Llama
+
+    with without_repacking():
         return Llama(
             model_path=path,
             n_ctx=n_ctx,
@@ -58,9 +74,6 @@ def _load(path: str, n_ctx: int, threads: int) -> Any:
             n_ubatch=128,
             verbose=False,
         )
-    finally:
-        if defaults is not None:
-            lib.llama_model_default_params = defaults  # type: ignore[union-attr]
 
 
 def main() -> None:
