@@ -75,7 +75,8 @@ in_root sh -c 'command -v python3' >/dev/null && { echo "installing the package 
 
 # index with the previous build, then upgrade: the index keeps working without re-indexing
 mkdir -p "$R/root/docs"
-cp -r tests/corpus/pdf-samples/017-unreadable-meta-data "$R/root/docs/"
+cp -r tests/corpus/pdf-samples/017-unreadable-meta-data "$R/root/docs/"  # read by pypdf (PDFium refuses it)
+cp -r tests/corpus/pdf-samples/006-pdflatex-outline "$R/root/docs/"  # read by PDFium
 cp tests/corpus/docx-samples/*.docx "$R/root/docs/" 2>/dev/null || true
 offline sealroom add /root/docs
 t0=$(now)
@@ -90,6 +91,7 @@ echo "$again" | grep -q " 0 pages, 0 chunks" || { echo "the upgrade made Sealroo
 version=$(offline sealroom --version)
 echo "$version"
 offline sealroom search "wirewound potentiometer" --json | grep -q unreadablemetadata.pdf
+offline sealroom search "Huardest gefburn" --json | grep -q pdflatex-outline.pdf || { echo "the bundle's PDFium read nothing"; exit 1; }
 t0=$(now)
 answer=$(offline sealroom ask "What is the power rating of the potentiometer?" --json)
 ask_s=$(secs "$t0" "$(now)")

@@ -32,6 +32,33 @@ def test_pdf_pages_and_outline_headings():
     assert parsed.pages and parsed.pages > 1
     assert all(s.page for s in parsed.sections)
     assert any(s.heading for s in parsed.sections)
+    outlined = parse(PDFS / "006-pdflatex-outline" / "pdflatex-outline.pdf")
+    assert [(s.page, s.heading) for s in outlined.sections] == [(1, None), (2, "Foo"), (3, "Bar"), (4, "Bar")]
+
+
+def test_pdf_text_keeps_symbols_and_joins_words_hyphenated_at_line_ends():
+    """PDFium reads the text: pypdf gave ")V" for "⇒ V", "oﬀen" for "offen" and "Vorausset-\nzung"."""
+    page = parse(PDFS / "009-pdflatex-geotopo" / "GeoTopo-komprimiert.pdf").sections[20]
+    assert page.page == 21
+    assert "⇒ V ∩ K = ∅" in page.text and "X \\ K ist offen" in page.text
+    assert "Nach Voraussetzung kann K" in page.text
+    assert "\r" not in page.text and "\ufffe" not in page.text
+
+
+def test_right_to_left_script_keeps_its_reading_order():
+    """PDFium gives this Arabic word reversed (visual order); such files are read by pypdf."""
+    for name in ("habibi.pdf", "habibi-rotated.pdf"):
+        text = " ".join(s.text for s in parse(PDFS / "015-arabic" / name).sections)
+        assert "حَبيبي" in text and "يبيبَح" not in text
+
+
+def test_a_pdf_pdfium_cannot_open_is_read_by_pypdf():
+    import pypdfium2
+
+    path = PDFS / "017-unreadable-meta-data" / "unreadablemetadata.pdf"
+    with pytest.raises(pypdfium2.PdfiumError):
+        pypdfium2.PdfDocument(path)
+    assert "Wirewound" in parse(path).sections[0].text
 
 
 def test_long_german_pdf_every_page_located():
