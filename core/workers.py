@@ -28,6 +28,19 @@ def worker_command(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
+def run_to_end(module: str, *args: str, timeout_s: float) -> str | None:
+    """Run a worker module in a helper process until it exits: None when it exits 0, else its last
+    words (its last stderr line starting with "sealroom:", else its last stderr line, else its status)."""
+    import subprocess
+
+    done = subprocess.run(worker_command(module, *args), capture_output=True, text=True, timeout=timeout_s)
+    if done.returncode == 0:
+        return None
+    lines = done.stderr.strip().splitlines()
+    own = [line for line in lines if line.startswith("sealroom:")]
+    return (own or lines or [f"exit status {done.returncode}"])[-1]
+
+
 def run_worker_from_argv(argv: list[str]) -> bool:
     """If `argv` asks for a worker, run it (argv as the module expects) and return True."""
     if len(argv) < 3 or argv[1] != WORKER_FLAG:

@@ -82,24 +82,14 @@ def compact_model(source: Path, cache: Path) -> Path:
 def compact_model_in_child(source: Path, cache: Path, timeout_s: float = 300) -> Path:
     """`compact_model`, run in a helper process when the copy is not there yet: llama.cpp's quantizer
     is chatty on stderr and holds memory while it works. Raises ModelError with the helper's last words."""
-    import subprocess
-
-    from sealroom.core.workers import worker_command
+    from sealroom.core.workers import run_to_end
 
     target = compact_path(cache)
     if target.is_file() and sha256_of(target) == COMPACT_SHA256:
         return target
-    done = subprocess.run(
-        worker_command("sealroom.models.compact", str(source), str(cache)),
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
-    said = [line for line in done.stderr.splitlines() if line.startswith("sealroom:")]
-    if done.returncode != 0 or not target.is_file():
-        raise ModelError(
-            f"deriving the compact model failed: {(said or [f'exit status {done.returncode}'])[-1]}"
-        )
+    said = run_to_end("sealroom.models.compact", str(source), str(cache), timeout_s=timeout_s)
+    if said is not None or not target.is_file():
+        raise ModelError(f"deriving the compact model failed: {said or 'no file made'}")
     return target
 
 

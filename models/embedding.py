@@ -67,22 +67,14 @@ def derived_model_in_child(source: Path, cache: Path, timeout_s: float = 600) ->
     Deriving imports onnx and ONNX Runtime's quantization tools and holds the GIL for up to 0.7 s at a
     time (measured): in the app's process that froze the window on a first start and left ~26 MB of
     modules behind for the rest of the session. Raises ModelError with the helper's last words."""
-    import subprocess
-
-    from sealroom.core.workers import worker_command
+    from sealroom.core.workers import run_to_end
 
     target = _derived_path(cache)
     if _is_sealed(target):
         return target
-    done = subprocess.run(
-        worker_command("sealroom.models.embedding", str(source), str(cache)),
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
-    if done.returncode != 0 or not _is_sealed(target):
-        said = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        raise ModelError(f"deriving the embedding model failed: {said}")
+    said = run_to_end("sealroom.models.embedding", str(source), str(cache), timeout_s=timeout_s)
+    if said is not None or not _is_sealed(target):
+        raise ModelError(f"deriving the embedding model failed: {said or 'the model made is not sealed'}")
     return target
 
 
