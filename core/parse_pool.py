@@ -23,6 +23,9 @@ class ParseOutcome:
     reason: str | None = None
 
 
+CRASHED = "parse error: the parser crashed"
+
+
 class _Worker:
     def __init__(self, memory_mb: int) -> None:
         self.memory_mb = memory_mb
@@ -47,11 +50,16 @@ class _Worker:
         self.lines.put(None)
 
     def parse(
-        self, path: str, timeout: float, max_chars: int = 0, part: tuple[int, int] = (0, 1)
+        self,
+        path: str,
+        timeout: float,
+        max_chars: int = 0,
+        part: tuple[int, int] = (0, 1),
+        pdfium: bool = True,
     ) -> ParseOutcome:
         assert self.proc.stdin is not None
         try:
-            request = {"path": path, "max_chars": max_chars, "part": list(part)}
+            request = {"path": path, "max_chars": max_chars, "part": list(part), "pdfium": pdfium}
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
@@ -64,9 +72,7 @@ class _Worker:
         if line is None:
             code = self.proc.wait()
             return ParseOutcome(
-                None,
-                "failed",
-                f"parse error: the parser crashed (exit code {code}; memory limit {self.memory_mb} MB)",
+                None, "failed", f"{CRASHED} (exit code {code}; memory limit {self.memory_mb} MB)"
             )
         data = json.loads(line)
         self.retired = bool(data.pop("retire", False))
@@ -182,10 +188,12 @@ class ParserPool:
         """Parser processes alive now (busy or idle)."""
         return self._started
 
-    def _run(self, path: str, part: tuple[int, int] = (0, 1)) -> ParseOutcome:
+    def _run(self, path: str, part: tuple[int, int] = (0, 1), pdfium: bool = True) -> ParseOutcome:
+        """Parse in a worker. A PDF whose parse took its process down (PDFium aborts when a stream
+        inflates past the memory limit, where pypdf stops with a reason) is read again by pypdf alone."""
         worker = self._checkout()
         try:
-            return worker.parse(path, self.timeout_s, self.max_chars, part)
+            outcome = worker.parse(path, self.timeout_s, self.max_chars, part, pdfium)
         finally:
             if not worker.alive:
                 worker.close()
@@ -194,6 +202,9 @@ class ParserPool:
                 self._busy -= 1
                 self._last_used = time.monotonic()
                 self._idle.put(worker)
+        if pdfium and path.lower().endswith(".pdf") and (outcome.reason or "").startswith(CRASHED):
+            return self._run(path, part, pdfium=False)
+        return outcome
 
     def submit(self, path: str) -> Future[ParseOutcome]:
         """Parse in a worker; a large PDF is shared between all workers, each reading every n-th page

@@ -73,7 +73,9 @@ def handle(request: dict[str, Any], memory_mb: int) -> dict[str, object]:
     path = Path(request["path"])
     try:
         k, n = request.get("part") or (0, 1)
-        parsed = parse(path, int(request.get("max_chars") or 0), (int(k), int(n)))
+        parsed = parse(
+            path, int(request.get("max_chars") or 0), (int(k), int(n)), bool(request.get("pdfium", True))
+        )
     except Unindexable as exc:
         return {"ok": False, "status": "skipped", "reason": str(exc)}
     except MemoryError:

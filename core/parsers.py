@@ -592,13 +592,16 @@ PARSERS: dict[str, Callable[[Path], Parsed]] = {
 SUPPORTED_SUFFIXES = frozenset(PARSERS)
 
 
-def parse(path: Path, max_chars: int = 0, part: tuple[int, int] = (0, 1)) -> Parsed:
+def parse(path: Path, max_chars: int = 0, part: tuple[int, int] = (0, 1), pdfium: bool = True) -> Parsed:
     """The file's sections; with `max_chars`, about that much text at most (then `truncated`).
-    With `part` (k, n) only every n-th page of a PDF from page k + 1 (several workers share one file)."""
+    With `part` (k, n) only every n-th page of a PDF from page k + 1 (several workers share one file).
+    `pdfium=False` reads a PDF with pypdf alone (after PDFium took its process down on that file)."""
     try:
         parser = PARSERS[path.suffix.lower()]
     except KeyError:
         raise Unindexable(f"unsupported file type {path.suffix or '(none)'}") from None
+    if parser is parse_pdf and not pdfium:
+        parser = _parse_pdf_pypdf
     _Budget.chars, _Budget.cut, _Budget.part = max_chars, False, part
     try:
         parsed = parser(path)

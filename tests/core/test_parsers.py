@@ -120,6 +120,28 @@ def test_pool_reports_a_corrupt_file_with_its_reason(tmp_path: Path):
     assert outcome.status in ("failed", "skipped") and outcome.reason
 
 
+def test_a_pdf_that_takes_pdfium_down_is_read_again_by_pypdf(tmp_path: Path):
+    """PDFium aborts its process when a stream inflates past the memory limit; pypdf stops with a reason."""
+    import zlib
+
+    from bench.hostile import pdf_with
+
+    bomb = tmp_path / "bomb.pdf"
+    page = b"BT /F1 12 Tf 72 712 Td (flate bomb) Tj ET\n" * 1_200_000  # 50 MB from 100 KB
+    bomb.write_bytes(pdf_with(zlib.compress(page, 9), filters=b"/Filter /FlateDecode"))
+    pool = ParserPool(size=1, memory_mb=480)
+    try:
+        outcome = pool.parse(str(bomb))
+        assert outcome.status == "failed"
+        assert outcome.reason and outcome.reason.startswith(
+            "parse error: content too large when decompressed"
+        )
+        good = pool.parse(str(PDFS / "001-trivial" / "minimal-document.pdf"))  # a new process took over
+        assert good.parsed is not None
+    finally:
+        pool.close()
+
+
 def test_nested_messages_are_parsed_once_each(tmp_path: Path):
     import time
 
