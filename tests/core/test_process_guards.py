@@ -60,7 +60,7 @@ def test_the_guard_covers_udp_name_lookups_and_every_process_sealroom_starts():
     # each worker process installs the guard itself: code inside them that phones home is refused
     parser = (
         "import socket, sealroom.core.parsers as p\n"
-        "p.parse = lambda path, max_chars=0, part=(0, 1): socket.create_connection(('192.0.2.1', 80), timeout=1)\n"
+        "p.parse = lambda path, max_chars=0, part=(0, 1), pdfium=True: socket.create_connection(('192.0.2.1', 80), timeout=1)\n"
         "from sealroom.core.parse_worker import main; main()\n"
     )
     llm = (
