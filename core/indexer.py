@@ -84,6 +84,7 @@ class _Step:
 
     parts: list[tuple[_Job, list[int]]]  # each job with the positions of its passages in the step
     prints: list[str]  # their text fingerprints, in the order of `parts`
+    embedded: Future[Any]  # done when the embedding thread is free for the next step
     vectors: Future[Any]  # one row per passage in that order, stored when done
 
 
@@ -112,7 +113,7 @@ class Indexer:
         A parsed file is committed first (searchable by keyword at once); its vectors are made on an
         embedding thread of low priority while this one commits the next parsed files, files in turn,
         a step at a time. When paused or stopped, files whose vectors are not complete stay listed as
-        unembedded: the vectors written so far are kept (the step in hand is finished), the rest follows.
+        unembedded: the vectors written so far are kept (the steps in hand are finished), the rest follows.
         """
         started = time.perf_counter()
         summary = IndexSummary()
@@ -123,7 +124,9 @@ class Indexer:
         total = self.catalog.count_by_status().get("pending", 0) + len(catch_up)
         done = 0
         depth = self.pool_size + 1
-        step: _Step | None = None  # the passages being embedded now
+        # the passages being embedded, and those being stored meanwhile (Chroma's write of one step
+        # overlaps the embedding of the next; they finish in order)
+        steps: deque[_Step] = deque()
 
         def show(row: FileRow | None, detail: str = "") -> None:
             if progress:
@@ -134,13 +137,10 @@ class Indexer:
         storing = ThreadPoolExecutor(1, "sealroom-store")  # normal priority: see _embed
         with embedding, storing:
             while True:
-                if step is not None and step.vectors.done():  # stored as soon as made
-                    for finished in self._finish(step):
+                if steps and steps[0].vectors.done():  # stored as soon as made
+                    for finished in self._finish(steps.popleft(), steps):
                         jobs.remove(finished)
                         done += 1
-                    if jobs and jobs[0] is step.parts[0][0]:
-                        jobs.rotate(-1)  # files advance in turn: a small one is not held up by a large one
-                    step = None
                     continue
                 if stop is not None and stop.is_set():
                     break
@@ -164,7 +164,8 @@ class Indexer:
                         fresh.add(job.row.sha256)
                     continue
                 waiting = next((j for j in jobs if j.todo), None)
-                if step is None and waiting is not None and not paused:
+                embedder_free = not steps or (len(steps) == 1 and steps[0].embedded.done())
+                if embedder_free and waiting is not None and not paused:
                     # the embedding thread runs behind the parsers (lower priority): every file is
                     # searchable by keyword first, and the cores parsing leaves idle make vectors
                     show(
@@ -172,7 +173,9 @@ class Indexer:
                         f"searchable by keyword; semantic index {waiting.done:,} of "
                         f"{len(waiting.chunks):,} passages",
                     )
-                    step = self._embed(jobs, embedding, storing)
+                    steps.append(self._embed(jobs, embedding, storing))
+                    if jobs[0] is steps[-1].parts[0][0]:
+                        jobs.rotate(-1)  # files advance in turn: a small one is not held up by a large one
                     continue
                 if catch_up and not paused and _room(jobs) and sum(len(j.todo) for j in jobs) < STEP:
                     sha = catch_up.pop(0)  # taken up while the next step is not full
@@ -182,13 +185,15 @@ class Indexer:
                     else:
                         jobs.append(job)
                     continue
-                if not in_flight and step is None:
+                if not in_flight and not steps:
                     break
-                pending = [f for _, f in in_flight.values()]
-                wait(pending + ([step.vectors] if step else []), timeout=0.2, return_when=FIRST_COMPLETED)
-            if step is not None:  # stopped: the step in hand is finished and kept
-                wait([step.vectors])
-                self._finish(step)
+                pending = [f for _, f in in_flight.values()] + [s.vectors for s in steps]
+                if steps and not steps[-1].embedded.done():
+                    pending.append(steps[-1].embedded)
+                wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            while steps:  # stopped: the steps in hand are finished and kept
+                wait([steps[0].vectors])
+                self._finish(steps.popleft(), steps)
         show(None)
         summary.seconds = time.perf_counter() - started
         summary.by_status = self.catalog.count_by_status()
@@ -295,8 +300,8 @@ class Indexer:
         the storing thread. Chroma holds the GIL while it writes; on the embedding thread, which runs
         behind the parsers, every other thread (the window's too) waited as long as that starved thread
         took (longest wait measured 89 ms there, 60 ms at normal priority), so the write runs at normal
-        priority. The more files are parsed while a step runs, the more the next one
-        takes: small files share."""
+        priority, and overlaps the embedding of the next step. The more files are parsed while a step
+        runs, the more the next one takes: small files share."""
         self._room_for(min(sum(len(j.todo) for j in jobs), STEP))
         parts: list[tuple[_Job, list[int]]] = []
         room = STEP
@@ -332,18 +337,21 @@ class Indexer:
                     raise
             return vectors
 
-        return _Step(parts, prints, storing.submit(store, embedding.submit(embed)))
+        embedded = embedding.submit(embed)
+        return _Step(parts, prints, embedded, storing.submit(store, embedded))
 
-    def _finish(self, step: _Step) -> list[_Job]:
+    def _finish(self, step: _Step, later: deque[_Step]) -> list[_Job]:
         """A step's vectors are stored (an embedding or storing error is raised here): the jobs whose
-        last passages they were, whose contents leave the unembedded list."""
+        last passages they were (none of theirs in a `later` step), whose contents leave the
+        unembedded list."""
         vectors = step.vectors.result()
         for fp, vector in zip(step.prints, vectors, strict=True):
             self._recent[fp] = np.array(vector)  # a copy: a view would keep the whole step alive
             self._recent.move_to_end(fp)
         while len(self._recent) > RECENT:
             self._recent.popitem(last=False)
-        finished = [job for job, _ in step.parts if not job.todo]
+        still = {id(job) for other in later for job, _ in other.parts}
+        finished = [job for job, _ in step.parts if not job.todo and id(job) not in still]
         for job in finished:
             self.catalog.mark_embedded(job.row.sha256)
         return finished

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,56 @@ def test_small_files_are_not_queued_behind_a_large_one_and_a_stop_resumes_where_
         chunk_ids = {c.id for batch in engine.catalog.all_chunks() for c in batch}
         assert engine.store.ids() == chunk_ids, "nothing duplicated, nothing missing"
         assert "quokka1" in engine.search("quokka1 permit")[0].text
+
+
+def test_a_step_is_embedded_while_the_one_before_is_stored_and_files_finish_only_when_stored(
+    home: Path, tmp_path: Path
+):
+    """Chroma's write of one step overlaps the embedding of the next; a file leaves the unembedded list
+    only once every one of its vectors is in the vector index (a crash then loses nothing)."""
+    docs = tmp_path / "docs"
+    make_docs(docs)
+    with Engine(home=home, settings=Settings(max_chunks_per_file=4 * STEP)) as engine:
+        engine.add_folder(str(docs))
+        counting = CountingEmbedder(engine.embedder)
+        engine._embedder = counting
+        store, catalog = engine.store, engine.catalog
+        spans: list[tuple[str, float, float]] = []
+        upsert, embed, mark = store.upsert, counting.embed, catalog.mark_embedded
+
+        def slow_upsert(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            time.sleep(0.3)  # a slow disk: the next step is embedded meanwhile
+            try:
+                return upsert(*args, **kwargs)
+            finally:
+                spans.append(("store", started, time.perf_counter()))
+
+        def timed_embed(texts: list[str]) -> np.ndarray:
+            started = time.perf_counter()
+            try:
+                return embed(texts)
+            finally:
+                spans.append(("embed", started, time.perf_counter()))
+
+        marked: list[str] = []
+
+        def checked_mark(sha256: str | None = None) -> None:
+            assert sha256 is not None
+            ids = {c.id for c in catalog.chunks_of(sha256)}
+            assert ids <= store.ids(), "a file is marked embedded only when all its vectors are stored"
+            marked.append(sha256)
+            mark(sha256)
+
+        store.upsert, counting.embed, catalog.mark_embedded = slow_upsert, timed_embed, checked_mark  # type: ignore[method-assign]
+        engine.index()
+        assert sorted(marked) == sorted({f.sha256 for f in catalog.files()}) and catalog.unembedded() == []
+        stores = [(a, b) for kind, a, b in spans if kind == "store"]
+        embeds = [(a, b) for kind, a, b in spans if kind == "embed"]
+        assert len(stores) >= 4 and any(
+            a < s_end and b > s_start for a, b in embeds for s_start, s_end in stores
+        ), "an embedding step ran while a step was being written"
+        assert store.ids() == {c.id for batch in catalog.all_chunks() for c in batch}
 
 
 def test_a_deleted_vector_index_is_reported_and_healed_without_rereading(home: Path, tmp_path: Path):
