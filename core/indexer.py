@@ -84,6 +84,7 @@ class _Step:
 
     parts: list[tuple[_Job, list[int]]]  # each job with the positions of its passages in the step
     prints: list[str]  # their text fingerprints, in the order of `parts`
+    new: list[str]  # the fingerprints of the texts embedded in this step, in the order of their rows
     embedded: Future[Any]  # done when the embedding thread is free for the next step
     vectors: Future[Any]  # one row per passage in that order, stored when done
 
@@ -173,7 +174,7 @@ class Indexer:
                         f"searchable by keyword; semantic index {waiting.done:,} of "
                         f"{len(waiting.chunks):,} passages",
                     )
-                    steps.append(self._embed(jobs, embedding, storing))
+                    steps.append(self._embed(jobs, embedding, storing, steps))
                     if jobs[0] is steps[-1].parts[0][0]:
                         jobs.rotate(-1)  # files advance in turn: a small one is not held up by a large one
                     continue
@@ -294,9 +295,11 @@ class Indexer:
             return False
         return free < MIN_FREE + chunks * BYTES_PER_CHUNK
 
-    def _embed(self, jobs: deque[_Job], embedding: Executor, storing: Executor) -> _Step:
+    def _embed(
+        self, jobs: deque[_Job], embedding: Executor, storing: Executor, storing_now: deque[_Step]
+    ) -> _Step:
         """Start the next step: up to STEP passages from the jobs in turn, embedded in one call on the
-        embedding thread (texts embedded recently are not embedded again), then stored in one write on
+        embedding thread (texts embedded recently, or in the step being stored, are not embedded again), then stored in one write on
         the storing thread. Chroma holds the GIL while it writes; on the embedding thread, which runs
         behind the parsers, every other thread (the window's too) waited as long as that starved thread
         took (longest wait measured 89 ms there, 60 ms at normal priority), so the write runs at normal
@@ -314,6 +317,10 @@ class Indexer:
         shas = [job.chunks[i].sha256 for job, take in parts for i in take]
         prints = [job.prints[i] for job, take in parts for i in take]
         known = {fp: self._recent[fp] for fp in prints if fp in self._recent}
+        for other in storing_now:  # its vectors are made (the embedding thread is free), not yet stored
+            if other.embedded.done() and other.embedded.exception() is None:
+                made = dict(zip(other.new, other.embedded.result(), strict=True))
+                known.update({fp: made[fp] for fp in prints if fp in made and fp not in known})
         new: dict[str, str] = {}  # fingerprint -> text, each text once
         for job, take in parts:
             for i in take:
@@ -338,7 +345,7 @@ class Indexer:
             return vectors
 
         embedded = embedding.submit(embed)
-        return _Step(parts, prints, embedded, storing.submit(store, embedded))
+        return _Step(parts, prints, list(new), embedded, storing.submit(store, embedded))
 
     def _finish(self, step: _Step, later: deque[_Step]) -> list[_Job]:
         """A step's vectors are stored (an embedding or storing error is raised here): the jobs whose
