@@ -4,9 +4,10 @@
 
 Indexes the PDF samples, asks the questions below through Sealroom (the prompt built by Sealroom, the
 model in its worker process), recording each prompt, the time to its first token and the tokens/s after
-it. Then, in this process, raw `llama_cpp.Llama` on the same model file (loaded without a repacked copy of the
-weights, as the worker loads it), with the same context, threads and sampling, runs the same prompts in the same order: its KV cache reuses the common prefix (the fixed rules)
-exactly as the worker's does. A third pass resets the cache before every prompt, which shows what the
+it. Then, in this process, raw `llama_cpp.Llama` on the same model file (loaded without a repacked copy
+of the weights, as the worker loads it), with the same context, threads and sampling, runs the same
+prompts in the same order: its KV cache reuses the common prefix (the fixed rules) exactly as the
+worker's does. A third pass resets the cache before every prompt, which shows what the
 prefix reuse buys. Rows go to bench/results/answer_latency.json (see bench/goals.py).
 """
 

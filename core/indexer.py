@@ -299,8 +299,8 @@ class Indexer:
         self, jobs: deque[_Job], embedding: Executor, storing: Executor, storing_now: deque[_Step]
     ) -> _Step:
         """Start the next step: up to STEP passages from the jobs in turn, embedded in one call on the
-        embedding thread (texts embedded recently, or in the step being stored, are not embedded again), then stored in one write on
-        the storing thread. Chroma holds the GIL while it writes; on the embedding thread, which runs
+        embedding thread (texts embedded recently, or in the step being stored, are not embedded
+        again), then stored in one write on the storing thread. Chroma holds the GIL while it writes; on the embedding thread, which runs
         behind the parsers, every other thread (the window's too) waited as long as that starved thread
         took (longest wait measured 89 ms there, 60 ms at normal priority), so the write runs at normal
         priority, and overlaps the embedding of the next step. The more files are parsed while a step

@@ -36,6 +36,10 @@ def compact_path(cache: Path) -> Path:
     return cache / COMPACT_NAME
 
 
+def _intact(target: Path) -> bool:
+    return target.is_file() and sha256_of(target) == COMPACT_SHA256
+
+
 def derive(source: Path, target: Path) -> None:
     """Write a copy of `source` with its token table in Q5_0 and every other tensor as it was."""
     import llama_cpp as lib
@@ -60,7 +64,7 @@ def derive(source: Path, target: Path) -> None:
 def compact_model(source: Path, cache: Path) -> Path:
     """The compact copy of the shipped `source`, derived into `cache` unless it is there and intact."""
     target = compact_path(cache)
-    if target.is_file() and sha256_of(target) == COMPACT_SHA256:
+    if _intact(target):
         return target
     if sha256_of(source) != SOURCE_SHA256:
         raise ModelError(f"{source.name} is not the shipped default model")
@@ -85,7 +89,7 @@ def compact_model_in_child(source: Path, cache: Path, timeout_s: float = 300) ->
     from sealroom.core.workers import run_to_end
 
     target = compact_path(cache)
-    if target.is_file() and sha256_of(target) == COMPACT_SHA256:
+    if _intact(target):
         return target
     said = run_to_end("sealroom.models.compact", str(source), str(cache), timeout_s=timeout_s)
     if said is not None or not target.is_file():

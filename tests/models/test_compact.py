@@ -24,7 +24,9 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_compact_copy_changes_only_the_token_table_and_is_made_once(home: Path, tmp_path: Path):
-    shipped = Path(ModelCatalogue(home).default().path)
+    entry = ModelCatalogue(home).default()
+    assert entry.sha256 == compact.SOURCE_SHA256  # the copy is pinned to the file the package ships
+    shipped = Path(entry.path)
     made = compact.compact_model_in_child(shipped, tmp_path)
 
     assert made == tmp_path / compact.COMPACT_NAME
