@@ -67,17 +67,29 @@ def test_small_files_are_not_queued_behind_a_large_one_and_a_stop_resumes_where_
         stop = threading.Event()
         details: list[str] = []
         searchable_early: list[bool] = []
+        huge_embedded = [0]
+        inner_embed = counting.embed
+
+        def embed_then_stop(texts: list[str]) -> np.ndarray:
+            vectors = inner_embed(texts)
+            if threading.current_thread().name.startswith("sealroom-embed"):  # not a search's query
+                huge_embedded[0] += sum("Clause" in t for t in texts)
+            if huge_embedded[0] >= 2 * STEP:
+                # stopped (app closed, or killed) half way through the large file's vectors. A step
+                # takes passages of several files, so this counts the large file's own, whichever
+                # file a step starts with; at most one more step is under way, so some are left
+                stop.set()
+            return vectors
+
+        counting.embed = embed_then_stop  # type: ignore[method-assign]
 
         def progress(done: int, total: int, path: str | None, detail: str) -> None:
             details.append(detail)
-            made = re.search(rf"semantic index (\d+) of {4 * STEP} passages$", detail)
-            if made and int(made[1]) > 0 and not searchable_early:
+            if huge_embedded[0] and not searchable_early:
                 # while its vectors are being made, the large file is found by keyword, with its page
                 searchable_early.append(
                     any("Clause 1000 " in h.text for h in engine.search("Clause 1000 fee"))
                 )
-            if made and int(made[1]) >= 2 * STEP:
-                stop.set()  # stopped (app closed, or killed) half way through the large file's vectors
 
         engine.index(progress, stop)
         assert sorted(finished) == ["a-huge.txt", "small-0.txt", "small-1.txt", "small-2.txt"], (
@@ -85,22 +97,27 @@ def test_small_files_are_not_queued_behind_a_large_one_and_a_stop_resumes_where_
         )
         assert searchable_early == [True], "the large file was searchable by keyword before its vectors"
         assert any(
-            re.search(rf"searchable by keyword; semantic index [1-9]\d* of {4 * STEP} passages", d)
+            re.search(rf"searchable by keyword; semantic index \d+ of {4 * STEP} passages", d)
             for d in details
         ), "progress shows the large file's own progress"
-        huge = next(f for f in engine.catalog.files() if f.path.endswith("a-huge.txt"))
-        assert huge.status == "indexed" and engine.catalog.unembedded() == [huge.sha256]
+        files = {Path(f.path).name: f for f in engine.catalog.files()}
+        huge = files["a-huge.txt"]
+        unembedded = engine.catalog.unembedded()
+        # a small file parsed during the step that stopped may still wait for its one vector
+        assert huge.status == "indexed" and huge.sha256 in unembedded
+        assert set(unembedded) <= {f.sha256 for f in files.values()}
         pending = engine.status()["semantic_pending"]
-        assert pending["files"] == 1 and "searchable by keyword, semantic index pending" in pending["message"]
+        assert pending["files"] == len(unembedded)
+        assert "searchable by keyword, semantic index pending" in pending["message"]
         assert not any("vector index" in w for w in engine.warnings()), "vectors on their way are not a fault"
-        stored_huge = engine.store.count() - 3
+        stored_huge = len(engine.store.ids() & {c.id for c in engine.catalog.chunks_of(huge.sha256)})
         assert 2 * STEP <= stored_huge < 4 * STEP, "the steps done so far are in the vector index"
         embedded_before = counting.texts
 
         finished.clear()
         engine.index()
         assert finished == [], "nothing is parsed again"
-        assert counting.texts - embedded_before == 4 * STEP - stored_huge, (
+        assert counting.texts - embedded_before == 4 * STEP - stored_huge + len(unembedded) - 1, (
             "only the passages not stored yet are embedded"
         )
         assert engine.catalog.unembedded() == [] and engine.status()["semantic_pending"]["files"] == 0
