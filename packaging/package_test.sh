@@ -99,20 +99,24 @@ echo "$answer" | grep -q '"page": 1' || { echo "no cited page in: $answer"; exit
 echo "$answer" | grep -q '"called_model": true'
 
 # the window under Xvfb (the X socket is shared into the root; no network namespace needed for it)
-Xvfb :87 -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 & XVFB_PID=$!
-sleep 1
+# -displayfd: Xvfb picks a free display and writes its number once it accepts clients (a fixed
+# `sleep 1` lost that race once on a busy machine, and the window then failed with "could not connect")
+Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$WORK/display" >"$WORK/xvfb.log" 2>&1 & XVFB_PID=$!
+for _ in $(seq 1 300); do [ -s "$WORK/display" ] && break; sleep 0.1; done
+[ -s "$WORK/display" ] || { cat "$WORK/xvfb.log"; echo "Xvfb did not start"; exit 1; }
+X=":$(tr -d '[:space:]' < "$WORK/display")"
 mkdir -p "$R/tmp/.X11-unix" && mount --bind /tmp/.X11-unix "$R/tmp/.X11-unix"
 t0=$(now)
-unshare -n chroot "$R" env -i HOME=/root PATH=/usr/bin:/bin LANG=C.UTF-8 DISPLAY=:87 sealroom-desktop > "$WORK/desktop.log" 2>&1 &
+unshare -n chroot "$R" env -i HOME=/root PATH=/usr/bin:/bin LANG=C.UTF-8 DISPLAY=$X sealroom-desktop > "$WORK/desktop.log" 2>&1 &
 DESK=$!
 window_s=""
 for _ in $(seq 1 600); do
-  if DISPLAY=:87 xwininfo -root -tree 2>/dev/null | grep -q '"Sealroom"'; then window_s=$(secs "$t0" "$(now)"); break; fi
+  if DISPLAY=$X xwininfo -root -tree 2>/dev/null | grep -q '"Sealroom"'; then window_s=$(secs "$t0" "$(now)"); break; fi
   sleep 0.1
 done
 [ -n "$window_s" ] || { cat "$WORK/desktop.log"; echo "no window"; exit 1; }
 sleep 4
-DISPLAY=:87 "$ROOT_DIR/.venv/bin/python" -c "
+DISPLAY=$X "$ROOT_DIR/.venv/bin/python" -c "
 from PySide6.QtGui import QGuiApplication
 app = QGuiApplication([])
 assert app.primaryScreen().grabWindow(0).save('$ROOT_DIR/artefacts/package-desktop.png', 'PNG')"
