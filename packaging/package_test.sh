@@ -72,6 +72,10 @@ install_s=$(secs "$t0" "$(now)")
 in_root sh -c 'command -v python3' >/dev/null && { echo "installing the package pulled a Python"; exit 1; }
 [ -f "$R/usr/share/applications/sealroom.desktop" ] && [ -f "$R/usr/share/man/man1/sealroom.1.gz" ]
 [ -f "$R/usr/share/icons/hicolor/scalable/apps/sealroom.svg" ]
+# network clients the app never imports are left out of the bundle (packaging/sealroom.spec)
+for left_out in grpc aiohttp uvloop hf_xet; do
+  [ ! -e "$R/opt/sealroom/_internal/$left_out" ] || { echo "$left_out is in the bundle"; exit 1; }
+done
 
 # index with the previous build, then upgrade: the index keeps working without re-indexing
 mkdir -p "$R/root/docs"
