@@ -768,11 +768,8 @@ class Engine:
 
     # --- models -----------------------------------------------------------------------
     def models(self) -> list[Any]:
-        catalogue = model_catalogue(self.home, self.settings)
-        if not any(e.default for e in catalogue.entries()):
-            catalogue.default()
-        catalogue.add_installed_packs()
-        return catalogue.entries()
+        """The chat models the user may choose (the IT policy's allow-list applied)."""
+        return model_catalogue(self.home, self.settings).available()
 
     def add_model(self, path: str) -> Any:
         return model_catalogue(self.home, self.settings).add(Path(path))

