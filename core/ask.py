@@ -22,6 +22,7 @@ from .answer import (
     completion_prompt,
     evidence_text,
 )
+from .errors import ModelError
 from .evidence import Evidence, EvidenceSelector, unmatched_share, unmatched_words
 from .protocols import Embedder, Generator, PassageRetriever
 from .retriever import Hit, keyword_query
@@ -51,7 +52,8 @@ class Answer:
     embedding_model: str = ""
     chat_id: int = 0
     answer_id: int = 0
-    finish_reason: str = "stop"
+    finish_reason: str = "stop"  # "stop", "length", "cancelled", "too_long", or "no_model"
+    model_problem: str = ""  # why the chat model was not used ("no_model"): the quotes are the answer
     pending_files: int = 0
     invalid_citations: list[int] = field(default_factory=list)
     unmatched: list[str] = field(default_factory=list)  # question words no passage contains
@@ -116,6 +118,7 @@ class Answer:
             "answer_id": self.answer_id,
             "pending_files": self.pending_files,
             "finish_reason": self.finish_reason,
+            "model_problem": self.model_problem,
             "timings": self.timings,
             "created_at": self.created_at,
         }
@@ -215,7 +218,11 @@ class AnswerPipeline:
         self, answer: Answer, emit: Callable[[str], None], stop: threading.Event, started: float
     ) -> None:
         """Ask the model to phrase the evidence; show each sentence once it is verified."""
-        generator, answer.model = self.generator()
+        try:
+            generator, answer.model = self.generator()
+        except ModelError as exc:  # refused by the IT policy, missing, damaged: the quotes stand, and say why
+            answer.finish_reason, answer.model_problem = "no_model", str(exc)
+            return
         answer.called_model = True
         answer.timings["load_model_ms"] = _ms(started) - answer.timings["first_text_ms"]
         if stop.is_set():  # stopped while the model loaded: the evidence stands

@@ -64,6 +64,7 @@ def answer_item(record: dict[str, Any], answer_id: int, include_text: bool) -> d
             "invalid_citations": record.get("invalid_citations", []),
             "pending_files": record.get("pending_files", 0),
             "finish_reason": record.get("finish_reason", "stop"),
+            "model_problem": record.get("model_problem", ""),
         },
     }
 
@@ -159,6 +160,8 @@ def _flags(a: dict[str, Any]) -> list[str]:
         out.append(f"{f['pending_files']} file(s) were not indexed yet when this was asked.")
     if f["finish_reason"] == "cancelled":
         out.append("The answer was stopped early.")
+    if f["finish_reason"] == "no_model":
+        out.append(f"The chat model was not used: {f['model_problem']}. The quotes are the answer.")
     if f["finish_reason"] == "too_long":
         out.append(
             "The question and its quotes were too long for the model's context; the quotes are the answer."

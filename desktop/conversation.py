@@ -58,6 +58,10 @@ def answer_note(record: dict[str, Any]) -> str:
         notes.append("Stopped.")
     if record.get("finish_reason") == "too_long":
         notes.append(TOO_LONG)
+    if record.get("finish_reason") == "no_model":
+        notes.append(
+            f"The chat model was not used: {record.get('model_problem')}. The quotes are the answer."
+        )
     if record.get("abstained"):
         return " ".join(notes)
     pending = record.get("pending_files") or 0
@@ -65,7 +69,10 @@ def answer_note(record: dict[str, Any]) -> str:
         notes.append(
             f"{pending} file{'s are' if pending != 1 else ' is'} still being indexed; this answer may miss them."
         )
-    if not record.get("verification", {}).get("shown") and record.get("finish_reason") != "too_long":
+    if not record.get("verification", {}).get("shown") and record.get("finish_reason") not in (
+        "too_long",
+        "no_model",
+    ):
         notes.append("The quotes are the answer: no generated sentence could be checked against them.")
     matched = record.get("matched_citations") or []
     if matched:

@@ -28,7 +28,7 @@ class NotAllowed(ModelError):
     def __init__(self, name: str) -> None:
         super().__init__(
             f"{name} is not on the list of models your organisation allows "
-            "(allowed_model_sha256 in the IT policy); choose another model in Settings"
+            "(the IT policy's allowed_model_sha256)"
         )
 
 

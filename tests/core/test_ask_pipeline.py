@@ -17,6 +17,7 @@ from sealroom.core.answer import (
     shared_start,
 )
 from sealroom.core.ask import TEMPLATE_TOKENS, AnswerPipeline, ModelInfo
+from sealroom.core.errors import ModelError
 from sealroom.core.evidence import Evidence
 from sealroom.core.retriever import Hit
 from sealroom.core.text import content_terms
@@ -163,6 +164,24 @@ def test_stop_before_generation_keeps_the_evidence():
     stop.set()
     answer = p.run("How long are audit logs kept?", stop=stop)
     assert "ten years" in answer.text and model.calls == 0 and answer.finish_reason == "cancelled"
+
+
+def test_a_model_that_cannot_be_loaded_leaves_the_quotes_as_the_answer_and_says_why():
+    """Refused by the IT policy's allow-list, missing or damaged: the cited evidence still answers."""
+    reason = "other.gguf is not on the list of models your organisation allows"
+
+    def refused() -> tuple[FakeModel, ModelInfo]:
+        raise ModelError(reason)
+
+    shown: list[str] = []
+    answer = AnswerPipeline(FakeRetriever(), FakeEmbedder(), refused).run(
+        "How long are audit logs kept?", on_text=shown.append
+    )
+    assert answer.finish_reason == "no_model" and answer.model_problem == reason
+    assert answer.text == "".join(shown) and "Audit logs are kept for ten years" in answer.text
+    assert not answer.abstained and answer.citations and not answer.called_model
+    record = answer.to_dict()
+    assert record["model_problem"] == reason and record["model"] == ""
 
 
 def test_a_prompt_longer_than_the_models_context_leaves_the_quotes_as_the_answer():

@@ -162,3 +162,8 @@ def test_the_note_says_why_the_model_was_not_asked():
     record = {"finish_reason": "too_long", "verification": {"shown": []}, "abstained": False}
     assert answer_note(record) == TOO_LONG
     assert "quotes are the answer" in answer_note({"finish_reason": "stop", "verification": {"shown": []}})
+    refused = {"finish_reason": "no_model", "model_problem": "x.gguf is not on the list", "verification": {}}
+    assert (
+        answer_note(refused)
+        == "The chat model was not used: x.gguf is not on the list. The quotes are the answer."
+    )

@@ -59,7 +59,7 @@ def test_the_default_model_is_refused_when_the_policy_names_another(
         locked.resolve("")
     assert [e.sha256 for e in locked.available()] == [other]
     # asking with the default model: the clear refusal, before any model process starts
-    with pytest.raises(ModelError, match="allowed_model_sha256 in the IT policy"):
+    with pytest.raises(ModelError, match="the IT policy's allowed_model_sha256"):
         make_generator(tmp_path, Settings(allowed_model_sha256=[other]))
 
 

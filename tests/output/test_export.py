@@ -152,6 +152,16 @@ def test_markdown_export_numbers_sources_with_file_page_and_passage():
     assert "Chat model: gemma-3-270m-q4_k_m.gguf (sha256 a5fd3b62" in md
 
 
+def test_an_answer_made_without_the_chat_model_says_why_in_the_export():
+    record = answer_record(2)
+    record.update(finish_reason="no_model", model_problem="x.gguf is not on the list", called_model=False)
+    record["verification"] = {"shown": [], "dropped": []}
+    doc = exp.document("answer", "q", "Case 12", True, answers=[exp.answer_item(record, 7, True)])
+    note = "The chat model was not used: x.gguf is not on the list. The quotes are the answer."
+    assert note in exp.render(doc, "md").decode()
+    assert note in [p.text for p in docx.Document(io.BytesIO(exp.render(doc, "docx"))).paragraphs]
+
+
 @pytest.mark.parametrize("fmt", ["md", "docx", "json"])
 def test_references_only_policy_leaves_no_passage_text_in_any_format(fmt: str):
     data = exp.render(_doc(include=False), fmt)
