@@ -200,7 +200,12 @@ def run(args: argparse.Namespace) -> int:
                 entry = engine.add_model(args.path)
                 print(f"added {entry.name} ({entry.sha256[:12]}, {entry.size / 1e6:.0f} MB)")
             else:
-                for e in engine.models():
+                models = engine.models()
+                if not models:
+                    print(
+                        "no chat model here is on the IT policy's allowed_model_sha256; add one with `models add`"
+                    )
+                for e in models:
                     flag = " (default)" if e.default else ""
                     print(
                         f"{e.sha256[:12]}  {e.name}{flag}  {e.size / 1e6:.0f} MB  ctx {e.context_length}  {e.path}"
