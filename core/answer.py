@@ -14,6 +14,14 @@ from .evidence import Evidence
 
 NOT_IN_SOURCES = "The sources do not say."
 EVIDENCE_HEADING = "What the sources say:"
+
+
+def model_not_used(problem: str) -> str:
+    """The note of an answer whose chat model could not be used (finish_reason "no_model"), wherever
+    the answer is shown: the window, the command line, exports."""
+    return f"The chat model was not used: {problem}. The quotes are the answer."
+
+
 RULES = (
     "Answer the question in one or two short sentences using only the numbered evidence. "
     "Cite the evidence you use as [n]. "

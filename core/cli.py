@@ -264,7 +264,9 @@ def _ask(engine: Any, args: argparse.Namespace) -> int:
     if answer.matched_citations:
         print(f"(citations {answer.matched_citations} were matched to the evidence by Sealroom)")
     if answer.finish_reason == "no_model":
-        print(f"(the chat model was not used: {answer.model_problem}. The quotes are the answer.)")
+        from .answer import model_not_used
+
+        print(f"({model_not_used(answer.model_problem)})")
     if answer.finish_reason == "too_long":
         print(
             f"(the question and its quotes ({answer.timings['prompt_tokens']} tokens) do not fit the model's "

@@ -16,6 +16,7 @@ import time
 import unicodedata
 from typing import Any
 
+from .answer import model_not_used
 from .errors import UsageError
 
 EXPORT_SCHEMA = "sealroom-export"
@@ -161,7 +162,7 @@ def _flags(a: dict[str, Any]) -> list[str]:
     if f["finish_reason"] == "cancelled":
         out.append("The answer was stopped early.")
     if f["finish_reason"] == "no_model":
-        out.append(f"The chat model was not used: {f['model_problem']}. The quotes are the answer.")
+        out.append(model_not_used(f["model_problem"]))
     if f["finish_reason"] == "too_long":
         out.append(
             "The question and its quotes were too long for the model's context; the quotes are the answer."

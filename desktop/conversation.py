@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sealroom.core.answer import EVIDENCE_HEADING
+from sealroom.core.answer import EVIDENCE_HEADING, model_not_used
 
 CITATION = re.compile(r"\[(\d{1,2})\]")
 
@@ -59,9 +59,7 @@ def answer_note(record: dict[str, Any]) -> str:
     if record.get("finish_reason") == "too_long":
         notes.append(TOO_LONG)
     if record.get("finish_reason") == "no_model":
-        notes.append(
-            f"The chat model was not used: {record.get('model_problem')}. The quotes are the answer."
-        )
+        notes.append(model_not_used(str(record.get("model_problem"))))
     if record.get("abstained"):
         return " ".join(notes)
     pending = record.get("pending_files") or 0
