@@ -33,7 +33,9 @@ REAL = ROOT / "bench" / "eval" / "real"
 DOCS = REAL / "docs"
 SOURCES = REAL / "sources.json"
 QUESTIONS = REAL / "questions.jsonl"
-SEED = 23  # the draw is made once, with this seed; the questions were written before Sealroom saw the documents
+SEED = (
+    23  # the draw is made once, with this seed; the questions were written before Sealroom saw the documents
+)
 CORPUS_OF = {"pdf": "manual-pdf", "html": "manual-html", "ver": "versions"}
 
 PACKAGES = {
@@ -106,7 +108,9 @@ def print_pdf(html_dir: Path, out: Path) -> None:
         for page in chapter_pages(html_dir, chapter):
             text = (html_dir / page).read_text(encoding="utf-8")
             body = text.split("<body", 1)[1].split(">", 1)[1].rsplit("</body>", 1)[0]
-            body = re.sub(r'<div class="navheader">.*?</div>|<div class="navfooter">.*?</div>', "", body, flags=re.S)
+            body = re.sub(
+                r'<div class="navheader">.*?</div>|<div class="navfooter">.*?</div>', "", body, flags=re.S
+            )
             bodies.append(body)
     page = html_dir / "sealroom-print.html"
     page.write_text(
@@ -160,7 +164,9 @@ def build() -> None:
             d.mkdir(parents=True)
         pdf = pdf_dir / "postgresql-15-types-config-authentication.pdf"
         print_pdf(roots["postgresql-doc-15"] / PG_HTML, pdf)
-        sources.append(_source("manual-pdf", pdf, "postgresql-doc-15", [f"{PG_HTML}/{c}" for c in PG_CHAPTERS]))
+        sources.append(
+            _source("manual-pdf", pdf, "postgresql-doc-15", [f"{PG_HTML}/{c}" for c in PG_CHAPTERS])
+        )
         for page in PY_PAGES:
             out = html_dir / ("python-3.11-" + page.replace("/", "-"))
             shutil.copyfile(roots["python3.11-doc"] / PY_HTML / page, out)
@@ -204,11 +210,17 @@ def split(files: list[Path]) -> None:
     half of its unanswerable questions go to "test", by one seeded shuffle per group."""
     import random
 
-    rows = [json.loads(line) for f in files for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [
+        json.loads(line) for f in files for line in f.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     rng = random.Random(SEED)
     for corpus in sorted(CORPUS_OF):
         for unanswerable in (False, True):
-            group = [r for r in rows if r["id"].split("-")[0] == corpus and bool(r.get("unanswerable")) == unanswerable]
+            group = [
+                r
+                for r in rows
+                if r["id"].split("-")[0] == corpus and bool(r.get("unanswerable")) == unanswerable
+            ]
             rng.shuffle(group)
             for i, row in enumerate(group):
                 row["corpus"] = CORPUS_OF[corpus]
@@ -217,7 +229,12 @@ def split(files: list[Path]) -> None:
     counts = {(r["split"], bool(r.get("unanswerable"))): 0 for r in rows}
     for r in rows:
         counts[(r["split"], bool(r.get("unanswerable")))] += 1
-    print(f"{len(rows)} questions: " + ", ".join(f"{s} {'unanswerable' if u else 'answerable'} {n}" for (s, u), n in sorted(counts.items())))
+    print(
+        f"{len(rows)} questions: "
+        + ", ".join(
+            f"{s} {'unanswerable' if u else 'answerable'} {n}" for (s, u), n in sorted(counts.items())
+        )
+    )
 
 
 def main() -> int:

@@ -8,6 +8,7 @@ kept, marked, in `Answer.generated`. The CLI, the window and export all use `to_
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -169,6 +170,21 @@ class AnswerPipeline:
         has_terms = keyword_query(question) is not None
         return [h for h in hits if (h.keyword and has_terms) or (h.similarity or 0) >= self.min_similarity]
 
+    def _unknown(self, words: list[str]) -> list[str]:
+        """Of the words no retrieved passage holds, those no indexed passage holds either: a paraphrase
+        ("ship" for "distribute") is found elsewhere; a topic no document has ("Spain") is not. A word
+        glued to a version ("GPLv2") counts as known when its parts are."""
+        if not words:
+            return []
+        parts = {
+            w: [p for p in re.split(r"(?<=[^\W\d])(?=\d)|(?<=\d)(?=[^\W\d])|[^\w]+", w.lower()) if p]
+            for w in words
+        }
+        known = self.retriever.known_words(
+            sorted({w.lower() for w in words} | {p for ps in parts.values() for p in ps})
+        )
+        return [w for w in words if w.lower() not in known and not all(p in known for p in parts[w])]
+
     def run(
         self,
         question: str,
@@ -189,7 +205,7 @@ class AnswerPipeline:
         )
         timings["retrieve_ms"] = _ms(started)
         evidence = self.selector.select(question, hits, context)
-        unmatched = unmatched_words(question, hits)
+        unmatched = self._unknown(unmatched_words(question, hits))
         if (
             unmatched_share(question, unmatched) >= self.max_unmatched
             and max((e.score for e in evidence), default=0.0) < self.strong_evidence

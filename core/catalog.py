@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import SealroomError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_WORKSPACE = "default"
 
 SCHEMA = """
@@ -65,7 +65,7 @@ CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha256, seq);
 -- stored yet: the indexer embeds them next, also after a crash. Older catalogs gain it on open.
 CREATE TABLE IF NOT EXISTS unembedded (sha256 TEXT PRIMARY KEY);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, heading, content='chunks', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'
+    text, heading, content='chunks', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
 );
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
     INSERT INTO chunks_fts(rowid, text, heading) VALUES (new.rowid, new.text, new.heading);
@@ -165,6 +165,7 @@ class Catalog:
         self._db.text_factory = _from_db
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
+        self._names: tuple[tuple[Any, ...], list[tuple[str, str, str]]] = ((), [])
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
@@ -183,6 +184,15 @@ class Catalog:
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(messages)")}
         if "record" not in columns:  # version 1
             self._db.execute("ALTER TABLE messages ADD COLUMN record TEXT")
+        fts = self._db.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()
+        if fts and "porter" not in fts[0]:  # keyword search stems words since schema 3: index them again
+            self._db.executescript(
+                "DROP TABLE chunks_fts; DROP TRIGGER chunks_ai; DROP TRIGGER chunks_ad;"
+                + SCHEMA[
+                    SCHEMA.index("CREATE VIRTUAL TABLE") : SCHEMA.index("CREATE TABLE IF NOT EXISTS chats")
+                ]
+                + "INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');"
+            )
         if version > SCHEMA_VERSION:
             raise SealroomError(
                 f"{self.path} was written by a newer Sealroom (catalog schema {version}); update Sealroom"
@@ -442,6 +452,14 @@ class Catalog:
             out.update((r["id"], _chunk(r)) for r in rows)
         return out
 
+    def chunks_at(self, places: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Chunk]:
+        """The chunks at these (sha256, seq) places, those that exist."""
+        out: dict[tuple[str, int], Chunk] = {}
+        for sha256, seq in set(places):
+            for r in self.query("SELECT * FROM chunks WHERE sha256 = ? AND seq = ?", (sha256, seq)):
+                out[(sha256, seq)] = _chunk(r)
+        return out
+
     def chunks_of(self, sha256: str) -> list[Chunk]:
         return [
             _chunk(r) for r in self.query("SELECT * FROM chunks WHERE sha256 = ? ORDER BY seq", (sha256,))
@@ -472,14 +490,44 @@ class Catalog:
         with self._lock:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # old page versions leave the WAL file
 
-    def keyword_search(self, match: str, limit: int) -> list[tuple[str, float]]:
-        """Chunk ids ranked by FTS5 bm25 (lower is better, so the score is negated)."""
+    def keyword_search(
+        self, match: str, limit: int, within: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Chunk ids ranked by FTS5 bm25 (lower is better, so the score is negated); a heading's words count
+        twice a passage's. `within`: only the chunks of these contents (sha256)."""
+        only = f"AND c.sha256 IN ({','.join('?' * len(within))}) " if within else ""
         rows = self.query(
-            "SELECT c.id, bm25(chunks_fts) AS rank FROM chunks_fts JOIN chunks c ON c.rowid = chunks_fts.rowid "
-            "WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
-            (match, limit),
+            "SELECT c.id, bm25(chunks_fts, 1.0, 2.0) AS rank FROM chunks_fts "
+            "JOIN chunks c ON c.rowid = chunks_fts.rowid "
+            f"WHERE chunks_fts MATCH ? {only}ORDER BY rank LIMIT ?",
+            (match, *(within or ()), limit),
         )
         return [(r["id"], -float(r["rank"])) for r in rows]
+
+    def known_words(self, words: list[str]) -> set[str]:
+        """The words that occur (as any form of the word) in some indexed passage."""
+        out = set()
+        for word in words:
+            if re.fullmatch(r"\w+", word) and self.query(
+                "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? LIMIT 1", (f'"{word}"',)
+            ):
+                out.add(word)
+        return out
+
+    def document_names(self) -> list[tuple[str, str, str]]:
+        """(sha256, path, first line of its text) of every indexed file: what names a document."""
+        key = self.query(
+            "SELECT COUNT(*) AS n, MAX(id) AS i, MAX(done_at) AS d FROM files WHERE status = 'indexed'"
+        )
+        stamp = tuple(key[0])
+        if self._names[0] != stamp:
+            rows = self.query(
+                "SELECT f.sha256, f.path, (SELECT substr(c.text, 1, 160) FROM chunks c "
+                "WHERE c.sha256 = f.sha256 AND c.seq = 0) AS head FROM files f WHERE f.status = 'indexed'"
+            )
+            first = [(r["sha256"], r["path"], (r["head"] or "").strip().split("\n", 1)[0]) for r in rows]
+            self._names = (stamp, first)
+        return self._names[1]
 
     def rare_matches(self, terms: Iterable[str], most: int) -> set[str]:
         """Chunk ids holding a term found in at most `most` chunks (an exact rare token: a code, a name)."""

@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("file", metavar="FILE.jsonl")
     ev.add_argument("--model", help="chat model for this run (a GGUF path or a known sha256)")
     ev.add_argument("--check", action="store_true", help="exit 1 when a quality target is missed")
+    ev.add_argument("--split", choices=["dev", "test"], help="only the questions of this split")
     ev.add_argument("--json", action="store_true")
     ex = sub.add_parser(
         "export", help="export an answer, a chat or a search to a destination (via the outbox)"
@@ -393,6 +394,8 @@ def _eval(engine: Any, args: argparse.Namespace) -> int:
     from . import evaluate
 
     questions = evaluate.load_questions(Path(args.file))
+    if args.split:
+        questions = [q for q in questions if q.split == args.split]
     if args.model:
         engine.apply_settings(dataclasses.replace(engine.settings, chat_model=args.model))
     bar = _progress_bar()
@@ -400,12 +403,16 @@ def _eval(engine: Any, args: argparse.Namespace) -> int:
         engine, questions, bar and (lambda i, n, qid: bar(i, n, qid if i < n else None))
     )
     summary = evaluate.summarise(results)
+    splits = evaluate.summarise_splits(results)
     model = engine.model_state.removeprefix("ready: ")
     if args.json:
         _print_json(evaluate.results_json(summary, results, model))
+    elif len(splits) > 1:  # a set split into dev and test: both, and the gap
+        print(evaluate.report(summary, results, model, show={"", "dev"}))
+        print(evaluate.split_table(splits))
     else:
         print(evaluate.report(summary, results, model))
-    missed = evaluate.missed_targets(summary)
+    missed = evaluate.missed_real_targets(splits) if "gap" in splits else evaluate.missed_targets(summary)
     if args.check and missed:
         print("sealroom: quality targets missed: " + "; ".join(missed), file=sys.stderr)
         return 1

@@ -780,6 +780,7 @@ class _EngineRetriever:
 
     def __init__(self, engine: Engine) -> None:
         self.search = engine.search_in
+        self.known_words = engine.catalog.known_words
 
 
 @dataclass

@@ -27,6 +27,7 @@ from .chunker import chunk_sections
 from .config import Settings
 from .errors import DiskFull
 from .parse_pool import ParseOutcome, ParserPool
+from .parsers import without_running_lines
 from .priority import EMBEDDER, lower_this_thread
 from .protocols import Embedder
 from .scanner import EventSink
@@ -225,7 +226,7 @@ class Indexer:
                     {"event": "failed", "path": path, "status": outcome.status, "reason": outcome.reason}
                 )
             return None
-        parsed = outcome.parsed.within(text_budget(self.settings))
+        parsed = without_running_lines(outcome.parsed).within(text_budget(self.settings))
         budget = self.settings.max_chunks_per_file
         with logs.stage("chunk", path=row.path) as info:
             chunks = chunk_sections(

@@ -61,6 +61,44 @@ class Parsed:
         return self
 
 
+#: A line among a page's first or last RUNNING_ZONE lines, the same (digits aside) on at least this share of
+#: the pages, is a running header or footer (a title, a date, "page 4 of 105"): noise glued into quotes.
+RUNNING_ZONE = 2
+RUNNING_SHARE = 0.5
+RUNNING_MIN_PAGES = 4
+
+
+def _running_key(line: str) -> str:
+    return re.sub(r"\d+", "#", " ".join(line.split())).lower()
+
+
+def without_running_lines(parsed: Parsed) -> Parsed:
+    """The pages without their running headers and footers (lines repeated at the top or bottom of most pages)."""
+    paged = [s for s in parsed.sections if s.page is not None]
+    if len(paged) < RUNNING_MIN_PAGES:
+        return parsed
+
+    def zone(lines: list[str]) -> list[int]:
+        """Indices of the first and last RUNNING_ZONE non-blank lines."""
+        filled = [i for i, line in enumerate(lines) if line.strip()]
+        return sorted(set(filled[:RUNNING_ZONE] + filled[-RUNNING_ZONE:]))
+
+    pages = [(s, s.text.splitlines()) for s in paged]
+    seen: dict[str, int] = {}
+    for _, lines in pages:
+        for key in {_running_key(lines[i]) for i in zone(lines)}:
+            seen[key] = seen.get(key, 0) + 1
+    running = {k for k, n in seen.items() if n >= max(RUNNING_MIN_PAGES, RUNNING_SHARE * len(paged))}
+    if not running:
+        return parsed
+    cleaned = {}
+    for section, lines in pages:
+        drop = {i for i in zone(lines) if _running_key(lines[i]) in running}
+        text = "\n".join(line for i, line in enumerate(lines) if i not in drop)
+        cleaned[id(section)] = Section(text, section.page, section.heading)
+    return Parsed([cleaned.get(id(s), s) for s in parsed.sections], parsed.pages, parsed.truncated)
+
+
 class Unindexable(Exception):
     """The file is fine but has nothing we can index (encrypted, no text): status `skipped`."""
 
@@ -419,16 +457,26 @@ def parse_text(path: Path) -> Parsed:
 
 
 class _HtmlText(HTMLParser):
-    SKIP: ClassVar[set[str]] = {"script", "style", "noscript", "template", "head"}
+    SKIP: ClassVar[set[str]] = {"script", "style", "noscript", "template", "head", "nav", "footer"}
+    # page furniture, not content: site navigation, footers (ARIA roles; Sphinx's and DocBook's classes)
+    SKIP_ROLES: ClassVar[set[str]] = {"navigation", "contentinfo", "search"}
+    SKIP_CLASSES: ClassVar[set[str]] = {"footer", "navheader", "navfooter", "sphinxsidebar", "related"}
     BLOCK: ClassVar[set[str]] = {
         "p",
         "div",
         "br",
         "li",
-        "tr",
         "section",
         "article",
         "table",
+        "caption",
+        "dl",
+        "dt",
+        "dd",
+        "ul",
+        "ol",
+        "pre",
+        "blockquote",
         "h1",
         "h2",
         "h3",
@@ -437,6 +485,7 @@ class _HtmlText(HTMLParser):
         "h6",
     }
     HEAD: ClassVar[set[str]] = {"h1", "h2", "h3"}
+    CELL: ClassVar[set[str]] = {"td", "th"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -444,37 +493,76 @@ class _HtmlText(HTMLParser):
         self._parts: list[str] = []
         self._heading: str | None = None
         self._in_heading: list[str] | None = None
-        self._skip = 0
+        self._skip: list[list[Any]] = []  # [tag, depth] of the element being skipped
+        self._cells = 0  # cells so far in the table row
+        self._tables = 0  # depth of open tables: their rows are lines, one after another
+        self._in_cell = False
         self.chars = 0  # text collected so far
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+    def _skipped(self, tag: str, attrs: list[tuple[str, str | None]]) -> bool:
         if tag in self.SKIP:
-            self._skip += 1
-        elif tag in self.HEAD:
+            return True
+        values = dict(attrs)
+        classes = set((values.get("class") or "").split())
+        return (values.get("role") or "") in self.SKIP_ROLES or bool(classes & self.SKIP_CLASSES)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._skip:
+            if tag == self._skip[-1][0]:
+                self._skip[-1][1] += 1
+            return
+        if self._skipped(tag, attrs):
+            self._skip.append([tag, 1])
+            return
+        if tag in self.HEAD:
             self._flush()
             self._in_heading = []
         if tag in self.BLOCK:
             self._parts.append("\n")
+        if tag == "table":
+            self._tables += 1
+        elif tag == "tr":
+            self._cells = 0
+        elif tag in self.CELL:
+            if self._cells:
+                self._parts.append(" | ")  # a row's cells stay apart, on one line
+            self._cells += 1
+            self._in_cell = True
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if not self._skip and tag in self.BLOCK:
+            self._parts.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIP and self._skip:
-            self._skip -= 1
-        elif tag in self.HEAD and self._in_heading is not None:
-            self._heading = " ".join("".join(self._in_heading).split()) or self._heading
+        if self._skip:
+            if tag == self._skip[-1][0]:
+                self._skip[-1][1] -= 1
+                if self._skip[-1][1] == 0:
+                    self._skip.pop()
+            return
+        if tag in self.HEAD and self._in_heading is not None:
+            heading = "".join(self._in_heading).replace("\u00b6", "")  # Sphinx's permalink mark
+            self._heading = " ".join(heading.split()) or self._heading
             self._in_heading = None
         if tag in self.BLOCK:
             self._parts.append("\n")
+        if tag == "table":
+            self._tables = max(0, self._tables - 1)
+        elif tag == "tr":
+            self._parts.append("\n")
+        elif tag in self.CELL:
+            self._in_cell = False
 
     def handle_data(self, data: str) -> None:
-        if self._skip:
-            return
+        if self._skip or (self._tables and not self._in_cell and not data.strip()):
+            return  # the layout's whitespace between a table's rows and cells
         if self._in_heading is not None:
             self._in_heading.append(data)
         self._parts.append(data)
         self.chars += len(data)
 
     def _flush(self) -> None:
-        text = re.sub(r"[ \t]+", " ", "".join(self._parts))
+        text = re.sub(r"[ \t]+", " ", "".join(self._parts)).replace("\u00b6", "")
         text = re.sub(r"\n\s*\n+", "\n\n", text).strip()
         if text:
             self.sections.append(Section(text, heading=self._heading))

@@ -43,3 +43,4 @@ class PassageRetriever(Protocol):
     def search(
         self, query: str, k: int = 6, folders: list[str] | None = None, types: list[str] | None = None
     ) -> list[Hit]: ...
+    def known_words(self, words: list[str]) -> set[str]: ...  # those that some indexed passage holds

@@ -6,10 +6,14 @@ merged, and duplicates (the same content in two files) are dropped.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
+import re
 from dataclasses import dataclass
+from typing import TypeGuard
 
-from .catalog import Catalog, FileRow
+from .catalog import Catalog, Chunk, FileRow
 from .protocols import Embedder
 from .text import STOPWORDS, WORD
 from .vectorstore import VectorStore
@@ -34,6 +38,11 @@ class Hit:
     end: int
     sha256: str
     seq: int
+    last_seq: int | None = None  # the last chunk a merged passage covers (None: just `seq`)
+
+    @property
+    def end_seq(self) -> int:
+        return self.seq if self.last_seq is None else self.last_seq
 
 
 def query_terms(question: str) -> list[str]:
@@ -42,10 +51,78 @@ def query_terms(question: str) -> list[str]:
     return list(dict.fromkeys(terms))[:16]
 
 
-def keyword_query(question: str) -> str | None:
-    """An FTS5 query: the question's content words, any of them."""
+#: British and American spellings of one word: the keyword index stems words but does not respell them.
+SPELLINGS = [
+    (re.compile(r"(?<=\w{3})is(e|es|ed|ing|ation|ations)$"), r"iz\1"),
+    (re.compile(r"(?<=\w{3})iz(e|es|ed|ing|ation|ations)$"), r"is\1"),
+    (re.compile(r"(?<=\w{2})ys(e|es|ed|ing)$"), r"yz\1"),
+    (re.compile(r"(?<=\w{2})yz(e|es|ed|ing)$"), r"ys\1"),
+    (re.compile(r"(?<=\w{2})our(s|ed|ing|able)?$"), r"or\1"),
+    (re.compile(r"(?<=\w{3})tre(s)?$"), r"ter\1"),
+    (re.compile(r"(?<=\w{3})ter(s)?$"), r"tre\1"),
+    (re.compile(r"(?<=\w{2})ogue(s)?$"), r"og\1"),
+    (re.compile(r"(?<=\w{2})ence$"), "ense"),
+    (re.compile(r"(?<=\w{2})ense$"), "ence"),
+    (re.compile(r"(?<=\w{2})lled$"), "led"),
+    (re.compile(r"(?<=\w{2})lling$"), "ling"),
+]
+
+
+def spellings(word: str) -> list[str]:
+    """The word's other spellings ('licence' -> 'license', 'colour' -> 'color', 'normalise' -> 'normalize')."""
+    out = []
+    for pattern, repl in SPELLINGS:
+        other = pattern.sub(repl, word)
+        if other != word:
+            out.append(other)
+    return out
+
+
+def search_terms(question: str) -> list[str]:
+    """The question's content words and their other spellings."""
     unique = query_terms(question)
-    return " OR ".join(f'"{t}"' for t in unique) if unique else None
+    return unique + [v for t in unique for v in spellings(t) if v not in unique]
+
+
+def keyword_query(question: str) -> str | None:
+    """An FTS5 query: the question's content words or their other spellings, any of them."""
+    terms = search_terms(question)
+    return " OR ".join(f'"{t}"' for t in terms) if terms else None
+
+
+NAME_PART = re.compile(r"[a-z0-9]+(?:\.[0-9]+)*")
+#: File-name words that name a format or a part, not a document
+NAME_NOISE = frozenset(["txt", "pdf", "html", "htm", "docx", "doc", "md", "eml", "csv", "library", "the"])
+
+
+def name_terms(text: str) -> set[str]:
+    """Words and version numbers of a file name or title: 'lgpl-2.1.docx' -> {lgpl, 2.1, 2, 1}."""
+    out: set[str] = set()
+    for part in NAME_PART.findall(text.lower()):
+        out.add(part)
+        out.update(part.split("."))
+    return {t for t in out if t and t not in STOPWORDS and t not in NAME_NOISE}
+
+
+def named_documents(question: str, documents: list[tuple[str, str, str]], most: int = 3) -> list[str]:
+    """The contents (sha256) whose file name or title the question names ('version 3 of the GPL' -> gpl-3.txt):
+    each name word the question uses counts by how few documents share it; the best, and any close to it."""
+    asked = name_terms(question)
+    if not asked or not documents:
+        return []
+    names = {sha: name_terms(os.path.basename(path)) | name_terms(title) for sha, path, title in documents}
+    share: dict[str, int] = {}
+    for terms in names.values():
+        for t in terms & asked:
+            share[t] = share.get(t, 0) + 1
+    n = len(names)
+    scores = {sha: sum(math.log(1 + n / share[t]) for t in terms & asked) for sha, terms in names.items()}
+    best = max(scores.values(), default=0.0)
+    # a word shared by most documents names none of them; at least one rarer word must match
+    if best < math.log(1 + n / max(1, n // 4)) or len(scores) < 2:
+        return []
+    ranked = sorted((sha for sha in scores if scores[sha] >= 0.9 * best), key=lambda sha: -scores[sha])
+    return ranked[:most] if len(ranked) <= most else []
 
 
 class Retriever:
@@ -61,11 +138,15 @@ class Retriever:
         dense = self.store.query(self.embedder.embed([query])[0], pool)
         match = keyword_query(query)
         sparse = self.catalog.keyword_search(match, pool) if match else []
+        rankings = [dense, sparse]
+        named = named_documents(query, self.catalog.document_names()) if match else []
+        if named:  # the question names a document or a version: its passages get their own ranking
+            rankings.append(self.catalog.keyword_search(match or "", pool, within=named))
         fused: dict[str, float] = {}
-        for ranking in (dense, sparse):
+        for ranking in rankings:
             for rank, (chunk_id, _) in enumerate(ranking):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
-        rare = self.catalog.rare_matches(query_terms(query), RARE) if match else set()
+        rare = self.catalog.rare_matches(search_terms(query), RARE) if match else set()
         for chunk_id in rare:
             fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + 1)
         similarity = dict(dense)
@@ -98,7 +179,7 @@ class Retriever:
                     chunk.seq,
                 )
             )
-        return merge_neighbours(hits)[:k]
+        return complete_edges(merge_neighbours(hits)[:k], self.catalog)
 
 
 def _first_matching(
@@ -114,15 +195,26 @@ def _first_matching(
     return None
 
 
+def _same_section(first: Hit, second: Hit) -> bool:
+    """Whether `second` (the next chunk) continues `first`'s text: offsets restart at 0 in each section
+    (an HTML heading's, a text file's), so on a page-less document the next chunk may start a new one."""
+    return first.heading == second.heading and first.start < second.start <= first.end + 1
+
+
 def merge_neighbours(hits: list[Hit]) -> list[Hit]:
     """Join hits that are consecutive chunks of the same page into one passage."""
     merged: list[Hit] = []
     for hit in hits:
         for i, other in enumerate(merged):
-            if other.sha256 != hit.sha256 or other.page != hit.page or abs(other.seq - hit.seq) != 1:
+            if other.sha256 != hit.sha256 or other.page != hit.page:
                 continue
-            first, second = (other, hit) if other.seq < hit.seq else (hit, other)
-            if second.start > first.end + 1:
+            if hit.seq == other.end_seq + 1:
+                first, second = other, hit
+            elif hit.end_seq + 1 == other.seq:
+                first, second = hit, other
+            else:
+                continue
+            if not _same_section(first, second):
                 continue
             text = first.text + second.text[max(0, first.end - second.start) :]
             merged[i] = Hit(
@@ -138,8 +230,52 @@ def merge_neighbours(hits: list[Hit]) -> list[Hit]:
                 second.end,
                 other.sha256,
                 first.seq,
+                second.end_seq,
             )
             break
         else:
             merged.append(hit)
     return merged
+
+
+#: A passage that starts or ends mid-sentence takes at most this much of its neighbour chunk, to the
+#: sentence's start or end: a quote is never cut where a chunk happens to end.
+EDGE = 400
+SENTENCE_EDGE = re.compile(r"[.!?:;](?=\s)|\n\s*\n")
+
+
+def complete_edges(hits: list[Hit], catalog: Catalog) -> list[Hit]:
+    """Each passage widened to whole sentences, from the chunks before and after it in its section."""
+    wanted = [(h.sha256, h.seq - 1) for h in hits] + [(h.sha256, h.end_seq + 1) for h in hits]
+    near = catalog.chunks_at(wanted)
+    out = []
+    for hit in hits:
+        text, start, end = hit.text, hit.start, hit.end
+        before = near.get((hit.sha256, hit.seq - 1))
+        if _continues(before, hit) and before.start < start <= before.end and not _starts_sentence(text):
+            lead = before.text[: start - before.start]
+            cuts = [m.end() for m in SENTENCE_EDGE.finditer(lead, max(0, len(lead) - EDGE))]
+            if cuts:
+                piece = lead[cuts[-1] :].lstrip()
+                text, start = piece + text, start - len(piece)
+        after = near.get((hit.sha256, hit.end_seq + 1))
+        if _continues(after, hit) and after.start <= end < after.end and not _ends_sentence(text):
+            tail = after.text[end - after.start :]
+            found = SENTENCE_EDGE.search(tail, 0, EDGE)
+            if found is not None:
+                text, end = text + tail[: found.end()], end + found.end()
+        out.append(dataclasses.replace(hit, text=text, start=start, end=end))
+    return out
+
+
+def _continues(chunk: Chunk | None, hit: Hit) -> TypeGuard[Chunk]:
+    """Whether a neighbouring chunk is in the hit's section (same page and heading)."""
+    return chunk is not None and chunk.page == hit.page and chunk.heading == hit.heading
+
+
+def _starts_sentence(text: str) -> bool:
+    return text[:1].isupper() or text[:1].isdigit() or not text[:1].isalpha()
+
+
+def _ends_sentence(text: str) -> bool:
+    return text.rstrip()[-1:] in ".!?:;"

@@ -52,6 +52,10 @@ class FakeRetriever:
                 out.append(Hit(f"c{i}", path, page, None, text, 1.0, 0.6, True, 0, len(text), f"{i}" * 64, 0))
         return out[:k]
 
+    def known_words(self, words: list[str]) -> set[str]:
+        every = set().union(*(content_terms(t) for _, _, t in PASSAGES))
+        return {w for w in words if content_terms(w) & every}
+
 
 class FakeEmbedder:
     model_id = "fake"

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from sealroom.core.catalog import Catalog, Chunk
+from sealroom.core.catalog import Catalog, Chunk, chunk_id
 from sealroom.core.engine import Engine
 
 
@@ -78,9 +78,34 @@ def test_a_version_1_catalog_is_migrated_and_a_newer_one_refused(tmp_path: Path)
     old.commit()
     old.close()
     catalog = Catalog(path)
-    assert catalog.get_meta("schema_version") == "2"
+    assert catalog.get_meta("schema_version") == "3"
     assert catalog.transcript(1) == [("assistant", "An old answer", [], None)]
     catalog.set_meta("schema_version", "99")
     catalog.close()
     with pytest.raises(SealroomError, match="newer Sealroom"):
         Catalog(path)
+
+
+def test_a_catalog_whose_keyword_index_does_not_stem_is_indexed_again_on_open(tmp_path: Path):
+    path = tmp_path / "catalog.sqlite"
+    catalog = Catalog(path)
+    catalog.add_folder("/docs")
+    sha = "ab" * 32
+    catalog.upsert_file(catalog.folders()[0][0], "/docs/a.txt", 1, 1, sha, "pending")
+    text = "The tenant terminates the lease."
+    catalog.finish_content(
+        sha, "indexed", None, None, [Chunk(chunk_id(sha, 0), sha, 0, text, None, None, 0, 31)]
+    )
+    catalog.close()
+    import sqlite3
+
+    raw = sqlite3.connect(path)  # the keyword index as schema 2 made it: no stemming
+    raw.executescript(
+        "DROP TABLE chunks_fts; CREATE VIRTUAL TABLE chunks_fts USING fts5(text, heading, content='chunks',"
+        " content_rowid='rowid', tokenize='unicode61 remove_diacritics 2');"
+        "INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');"
+    )
+    assert raw.execute("SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'terminate'").fetchall() == []
+    raw.close()
+    catalog = Catalog(path)
+    assert [cid for cid, _ in catalog.keyword_search('"terminate"', 5)] == [chunk_id(sha, 0)]

@@ -1,5 +1,6 @@
 import contextlib
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,39 @@ def test_a_parser_process_serves_file_after_file_when_the_app_itself_is_large(tm
     finally:
         pool.close()
         del ballast
+
+
+def test_running_headers_and_footers_are_stripped_from_pages_but_body_lines_stay():
+    from sealroom.core.parsers import Parsed, Section, without_running_lines
+
+    topics = ["Integers", "Money", "Text", "Dates", "Booleans", "Ranges"]
+    pages = [
+        Section(
+            f"12/6/26, 1:03 PM   Manual: Data Types\n8.{n}. {topic}\nThe {topic.lower()} limit is {n} MB.\n"
+            f"Each entry is checked.\nSee the {topic.lower()} table.\nfile:///tmp/print.html   {n}/6",
+            page=n,
+        )
+        for n, topic in enumerate(topics, 1)
+    ]
+    cleaned = without_running_lines(Parsed(pages, pages=6))
+    assert cleaned.sections[2].text == (
+        "8.3. Text\nThe text limit is 3 MB.\nEach entry is checked.\nSee the text table."
+    )
+    # too few pages to tell a running line from text: left alone
+    assert without_running_lines(Parsed(pages[:3], pages=3)).sections == pages[:3]
+
+
+def test_html_page_furniture_is_left_out_and_table_cells_stay_apart(tmp_path: Path):
+    (tmp_path / "page.html").write_text(
+        '<html><body><div class="related" role="navigation"><div><a href="i.html">index</a></div> next</div>'
+        '<div class="body"><h2>Numeric Types<a class="headerlink" href="#n">\u00b6</a></h2>'
+        "<table><tr><th>Name</th><th>Storage Size</th></tr><tr><td>smallint</td><td>2 bytes</td></tr></table>"
+        "<dl><dt>bigint</dt><dd>large-range integer</dd></dl></div>"
+        '<nav>Previous topic</nav><div class="footer">\u00a9 Copyright 2023</div></body></html>',
+        encoding="utf-8",
+    )
+    [section] = parse(tmp_path / "page.html").sections
+    assert section.heading == "Numeric Types"
+    assert "Name | Storage Size\nsmallint | 2 bytes" in section.text
+    assert re.search(r"\nbigint\n+large-range integer", section.text)
+    assert not any(w in section.text for w in ("index", "next", "Previous", "Copyright", "\u00b6"))
