@@ -14,6 +14,7 @@ from .evidence import Evidence
 
 NOT_IN_SOURCES = "The sources do not say."
 EVIDENCE_HEADING = "What the sources say:"
+WEAK_HEADING = "Closest passages — they may not answer the question."
 
 
 def model_not_used(problem: str) -> str:
@@ -55,7 +56,7 @@ def evidence_lines(evidence: Sequence[Evidence]) -> list[str]:
     lines: list[str] = []
     for n in dict.fromkeys(e.n for e in evidence):
         mine = [e for e in evidence if e.n == n]
-        quotes = " ".join(f'"{_flat(e.quote)}"' for e in mine)
+        quotes = " ".join(f'"{_flat(e.shown)}"' for e in mine)
         lines.append(f"[{n}] ({source_label(mine[0].path, mine[0].page)}) {quotes}")
     return lines
 
@@ -91,8 +92,8 @@ def shared_start(chat: bool) -> dict[str, Any]:
     return {"prompt": COMPLETION_START, "stop": STOP}
 
 
-def evidence_text(evidence: Sequence[Evidence]) -> str:
+def evidence_text(evidence: Sequence[Evidence], heading: str = EVIDENCE_HEADING) -> str:
     """The evidence as the answer shows it: a heading, then each quote with its [n]."""
     if not evidence:
         return ""
-    return EVIDENCE_HEADING + "\n" + "\n".join(f"“{_flat(e.quote)}” [{e.n}]" for e in evidence)
+    return heading + "\n" + "\n".join(f"“{_flat(e.shown)}” [{e.n}]" for e in evidence)

@@ -19,14 +19,15 @@ from .answer import (
     EXAMPLE_ANSWER,
     NOT_IN_SOURCES,
     STOP,
+    WEAK_HEADING,
     chat_messages,
     completion_prompt,
     evidence_text,
 )
 from .errors import ModelError
-from .evidence import Evidence, EvidenceSelector, unmatched_share, unmatched_words
+from .evidence import Evidence, EvidenceSelector, misses_what_is_asked, unmatched_share, unmatched_words
 from .protocols import Embedder, Generator, PassageRetriever
-from .retriever import Hit, keyword_query
+from .retriever import Hit, keyword_query, spellings
 from .verify import SentenceCheck, Verifier, complete_prefix, split_generated
 
 ANSWER_SCHEMA = 1
@@ -48,6 +49,9 @@ class Answer:
     sources: list[Hit]  # the relevant passages retrieved; evidence and citations number into these
     generated: list[SentenceCheck] = field(default_factory=list)
     abstained: bool = False
+    weak: str = (
+        ""  # declined although passages came close: why they are not the answer (they are shown as such)
+    )
     called_model: bool = False
     model: ModelInfo = field(default_factory=ModelInfo)
     embedding_model: str = ""
@@ -61,10 +65,12 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
 
+    direct: SentenceCheck | None = None  # the verified sentence that states the answer, shown first
+
     @property
     def shown(self) -> list[SentenceCheck]:
-        """Generated sentences shown after the evidence: verified, and adding to the quotes."""
-        return [s for s in self.generated if s.verified and not s.repeats_evidence]
+        """Generated sentences shown: the direct answer, and those that add to the quotes (all verified)."""
+        return [s for s in self.generated if s.verified and (not s.repeats_evidence or s is self.direct)]
 
     @property
     def dropped(self) -> list[SentenceCheck]:
@@ -86,7 +92,7 @@ class Answer:
                     "n": n,
                     "path": hit.path,
                     "page": hit.page,
-                    "text": " … ".join(e.quote for e in quotes),
+                    "text": " … ".join(e.shown for e in quotes),
                     "sha256": hit.sha256,
                     "seq": hit.seq,
                     "start": quotes[0].start,
@@ -101,9 +107,11 @@ class Answer:
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
+            "weak": self.weak,
             "evidence": [e.to_dict() for e in self.evidence],
             "citations": self.citations,
             "sources": [{"n": n, "path": h.path, "page": h.page} for n, h in enumerate(self.sources, 1)],
+            "direct": self.direct.text if self.direct else "",
             "verification": {
                 "shown": [s.to_dict() for s in self.shown],
                 "dropped": [s.to_dict() for s in self.dropped],
@@ -176,14 +184,12 @@ class AnswerPipeline:
         glued to a version ("GPLv2") counts as known when its parts are."""
         if not words:
             return []
-        parts = {
-            w: [p for p in re.split(r"(?<=[^\W\d])(?=\d)|(?<=\d)(?=[^\W\d])|[^\w]+", w.lower()) if p]
-            for w in words
-        }
-        known = self.retriever.known_words(
-            sorted({w.lower() for w in words} | {p for ps in parts.values() for p in ps})
-        )
-        return [w for w in words if w.lower() not in known and not all(p in known for p in parts[w])]
+        parts = {w: _parts(w) for w in words}
+        asked = {p for ps in parts.values() for p in ps}
+        known = self.retriever.known_words(sorted(asked | {v for p in asked for v in spellings(p)}))
+        return [
+            w for w in words if not all(p in known or any(v in known for v in spellings(p)) for p in parts[w])
+        ]
 
     def run(
         self,
@@ -215,8 +221,12 @@ class AnswerPipeline:
         answer = Answer(question, "", evidence, hits, pending_files=pending_files, timings=timings)
         answer.unmatched = unmatched
         answer.embedding_model = self.embedder.model_id
-        if not evidence:
+        answer.weak = misses_what_is_asked(question, evidence) if evidence else ""
+        if not evidence or answer.weak:
+            # declined; where passages came close, they are shown as that and no more
             answer.text, answer.abstained = abstention(pending_files, unmatched), True
+            if answer.weak:
+                answer.text += "\n\n" + evidence_text(evidence, WEAK_HEADING)
             emit(answer.text)
             timings["first_text_ms"] = timings["total_ms"] = _ms(started)
             return answer
@@ -295,6 +305,37 @@ class AnswerPipeline:
             )
             answer.timings["tokens_per_s"] = round(rate, 2)
         answer.invalid_citations = sorted({n for s in answer.generated for n in s.invalid})
+        answer.direct = direct_answer(answer.generated, answer.evidence)
+        if answer.direct is not None:
+            if answer.direct.repeats_evidence:  # not streamed yet: it was only a restatement of a quote
+                emit("\n\n" + answer.direct.text)
+            rest = [s.text for s in answer.shown if s is not answer.direct]
+            answer.text = "\n\n".join(
+                [answer.direct.text, evidence_text(answer.evidence), *([" ".join(rest)] if rest else [])]
+            )
+
+
+#: A direct answer is short: the fact, not the quote again.
+DIRECT_WORDS = 30
+
+
+def direct_answer(generated: Sequence[SentenceCheck], evidence: Sequence[Evidence]) -> SentenceCheck | None:
+    """The first verified sentence that rests on the best quote (the highest-scored evidence) and is
+    short: stated first, above the quotes. A sentence resting on a lesser quote stays below them."""
+    if not evidence:
+        return None
+    best = max(range(len(evidence)), key=lambda i: evidence[i].score)
+    for s in generated:
+        if s.verified and s.unit == best and len(s.text.split()) <= DIRECT_WORDS:
+            return s
+    return None
+
+
+def _parts(word: str) -> list[str]:
+    """A word's parts as the keyword index sees them: 'cut-off' -> cut, off; 'GPLv2' -> gpl, 2 (letters
+    alone say nothing)."""
+    pieces = re.split(r"(?<=[^\W\d])v?(?=\d)|(?<=\d)(?=[^\W\d])|[^\w]+", word.lower())
+    return [p for p in pieces if len(p) > 1 or p.isdigit()]
 
 
 def _ms(since: float) -> float:

@@ -8,6 +8,7 @@ Chroma, the parser pool and the LLM start on first use (`warm_up` style), so
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -34,7 +35,7 @@ from .output import Output
 from .parse_pool import ParserPool
 from .paths import data_dir
 from .protocols import Embedder, Generator
-from .retriever import Hit, Retriever
+from .retriever import Hit, Retriever, known_words
 from .scanner import EventSink, Scanner
 from .vectorstore import VectorStore
 
@@ -780,7 +781,7 @@ class _EngineRetriever:
 
     def __init__(self, engine: Engine) -> None:
         self.search = engine.search_in
-        self.known_words = engine.catalog.known_words
+        self.known_words = functools.partial(known_words, engine.catalog)
 
 
 @dataclass

@@ -74,6 +74,7 @@ class Result:
     correct: bool
     cited_correctly: bool
     direct_answer: bool  # the first generated sentence shown states the expected answer (verified)
+    direct_shown: bool  # a direct answer was shown first, right or not
     abstained: bool
     leak: bool
     unverified_shown: int
@@ -117,7 +118,7 @@ def unverified_figures(answer: Answer) -> int:
     """Shown generated sentences stating a number or identifier that their cited evidence lacks."""
     count = 0
     for s in answer.shown:
-        evidence = " ".join(e.quote for e in answer.evidence if e.n in s.cites)
+        evidence = " ".join(e.shown for e in answer.evidence if e.n in s.cites)
         count += bool(figures(CITATION.sub("", s.text)) - figures(evidence))
     return count
 
@@ -140,7 +141,8 @@ def score(q: Question, answer: Answer) -> Result:
         hit,
         correct,
         cited,
-        bool(answer.shown) and not q.unanswerable and _matches(q.answers, answer.shown[0].text),
+        answer.direct is not None and not q.unanswerable and _matches(q.answers, answer.direct.text),
+        answer.direct is not None,
         answer.abstained,
         leak,
         unverified_figures(answer),
@@ -186,6 +188,10 @@ def summarise(results: list[Result]) -> dict[str, Any]:
             sum(r.phrased_correctly for r in results), sum(r.phrased for r in results)
         ),
         "direct_answer": share(sum(r.direct_answer for r in answerable), len(answerable)),
+        # direct answers shown (to any question) that do not state the expected answer: the costly kind of miss
+        "direct_not_right": share(
+            sum(r.direct_shown and not r.direct_answer for r in results), sum(r.direct_shown for r in results)
+        ),
         "first_text_after_retrieval_ms": _p50([r.first_text_after_retrieval_ms for r in results]),
         "total_ms": _p50([r.total_ms for r in results]),
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -18,13 +19,25 @@ from typing import Any
 import numpy as np
 
 from .protocols import Embedder
-from .retriever import Hit
-from .text import DATE, NUMBER, content_terms, expansions, has_proper_name, is_abbreviation
+from .retriever import Hit, name_terms
+from .text import (
+    DATE,
+    NUMBER,
+    NUMBER_WORDS,
+    STOPWORDS,
+    content_terms,
+    expansions,
+    has_proper_name,
+    is_abbreviation,
+    words,
+)
 
 MAX_SENTENCE = 400  # characters: a longer "sentence" (a table, a list) is cut at its lines
 MIN_SENTENCE = 12
 SHORT_LINE = 60  # a line this short is often a label whose value is on the next line
 MAX_WINDOW = 200  # a label and the lines after it, at most this long
+LABEL_REACH = 700  # a sentence belongs under the nearest label line at most this far above it
+LABEL_WEIGHT = 0.7  # a question word found only in the label counts this much
 # Words that frame a question rather than name its topic: a passage need not contain them.
 QUESTION_FRAMING = content_terms(
     "according say says said state states mention mentions mentioned find found might given give next call called "
@@ -32,6 +45,8 @@ QUESTION_FRAMING = content_terms(
     "compared exactly mean means example document documents file text written page exist appear id identifier "
     "code amount total size version company"
 )
+VERSION = re.compile(r"\b(?:version|release|since)\s+v?\d", re.IGNORECASE)  # "since when" is answered so too
+DEFAULT = re.compile(r"\bdefault", re.IGNORECASE)
 REASON = re.compile(r"\b(?:because|reason|due to|since|caused|as a result)\b", re.IGNORECASE)
 END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9À-Ý])")
 LINE_ITEM = re.compile(r"^\s*(?:[-*•·]|\d+[.)]|[A-Z][\w-]{0,30}:\s)")
@@ -50,6 +65,12 @@ class Evidence:
     start: int  # offsets in the section's text, like a chunk's
     end: int
     score: float
+    label: str = ""  # the line the sentence belongs under (a parameter's name, a table's header), verbatim
+
+    @property
+    def shown(self) -> str:
+        """The quote as shown: under its label, with the text between them left out."""
+        return f"{self.label} … {self.quote}" if self.label else self.quote
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,19 +82,26 @@ class Candidate:
     hit: Hit
     start: int  # within hit.text
     end: int
+    label: tuple[int, int] | None = None  # the label line above it, within hit.text
 
     @property
     def text(self) -> str:
         return self.hit.text[self.start : self.end]
 
+    @property
+    def label_text(self) -> str:
+        return self.hit.text[self.label[0] : self.label[1]].strip() if self.label else ""
+
 
 def _line_breaks_sentence(line: str, following: str) -> bool:
     """Whether a line break ends a sentence: PDF lines wrap mid-sentence, lists and headers do not."""
-    body = line.strip()
-    if not body or not following.strip():
-        return True
+    body, after = line.strip(), following.strip()
+    if not body or not after or not any(ch.isalnum() for ch in body + after[:1]):
+        return True  # a blank line, or a rule of dashes: never inside a sentence
     if body[-1] in ".!?:;":
         return True
+    if after[0].islower() and not LINE_ITEM.match(following):
+        return False  # the sentence goes on: a hard-wrapped line, however short
     return bool(len(body) < 40 or LINE_ITEM.match(following) or _is_label(following))
 
 
@@ -130,11 +158,15 @@ def asks_for(question: str) -> set[str]:
     """What kind of fact a question wants: 'date', 'number', 'name'."""
     q = question.lower()
     kinds: set[str] = set()
-    if re.search(r"\bwhen\b|\bwhat (?:date|day|year|month|time)\b|\bwhich (?:date|day|year)\b|\bdated?\b", q):
+    # "when" asks for a date as a question ("When was it issued?"), not as a condition ("When logging, …")
+    when = r"^\W*(?:since )?when (?:was|is|did|does|will|were|are|do|has|have|had|should|must|can|may)\b|\bsince when\b"
+    if re.search(when + r"|\bwhat (?:date|day|year|month)\b|\bwhich (?:date|day|year)\b|\bdated?\b", q):
         kinds.add("date")
     if re.search(
-        r"\bhow (?:many|much|long|old|big|large|often)\b|\bwhat (?:is the )?(?:number|percentage|amount|size|"
-        r"price|cost|rating|value|version)\b|\bnumber of\b",
+        r"\b(?:which|what) (?:\w+ )?(?:version|release)\b|"
+        r"\bhow (?:many|much|long|old|big|large|often|far|high|low)\b|\bwhat (?:is the )?(?:number|percentage|amount|size|"
+        r"price|cost|rating|value|version)\b|\bnumber of\b|\b(?:biggest|largest|smallest|highest|lowest|maximum|"
+        r"minimum|max|min|limit|range|port|percent|percentage|bytes|digits|seconds|days|years)\b",
         q,
     ):
         kinds.add("number")
@@ -169,9 +201,10 @@ class EvidenceSelector:
         out = []
         for rank, hit in enumerate(hits):
             spans = split_sentences(hit.text)
+            labels = label_lines(hit.text)
             for i, (s, e) in enumerate(spans):
                 if e - s >= MIN_SENTENCE and any(ch.isalnum() for ch in hit.text[s:e]):
-                    out.append(Candidate(rank, hit, s, e))
+                    out.append(Candidate(rank, hit, s, e, _label_above(labels, s)))
                 if e - s < SHORT_LINE and hit.text[e - 1] not in ".!?":
                     for j in range(i + 1, min(i + 4, len(spans))):
                         if spans[j][1] - s > MAX_WINDOW:
@@ -190,6 +223,15 @@ class EvidenceSelector:
         related = expansions(question) - terms
         extra = content_terms(context) - terms - related
         bags = [content_terms(c.text) for c in cands]
+        # a word that names a candidate's document ('MPL', '2.0' for mpl-2.0.txt) holds for all its sentences
+        named = {
+            path: content_terms(" ".join(name_terms(os.path.basename(path)))) & terms
+            for path in {c.hit.path for c in cands}
+        }
+        label_bags = [
+            (content_terms(c.label_text) | named[c.hit.path]) - bag
+            for c, bag in zip(cands, bags, strict=True)
+        ]
         n = len(cands)
 
         def idf(t: str) -> float:
@@ -198,12 +240,19 @@ class EvidenceSelector:
 
         weights = {t: idf(t) for t in terms} | {t: 0.5 * idf(t) for t in extra | related}
         total = sum(weights[t] for t in terms) or 1.0
-        keyword = [min(1.0, sum(w for t, w in weights.items() if t in b) / total) for b in bags]
+        keyword = [
+            min(
+                1.0,
+                sum(w if t in b else LABEL_WEIGHT * w if t in lb else 0.0 for t, w in weights.items())
+                / total,
+            )
+            for b, lb in zip(bags, label_bags, strict=True)
+        ]
         dense = [0.0] * n
         if self.embedder is not None:
             # meaning is compared for the most promising candidates only: it costs ~3 ms a sentence
             order = sorted(range(n), key=lambda i: (-keyword[i], cands[i].hit_rank))[: self.max_embedded]
-            vectors = self.embedder.embed([question] + [cands[i].text for i in order])
+            vectors = self.embedder.embed([question] + [_with_label(cands[i]) for i in order])
             q, rest = vectors[0], vectors[1:]
             norms = np.linalg.norm(rest, axis=1) * (np.linalg.norm(q) or 1.0)
             for i, cos in zip(order, (rest @ q) / np.where(norms == 0, 1.0, norms), strict=True):
@@ -263,9 +312,41 @@ class EvidenceSelector:
                     c.hit.start + c.start,
                     c.hit.start + c.end,
                     round(scores[i], 4),
+                    c.label_text if c.label_text and c.label_text not in c.text else "",
                 )
             )
         return out
+
+
+def label_lines(text: str) -> list[tuple[int, int]]:
+    """Character ranges of the lines of `text` that label what follows: a term, a heading, a table header."""
+    out, pos = [], 0
+    for line in text.splitlines(keepends=True):
+        if _is_label_line(line):
+            out.append((pos, pos + len(line.rstrip())))
+        pos += len(line)
+    return out
+
+
+def _is_label_line(line: str) -> bool:
+    """A label as it stands above its text: it has words, starts like a title or names a term
+    ('wal_level (enum)'), and does not end on a word that carries on into the next line (a wrapped line)."""
+    body = line.strip()
+    if not body or not _is_label(body) or not any(ch.isalpha() for ch in body):
+        return False
+    last = body.rsplit(None, 1)[-1].lower()
+    if last in STOPWORDS or body[-1] in ",;-":
+        return False
+    return body[0].isupper() or bool(re.search(r"[_()]|\w\.\w", body))
+
+
+def _label_above(labels: list[tuple[int, int]], start: int) -> tuple[int, int] | None:
+    above = [span for span in labels if span[1] <= start and start - span[1] <= LABEL_REACH]
+    return above[-1] if above else None
+
+
+def _with_label(c: Candidate) -> str:
+    return f"{c.label_text}: {c.text}" if c.label_text else c.text
 
 
 def _is_label(line: str) -> bool:
@@ -274,6 +355,20 @@ def _is_label(line: str) -> bool:
     if re.match(r"[^:]{1,40}:\s*\S", line):  # "Reason: disk quota" is a field with its value
         return False
     return len(line) < SHORT_LINE and not any(ch.isdigit() for ch in line) and line[-1:] not in ".!?"
+
+
+def misses_what_is_asked(question: str, evidence: Sequence[Evidence]) -> str:
+    """Why the evidence cannot be the answer, or "": the question wants a number, a date or a default and
+    no quote states one."""
+    text = " ".join(e.shown for e in evidence)
+    kinds = asks_for(question)
+    if "number" in kinds and not NUMBER.search(text) and not any(w in NUMBER_WORDS for w in words(text)):
+        return "no quote states a number"
+    if "date" in kinds and not DATE.search(text) and not VERSION.search(text):
+        return "no quote states a date"
+    if re.search(r"\bdefaults?\b", question, re.IGNORECASE) and not DEFAULT.search(text):
+        return "no quote states a default"
+    return ""
 
 
 def unmatched_words(question: str, hits: Sequence[Hit]) -> list[str]:

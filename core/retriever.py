@@ -104,6 +104,14 @@ def name_terms(text: str) -> set[str]:
     return {t for t in out if t and t not in STOPWORDS and t not in NAME_NOISE}
 
 
+def known_words(catalog: Catalog, words: list[str]) -> set[str]:
+    """The words some indexed passage holds, or that name an indexed document ('lgpl' for lgpl-3.txt)."""
+    names = set().union(
+        *(name_terms(os.path.basename(p)) | name_terms(t) for _, p, t in catalog.document_names())
+    )
+    return catalog.known_words([w for w in words if w not in names]) | (set(words) & names)
+
+
 def named_documents(question: str, documents: list[tuple[str, str, str]], most: int = 3) -> list[str]:
     """The contents (sha256) whose file name or title the question names ('version 3 of the GPL' -> gpl-3.txt):
     each name word the question uses counts by how few documents share it; the best, and any close to it."""

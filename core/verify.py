@@ -4,8 +4,10 @@ Rules, in order (the first that fails drops the sentence, with the reason):
 1. It is not our prompt talking (instructions, the worked example, section labels).
 2. Its `[n]` name sources that were given; a sentence that cites nothing is given the one
    source whose evidence holds all its facts, if exactly one does.
-3. Every number, date, amount and identifier it states occurs in the evidence it cites;
-   every proper name occurs there or in the cited passage.
+3. Every number, date, amount and identifier it states occurs in the evidence it cites, all of
+   them in one quote (a table row, a clause), and that quote is about what the sentence ties them
+   to (half or more of the question's words the sentence uses); every proper name occurs there or in
+   the cited passage.
 4. It does not deny what the evidence affirms (a "not" the evidence does not have).
 5. Most of its content words (≥ `min_coverage`) are in that evidence or the question.
 Word overlap alone never vouches for a sentence: rules 3 and 4 come first.
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .evidence import QUESTION_FRAMING as FRAMING
 from .evidence import Evidence
 from .text import NEGATION, content_terms, facts, facts_in, is_abbreviation
 
@@ -41,6 +44,7 @@ class SentenceCheck:
     scaffolding: bool = False
     invalid: list[int] = field(default_factory=list)  # `[n]` naming no given evidence, removed
     repeats_evidence: bool = False  # verified, but says nothing the quotes above it do not: not shown
+    unit: int = -1  # the evidence quote (its index) that holds the sentence's facts, when verified
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,7 +84,8 @@ class Verifier:
         self.question_terms = content_terms(question)
         self.quotes: dict[int, str] = {}
         for e in evidence:
-            self.quotes[e.n] = (self.quotes.get(e.n, "") + " " + e.quote).strip()
+            self.quotes[e.n] = (self.quotes.get(e.n, "") + " " + e.shown).strip()
+        self.units = [(e.n, e.shown) for e in evidence]
         self.passages = passages
         self.examples = {_bare(a).lower() for a in example_answers}
         self.min_coverage = min_coverage
@@ -116,6 +121,12 @@ class Verifier:
             return SentenceCheck(
                 bare, cites, reason=f"not in the evidence it cites: {shown}", matched=matched
             )
+        unit = self._unit(bare, stated, cites)
+        if unit is None:
+            why = (
+                "its figures are not in one quote about what it says" if stated else "it matches no one quote"
+            )
+            return SentenceCheck(bare, cites, reason=why, matched=matched)
         if NEGATION.search(bare) and not NEGATION.search(evidence):
             return SentenceCheck(bare, cites, reason="it denies what the evidence says", matched=matched)
         terms, quoted = content_terms(bare), content_terms(evidence)
@@ -126,7 +137,22 @@ class Verifier:
             )
         text = _with_citations(bare, cites)
         repeats = not new or terms <= quoted  # adds nothing to the question or the quotes
-        return SentenceCheck(text, cites, verified=True, matched=matched, repeats_evidence=repeats)
+        return SentenceCheck(text, cites, verified=True, matched=matched, repeats_evidence=repeats, unit=unit)
+
+    def _unit(self, sentence: str, stated: set[str], cites: list[int]) -> int | None:
+        """The cited quote that holds all the sentence's figures and most of what it ties them to (the
+        question's words it uses): a figure from another row or clause does not count."""
+        subject = (content_terms(sentence) & self.question_terms) - FRAMING
+        best, best_share = None, -1.0
+        for i, (n, quote) in enumerate(self.units):
+            if n not in cites or not all(
+                facts_in(f, quote) or self._name_in(f, self.passages.get(n, "")) for f in stated
+            ):
+                continue
+            share = len(subject & content_terms(quote)) / len(subject) if subject else 1.0
+            if share > best_share:
+                best, best_share = i, share
+        return best if best is not None and (best_share >= 0.5 or not stated) else None
 
     def _holds(self, stated: set[str], n: int, quote: str) -> bool:
         return all(facts_in(f, quote) or self._name_in(f, self.passages.get(n, "")) for f in stated)

@@ -88,3 +88,29 @@ from hypothesis import strategies as st  # noqa: E402
 def test_no_figure_absent_from_the_evidence_is_ever_shown(n: int):
     for sentence in (f"Audit logs are kept for {n} years [1].", f"Audit logs are kept for {n:,} years."):
         assert not verifier().check(sentence).verified
+
+
+def test_a_figure_from_another_quote_of_the_same_source_is_not_vouched_for():
+    from sealroom.core.evidence import Evidence
+
+    quotes = [
+        Evidence(
+            1, "The types smallint, integer, and bigint store whole numbers.", "/d.pdf", 3, "s", 0, 0, 10, 0.9
+        ),
+        Evidence(
+            1,
+            "So the number 23.5141 has a precision of 6 and a scale of 4.",
+            "/d.pdf",
+            3,
+            "s",
+            0,
+            20,
+            40,
+            0.8,
+        ),
+    ]
+    v = Verifier("What's the biggest number a bigint column can store?", quotes, {1: ""})
+    wrong = v.check("The biggest number a bigint column can store is 23.5141 [1].")
+    assert not wrong.verified and "one quote" in wrong.reason
+    right = v.check("The number 23.5141 has a precision of 6 [1].")
+    assert right.verified and right.unit == 1
