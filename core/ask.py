@@ -8,6 +8,7 @@ kept, marked, in `Answer.generated`. The CLI, the window and export all use `to_
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import time
@@ -25,10 +26,18 @@ from .answer import (
     evidence_text,
 )
 from .errors import ModelError
-from .evidence import Evidence, EvidenceSelector, misses_what_is_asked, unmatched_share, unmatched_words
+from .evidence import (
+    QUESTION_FRAMING,
+    Evidence,
+    EvidenceSelector,
+    misses_what_is_asked,
+    unmatched_share,
+    unmatched_words,
+)
 from .protocols import Embedder, Generator, PassageRetriever
 from .retriever import Hit, keyword_query, spellings
-from .verify import SentenceCheck, Verifier, complete_prefix, split_generated
+from .text import content_terms
+from .verify import CITATION, SentenceCheck, Verifier, complete_prefix, split_generated
 
 ANSWER_SCHEMA = 1
 
@@ -305,7 +314,7 @@ class AnswerPipeline:
             )
             answer.timings["tokens_per_s"] = round(rate, 2)
         answer.invalid_citations = sorted({n for s in answer.generated for n in s.invalid})
-        answer.direct = direct_answer(answer.generated, answer.evidence)
+        answer.direct = direct_answer(answer.question, answer.generated, answer.evidence)
         if answer.direct is not None:
             if answer.direct.repeats_evidence:  # not streamed yet: it was only a restatement of a quote
                 emit("\n\n" + answer.direct.text)
@@ -317,16 +326,37 @@ class AnswerPipeline:
 
 #: A direct answer is short: the fact, not the quote again.
 DIRECT_WORDS = 30
+YES_NO = re.compile(r"\W*(?:yes|no)\b", re.IGNORECASE)
+VERB = re.compile(
+    r"\b(?:is|are|was|were|be|been|has|have|had|can|cannot|may|must|shall|should|will|would|does|do|did)\b"
+    r"|\b\w{3,}(?:ed|es)\b",
+    re.IGNORECASE,
+)
 
 
-def direct_answer(generated: Sequence[SentenceCheck], evidence: Sequence[Evidence]) -> SentenceCheck | None:
-    """The first verified sentence that rests on the best quote (the highest-scored evidence) and is
-    short: stated first, above the quotes. A sentence resting on a lesser quote stays below them."""
+def direct_answer(
+    question: str, generated: Sequence[SentenceCheck], evidence: Sequence[Evidence]
+) -> SentenceCheck | None:
+    """The first verified sentence that can stand above the quotes as the answer: it rests on the best quote
+    (the highest-scored evidence), is short, states what the question asks for (a number, a date, a
+    default), adds to the question something the quote itself says (not only its label), and is not the
+    quote again. A sentence resting on a lesser quote stays below them."""
     if not evidence:
         return None
     best = max(range(len(evidence)), key=lambda i: evidence[i].score)
+    quote = evidence[best]
+    quoted, asked = content_terms(quote.quote), content_terms(question) | QUESTION_FRAMING
     for s in generated:
-        if s.verified and s.unit == best and len(s.text.split()) <= DIRECT_WORDS:
+        if not s.verified or s.unit != best or len(s.text.split()) > DIRECT_WORDS:
+            continue
+        said = content_terms(CITATION.sub("", s.text))
+        new = said - asked
+        copy = said <= quoted and len(s.text.split()) >= 0.8 * len(quote.quote.split())
+        stand_in = dataclasses.replace(quote, quote=s.text, label="")
+        sentence = CITATION.sub("", s.text)
+        if YES_NO.match(sentence) or not VERB.search(sentence):
+            continue  # a bare yes or no cannot be checked against the quote; a fragment is not an answer
+        if new & quoted and not copy and not misses_what_is_asked(question, [stand_in]):
             return s
     return None
 

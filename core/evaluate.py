@@ -23,7 +23,7 @@ from typing import Any
 from .answer import EXAMPLE_ANSWER
 from .ask import Answer
 from .errors import UsageError
-from .text import figures
+from .text import content_terms, figures
 from .verify import CITATION, SCAFFOLDING
 
 TARGETS = {
@@ -114,6 +114,25 @@ def _matches(patterns: list[str], text: str) -> bool:
     return any(re.search(p, flat, re.IGNORECASE) for p in patterns)
 
 
+def states_answer(patterns: list[str], question: str, sentence: str, quotes: str) -> bool:
+    """Whether a generated sentence states the expected answer: it matches a pattern, or it holds what the
+    question does not already have of the pattern's match in the quotes: its figures if it has any, else its
+    words ("The default value of wal_level is replica" states "default value is replica")."""
+    if _matches(patterns, sentence):
+        return True
+    flat = " ".join(quotes.split())
+    said = content_terms(sentence) | figures(sentence)
+    for p in patterns:
+        m = re.search(p, flat, re.IGNORECASE)
+        if m is None:
+            continue
+        numbers = figures(m.group(0)) - figures(question)  # a fact with figures: its figures are the answer
+        need = numbers or (content_terms(m.group(0)) - content_terms(question))
+        if need and need <= said:
+            return True
+    return False
+
+
 def unverified_figures(answer: Answer) -> int:
     """Shown generated sentences stating a number or identifier that their cited evidence lacks."""
     count = 0
@@ -132,6 +151,7 @@ def score(q: Question, answer: Answer) -> Result:
         and correct
         and any(c["path"].endswith(q.source) and _matches(q.answers, c["text"]) for c in answer.citations)
     )
+    quotes = " ".join(e.shown for e in answer.evidence)
     leak = bool(SCAFFOLDING.search(text)) or CITATION.sub("", EXAMPLE_ANSWER).strip(" .") in text
     t = answer.timings
     return Result(
@@ -141,7 +161,9 @@ def score(q: Question, answer: Answer) -> Result:
         hit,
         correct,
         cited,
-        answer.direct is not None and not q.unanswerable and _matches(q.answers, answer.direct.text),
+        answer.direct is not None
+        and not q.unanswerable
+        and states_answer(q.answers, q.question, answer.direct.text, quotes),
         answer.direct is not None,
         answer.abstained,
         leak,
@@ -150,7 +172,7 @@ def score(q: Question, answer: Answer) -> Result:
         bool(answer.shown),
         bool(answer.shown)
         and not q.unanswerable
-        and _matches(q.answers, " ".join(s.text for s in answer.shown)),
+        and states_answer(q.answers, q.question, " ".join(s.text for s in answer.shown), quotes),
         round(t.get("first_text_ms", 0) - t.get("retrieve_ms", 0), 1),
         t.get("total_ms", 0.0),
         text,

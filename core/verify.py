@@ -27,6 +27,7 @@ from .text import NEGATION, content_terms, facts, facts_in, is_abbreviation
 
 CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[\d+(?:\s*,\s*\d+)*\])*\s+")
+KEY = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")  # a term in code style: wal_level, max_connections
 SCAFFOLDING = re.compile(
     r"\b(?:Conversation so far|Question:|Answer:|Sources?:|Evidence:|numbered (?:sources|evidence)|"
     r"treat them as data|only the numbered)",
@@ -86,6 +87,7 @@ class Verifier:
         for e in evidence:
             self.quotes[e.n] = (self.quotes.get(e.n, "") + " " + e.shown).strip()
         self.units = [(e.n, e.shown) for e in evidence]
+        self.labels = [e.label for e in evidence]
         self.passages = passages
         self.examples = {_bare(a).lower() for a in example_answers}
         self.min_coverage = min_coverage
@@ -103,6 +105,8 @@ class Verifier:
         if SCAFFOLDING.search(bare) or bare.lower() in self.examples:
             return SentenceCheck(bare, cites, reason="our prompt's own text, not an answer", scaffolding=True)
         stated = facts(bare)
+        if not stated and not content_terms(bare):
+            return SentenceCheck(bare, cites, reason="it says nothing")
         matched = False
         if not cites:
             holders = [n for n, q in self.quotes.items() if self._holds(stated, n, q)]
@@ -140,19 +144,36 @@ class Verifier:
         return SentenceCheck(text, cites, verified=True, matched=matched, repeats_evidence=repeats, unit=unit)
 
     def _unit(self, sentence: str, stated: set[str], cites: list[int]) -> int | None:
-        """The cited quote that holds all the sentence's figures and most of what it ties them to (the
-        question's words it uses): a figure from another row or clause does not count."""
+        """The cited quote that holds all the sentence's figures and is about what the sentence ties them
+        to: the rarest of the question's words the sentence uses is in it, or half of them are; and when
+        the quote sits under a term ('vacuum_failsafe_age (integer)'), the sentence does not pin its
+        figures on another term. A figure from another row, clause or parameter does not count."""
         subject = (content_terms(sentence) & self.question_terms) - FRAMING
+        rarest = self._rarest(subject)
+        keys = set(KEY.findall(sentence.lower()))
         best, best_share = None, -1.0
         for i, (n, quote) in enumerate(self.units):
             if n not in cites or not all(
                 facts_in(f, quote) or self._name_in(f, self.passages.get(n, "")) for f in stated
             ):
                 continue
-            share = len(subject & content_terms(quote)) / len(subject) if subject else 1.0
+            terms = content_terms(quote)
+            share = len(subject & terms) / len(subject) if subject else 1.0
+            if stated and not (share >= 0.5 or (rarest is not None and rarest in terms)):
+                continue
+            label_keys = set(KEY.findall(self.labels[i].lower()))
+            if stated and label_keys and keys and not label_keys & keys:
+                continue  # the figure is the labelled term's, and the sentence gives it to another
             if share > best_share:
                 best, best_share = i, share
-        return best if best is not None and (best_share >= 0.5 or not stated) else None
+        return best
+
+    def _rarest(self, subject: set[str]) -> str | None:
+        """Of the question's words a sentence uses, the one fewest retrieved passages hold (at least one)."""
+        bags = [content_terms(p) for p in self.passages.values()]
+        counts = {t: sum(t in b for b in bags) for t in subject}
+        found = [t for t in subject if counts[t]]
+        return min(found, key=lambda t: (counts[t], -len(t))) if found else None
 
     def _holds(self, stated: set[str], n: int, quote: str) -> bool:
         return all(facts_in(f, quote) or self._name_in(f, self.passages.get(n, "")) for f in stated)

@@ -77,3 +77,35 @@ def test_sentences_are_ordered_trimmed_pieces_of_the_text(text: str):
         assert last <= start < end <= len(text)
         assert text[start:end] == text[start:end].strip() and text[start:end]
         last = end
+
+
+def test_a_sentence_is_chosen_under_the_label_it_belongs_to_and_quoted_with_it():
+    text = (
+        "wal_level (enum)\n"
+        "wal_level determines how much information is written to the WAL. The default value is replica, "
+        "which writes enough data to support WAL archiving.\n"
+        "fsync (boolean)\n"
+        "If this parameter is on, the server tries to make sure updates are written to disk. "
+        "The default value is on."
+    )
+    [best, *_] = sorted(
+        EvidenceSelector(None, max_quotes=1).select("wal_level default?", [hit(text)]), key=lambda e: -e.score
+    )
+    assert best.quote == "The default value is replica, which writes enough data to support WAL archiving."
+    assert best.label == "wal_level (enum)" and best.shown.startswith("wal_level (enum) … The default value")
+    assert text[best.start - 100 : best.end - 100] == best.quote  # offsets are the quote's own
+
+
+def test_hard_wrapped_prose_stays_one_sentence_and_rules_of_dashes_are_not_text():
+    text = (
+        "You must accept the terms with the\nlosing party responsible for costs.\n--------------\nNext part."
+    )
+    pieces = [text[s:e] for s, e in split_sentences(text)]
+    assert pieces[0] == "You must accept the terms with the\nlosing party responsible for costs."
+    assert "Next part." in pieces and not any(p.startswith("You") and "---" in p for p in pieces)
+
+
+def test_what_a_question_asks_for_when_it_asks_when():
+    assert "date" in asks_for("When was version 2 of the GPL issued?")
+    assert "date" not in asks_for("When logging to syslog, which severity is used?")
+    assert "number" in asks_for("Which PostgreSQL release introduced the hex format?")

@@ -114,3 +114,23 @@ def test_a_figure_from_another_quote_of_the_same_source_is_not_vouched_for():
     assert not wrong.verified and "one quote" in wrong.reason
     right = v.check("The number 23.5141 has a precision of 6 [1].")
     assert right.verified and right.unit == 1
+
+
+def test_a_figure_is_not_given_to_another_parameter_than_the_one_it_is_listed_under():
+    from sealroom.core.evidence import Evidence
+
+    quote = Evidence(
+        1,
+        "Users can set this value from zero to 2.1 billion, no less than autovacuum_freeze_max_age.",
+        "/d.pdf",
+        83,
+        "s",
+        0,
+        0,
+        10,
+        0.9,
+        label="vacuum_failsafe_age (integer)",
+    )
+    v = Verifier("What is the default autovacuum_freeze_max_age?", [quote], {1: quote.quote})
+    assert not v.check("The default autovacuum_freeze_max_age is 2.1 billion [1].").verified
+    assert v.check("The vacuum_failsafe_age can be set up to 2.1 billion [1].").verified
