@@ -99,10 +99,22 @@ def run_set(name: str, home: Path, models: list[str], split: str | None, no_mode
                 if name == "real"
                 else evaluate.missed_targets(splits["all"])
             )
-            rows[label] = {"default": model == "", **splits, "missed": missed}
+            corpora = {
+                c: evaluate.summarise_splits([r for r in results if r.corpus == c]) for c in _corpora(results)
+            }
+            for corpus, figures in corpora.items():
+                row = " ".join(
+                    f"{s} {figures[s]['correct_and_cited']:.3f}" for s in ("dev", "test") if s in figures
+                )
+                print(f"  {corpus:<14} correct and cited: {row}", flush=True)
+            rows[label] = {"default": model == "", **splits, "corpora": corpora, "missed": missed}
             if no_model:
                 break
     return rows
+
+
+def _corpora(results: list[evaluate.Result]) -> list[str]:
+    return sorted({r.corpus for r in results if r.corpus})
 
 
 def _without_model(make: Any) -> Any:

@@ -87,6 +87,8 @@ class Result:
     evidence_score: float  # the best evidence sentence's score: what abstention is calibrated on
     split: str = ""
     corpus: str = ""
+    miss: str = ""  # why it is wrong: retrieval, selection, false_abstention, not_declined (see `miss_class`)
+    cut_quotes: int = 0  # quotes shown that end mid-clause (no closing punctuation)
 
 
 def load_questions(path: Path) -> list[Question]:
@@ -179,7 +181,23 @@ def score(q: Question, answer: Answer) -> Result:
         max((e.score for e in answer.evidence), default=0.0),
         q.split,
         q.corpus,
+        miss_class(q, answer, correct, cited),
+        sum(not re.search(r"[.!?:;)\]\"”'’]\s*$", e.quote) for e in answer.evidence if not answer.abstained),
     )
+
+
+def miss_class(q: Question, answer: Answer, correct: bool, cited: bool) -> str:
+    """Where a wrong answer went wrong: no retrieved passage holds the answer (retrieval); one does, but other
+    sentences were quoted (selection); declined though a passage held it (false_abstention); an unanswerable
+    question answered (not_declined)."""
+    if q.unanswerable:
+        return "" if correct else "not_declined"
+    if correct and cited:
+        return ""
+    held = any(q.source and h.path.endswith(q.source) and _matches(q.answers, h.text) for h in answer.sources)
+    if answer.abstained:
+        return "false_abstention" if held else "retrieval"
+    return "selection" if held else "retrieval"
 
 
 def summarise(results: list[Result]) -> dict[str, Any]:
@@ -214,6 +232,8 @@ def summarise(results: list[Result]) -> dict[str, Any]:
         "direct_not_right": share(
             sum(r.direct_shown and not r.direct_answer for r in results), sum(r.direct_shown for r in results)
         ),
+        "misses": {k: sum(r.miss == k for r in results) for k in MISSES},
+        "cut_quotes": sum(r.cut_quotes for r in results),
         "first_text_after_retrieval_ms": _p50([r.first_text_after_retrieval_ms for r in results]),
         "total_ms": _p50([r.total_ms for r in results]),
     }
@@ -229,6 +249,7 @@ def missed_targets(summary: dict[str, Any], targets: dict[str, float] | None = N
     return missed
 
 
+MISSES = ("retrieval", "selection", "false_abstention", "not_declined")
 SHARES = ("correct_and_cited", "correct", "abstained", "false_abstentions", "direct_answer")
 
 
@@ -296,6 +317,10 @@ def split_table(splits: dict[str, dict[str, Any]]) -> str:
         if key in splits.get("gap", {}):
             row += f"{splits['gap'][key]:>+10.3f}"
         lines.append(row)
+    for miss in MISSES:
+        lines.append(
+            f"{'misses: ' + miss:<32}" + "".join(f"{splits[c]['misses'][miss]!s:>10}" for c in columns)
+        )
     return "\n".join(lines)
 
 
