@@ -96,7 +96,7 @@ class Candidate:
 def _line_breaks_sentence(line: str, following: str) -> bool:
     """Whether a line break ends a sentence: PDF lines wrap mid-sentence, lists and headers do not."""
     body, after = line.strip(), following.strip()
-    if not body or not after or not any(ch.isalnum() for ch in body + after[:1]):
+    if not any(ch.isalnum() for ch in body) or not any(ch.isalnum() for ch in after):
         return True  # a blank line, or a rule of dashes: never inside a sentence
     if body[-1] in ".!?:;":
         return True
@@ -142,13 +142,20 @@ def _trimmed(text: str, start: int, end: int) -> list[tuple[int, int]]:
     s, e = start + lead, start + lead + len(body)
     if e - s <= MAX_SENTENCE:
         return [(s, e)]
-    # too long: cut at the last space before the limit, repeatedly
+    # too long: cut where a clause ends (", " "; " ": "), else at a space, before the limit, repeatedly
     out = []
     while e - s > MAX_SENTENCE:
-        cut = text.rfind(" ", s + MAX_SENTENCE // 2, s + MAX_SENTENCE)
-        cut = cut if cut > s else s + MAX_SENTENCE
+        window = text[s + MAX_SENTENCE // 2 : s + MAX_SENTENCE]
+        clause = max(window.rfind(mark) for mark in (", ", "; ", ": "))
+        if clause >= 0:
+            cut = s + MAX_SENTENCE // 2 + clause + 1  # after the comma; the space starts the next piece
+        else:
+            cut = text.rfind(" ", s + MAX_SENTENCE // 2, s + MAX_SENTENCE)
+            cut = cut if cut > s else s + MAX_SENTENCE
         out.append((s, cut))
-        s = cut + 1
+        s = cut + 1 if text[cut : cut + 1].isspace() else cut
+        while s < e and text[s].isspace():
+            s += 1
     if e > s:
         out.append((s, e))
     return out
