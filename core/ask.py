@@ -217,9 +217,7 @@ class AnswerPipeline:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         context = " ".join(earlier_questions[-1:])  # follow-ups: the last question joins retrieval
-        hits = self.relevant(
-            self.retriever.search(f"{context} {question}".strip(), self.k, folders, types), question
-        )
+        hits = self.relevant(self.retriever.search(question, self.k, folders, types, context), question)
         timings["retrieve_ms"] = _ms(started)
         evidence = self.selector.select(question, hits, context)
         unmatched = self._unknown(unmatched_words(question, hits))

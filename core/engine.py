@@ -635,8 +635,10 @@ class Engine:
         k: int | None = None,
         folders: list[str] | None = None,
         types: list[str] | None = None,
+        context: str = "",
     ) -> list[Hit]:
-        """Passages for `query` from files under `folders` (None: everywhere; []: nowhere)."""
+        """Passages for `query` from files under `folders` (None: everywhere; []: nowhere); `context`: the
+        earlier question of a follow-up."""
         if not query.strip():
             raise UsageError("the search is empty")
         if k is not None and not 1 <= k <= 100:
@@ -645,7 +647,7 @@ class Engine:
             return []
         with logs.stage("search", k=k) as info:
             hits = Retriever(self.catalog, self.store, self.embedder).search(
-                query, k or self.settings.search_k, folders, types
+                query, k or self.settings.search_k, folders, types, context
             )
             info["hits"] = len(hits)
         return hits

@@ -41,6 +41,11 @@ class Generator(Protocol):
 
 class PassageRetriever(Protocol):
     def search(
-        self, query: str, k: int = 6, folders: list[str] | None = None, types: list[str] | None = None
+        self,
+        query: str,
+        k: int = 6,
+        folders: list[str] | None = None,
+        types: list[str] | None = None,
+        context: str = "",
     ) -> list[Hit]: ...
     def known_words(self, words: list[str]) -> set[str]: ...  # those that some indexed passage holds

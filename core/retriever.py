@@ -140,14 +140,22 @@ class Retriever:
         self.embedder = embedder
 
     def search(
-        self, query: str, k: int = 6, folders: list[str] | None = None, types: list[str] | None = None
+        self,
+        query: str,
+        k: int = 6,
+        folders: list[str] | None = None,
+        types: list[str] | None = None,
+        context: str = "",
     ) -> list[Hit]:
+        """Passages for `query`; `context` (a follow-up's earlier question) joins the search, but a document
+        it named is not taken as named by `query` too."""
+        asked, query = query, f"{context} {query}".strip()
         pool = max(k * 5, 30)
         dense = self.store.query(self.embedder.embed([query])[0], pool)
         match = keyword_query(query)
         sparse = self.catalog.keyword_search(match, pool) if match else []
         rankings = [dense, sparse]
-        named = named_documents(query, self.catalog.document_names()) if match else []
+        named = named_documents(asked, self.catalog.document_names()) if match else []
         if named:  # the question names a document or a version: its passages get their own ranking
             rankings.append(self.catalog.keyword_search(match or "", pool, within=named))
         fused: dict[str, float] = {}

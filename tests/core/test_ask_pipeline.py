@@ -41,7 +41,8 @@ class FakeRetriever:
     def __init__(self) -> None:
         self.queries: list[str] = []
 
-    def search(self, query: str, k: int = 6, folders=None, types=None) -> list[Hit]:
+    def search(self, query: str, k: int = 6, folders=None, types=None, context: str = "") -> list[Hit]:
+        query = f"{context} {query}".strip()
         self.queries.append(query)
         terms = content_terms(query)
         scored = [(len(terms & content_terms(t)), i) for i, (_, _, t) in enumerate(PASSAGES)]

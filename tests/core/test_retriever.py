@@ -159,3 +159,15 @@ def test_a_passage_cut_mid_sentence_is_completed_from_its_neighbour_chunks(tmp_p
     )
     [whole] = complete_edges([later], catalog)
     assert whole.text.startswith("The tenant shall") and whole.start == section.index("The tenant")
+
+
+def test_a_document_named_by_the_earlier_question_is_not_named_by_a_follow_up(tmp_path: Path):
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    catalog.add_folder("/docs")
+    folder_id = catalog.folders()[0][0]
+    v3 = add(catalog, folder_id, "gpl-3.txt", "GNU GENERAL PUBLIC LICENSE Version 3\nYou may charge any price.")
+    port = add(catalog, folder_id, "server.txt", "The default port of the server is 5432.")
+    retriever = Retriever(catalog, FixedVectors([v3, port]), NoEmbedder())  # type: ignore[arg-type]
+    earlier = "Under GPL version 3, may I charge for copies?"
+    assert retriever.search(earlier, k=2)[0].chunk_id == v3
+    assert retriever.search("What is the default port?", k=2, context=earlier)[0].chunk_id == port
