@@ -58,9 +58,8 @@ class Answer:
     sources: list[Hit]  # the relevant passages retrieved; evidence and citations number into these
     generated: list[SentenceCheck] = field(default_factory=list)
     abstained: bool = False
-    weak: str = (
-        ""  # declined although passages came close: why they are not the answer (they are shown as such)
-    )
+    # declined although passages came close: why they are not the answer (they are shown, as closest passages)
+    weak: str = ""
     called_model: bool = False
     model: ModelInfo = field(default_factory=ModelInfo)
     embedding_model: str = ""

@@ -366,7 +366,9 @@ class MainWindow(QMainWindow):
             conv.entries[-1].answer_id = answer.answer_id
             conv.export_button.setEnabled(conv.can_export)
             conv.finish_answer(answer.text, answer.citations, answer_note(record), dropped_of(record))
-            if not answer.citations and answer.sources:
+            if answer.weak:  # declined: the quotes are the closest passages, not citations of an answer
+                conv.set_chips(answer.citations, "Closest passages:")
+            elif not answer.citations and answer.sources:
                 conv.set_chips([hit_source(n, h) for n, h in enumerate(answer.sources, 1)], "Passages found:")
             conv.set_busy(False, f"Answered in {answer.timings.get('total_ms', 0) / 1000:.1f} s")
             if new:
