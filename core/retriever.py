@@ -112,22 +112,36 @@ def known_words(catalog: Catalog, words: list[str]) -> set[str]:
     return catalog.known_words([w for w in words if w not in names]) | (set(words) & names)
 
 
+def _title_like(line: str) -> bool:
+    """A first line that reads as a title ('GNU LESSER GENERAL PUBLIC LICENSE'), not a header field or prose."""
+    words = re.findall(r"[A-Za-z][\w'-]*", line)
+    if not words or len(line) > 80 or re.match(r"\s*[A-Za-z-]{1,30}:", line):
+        return False
+    return sum(w[0].isupper() for w in words) >= 0.6 * len(words)
+
+
 def named_documents(question: str, documents: list[tuple[str, str, str]], most: int = 3) -> list[str]:
-    """The contents (sha256) whose file name or title the question names ('version 3 of the GPL' -> gpl-3.txt):
-    each name word the question uses counts by how few documents share it; the best, and any close to it."""
+    """The contents (sha256) whose file name or title the question names with a version or a year ('version 3
+    of the GPL' -> gpl-3.txt, 'the 2021 lease' -> lease-2021.pdf): two of its words, one a number, and each
+    word counts by how few documents share it; the best, and any close to it. Plain words that happen to be
+    in a file name ('document', 'test') name nothing."""
     asked = name_terms(question)
     if not asked or not documents:
         return []
-    names = {sha: name_terms(os.path.basename(path)) | name_terms(title) for sha, path, title in documents}
+    names: dict[str, set[str]] = {}
+    for sha, path, title in documents:
+        parts = [name_terms(os.path.basename(path))] + ([name_terms(title)] if _title_like(title) else [])
+        named = [p for p in parts if len(p & asked) >= 2 and any(t[0].isdigit() for t in p & asked)]
+        names[sha] = set().union(*parts) if named else set()
     share: dict[str, int] = {}
     for terms in names.values():
         for t in terms & asked:
             share[t] = share.get(t, 0) + 1
-    n = len(names)
+    n = len(documents)
     scores = {sha: sum(math.log(1 + n / share[t]) for t in terms & asked) for sha, terms in names.items()}
     best = max(scores.values(), default=0.0)
     # a word shared by most documents names none of them; at least one rarer word must match
-    if best < math.log(1 + n / max(1, n // 4)) or len(scores) < 2:
+    if best < math.log(1 + n / max(1, n // 4)) or n < 2:
         return []
     ranked = sorted((sha for sha in scores if scores[sha] >= 0.9 * best), key=lambda sha: -scores[sha])
     return ranked[:most] if len(ranked) <= most else []
