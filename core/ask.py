@@ -74,7 +74,7 @@ class Answer:
     created_at: float = field(default_factory=time.time)
 
     # The verified sentence that could state the answer above the quotes. Measured, not put first: on the
-    # real documents' test split 40-46 % of them did not state the expected answer (README, issue 23).
+    # real documents' test split 40-50 % of them did not state the expected answer (README, issue 23).
     direct: SentenceCheck | None = None
 
     @property
