@@ -8,7 +8,6 @@ kept, marked, in `Answer.generated`. The CLI, the window and export all use `to_
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
 import time
@@ -229,7 +228,7 @@ class AnswerPipeline:
         answer = Answer(question, "", evidence, hits, pending_files=pending_files, timings=timings)
         answer.unmatched = unmatched
         answer.embedding_model = self.embedder.model_id
-        answer.weak = misses_what_is_asked(question, evidence) if evidence else ""
+        answer.weak = misses_what_is_asked(question, " ".join(e.shown for e in evidence)) if evidence else ""
         if not evidence or answer.weak:
             # declined; where passages came close, they are shown as that and no more
             answer.text, answer.abstained = abstention(pending_files, unmatched), True
@@ -341,14 +340,12 @@ def direct_answer(
     for s in generated:
         if not s.verified or s.unit != best or len(s.text.split()) > DIRECT_WORDS:
             continue
-        said = content_terms(CITATION.sub("", s.text))
-        new = said - asked
-        copy = said <= quoted and len(s.text.split()) >= 0.8 * len(quote.quote.split())
-        stand_in = dataclasses.replace(quote, quote=s.text, label="")
         sentence = CITATION.sub("", s.text)
         if YES_NO.match(sentence) or not VERB.search(sentence):
             continue  # a bare yes or no cannot be checked against the quote; a fragment is not an answer
-        if new & quoted and not copy and not misses_what_is_asked(question, [stand_in]):
+        said = content_terms(sentence)
+        copy = said <= quoted and len(s.text.split()) >= 0.8 * len(quote.quote.split())
+        if (said - asked) & quoted and not copy and not misses_what_is_asked(question, sentence):
             return s
     return None
 

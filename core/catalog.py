@@ -25,7 +25,21 @@ from .errors import SealroomError
 SCHEMA_VERSION = 3
 DEFAULT_WORKSPACE = "default"
 
-SCHEMA = """
+#: The FTS5 keyword index over chunks and the triggers that keep it in step (schema 3: words are stemmed).
+KEYWORD_INDEX = """
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, heading, content='chunks', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts(rowid, text, heading) VALUES (new.rowid, new.text, new.heading);
+END;
+CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts(chunks_fts, rowid, text, heading) VALUES ('delete', old.rowid, old.text, old.heading);
+END;
+"""
+
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS workspaces (name TEXT PRIMARY KEY, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS folders (
@@ -64,16 +78,9 @@ CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha256, seq);
 -- Contents whose chunks are committed (searchable by keyword, citable) but whose vectors are not all
 -- stored yet: the indexer embeds them next, also after a crash. Older catalogs gain it on open.
 CREATE TABLE IF NOT EXISTS unembedded (sha256 TEXT PRIMARY KEY);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, heading, content='chunks', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
-);
-CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, text, heading) VALUES (new.rowid, new.text, new.heading);
-END;
-CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, text, heading) VALUES ('delete', old.rowid, old.text, old.heading);
-END;
-CREATE TABLE IF NOT EXISTS chats (
+"""
+    + KEYWORD_INDEX
+    + """CREATE TABLE IF NOT EXISTS chats (
     id INTEGER PRIMARY KEY,
     workspace TEXT NOT NULL DEFAULT 'default',
     title TEXT NOT NULL,
@@ -89,6 +96,7 @@ CREATE TABLE IF NOT EXISTS messages (
     record TEXT  -- the answer's full record (Answer.to_dict), for the window and export
 );
 """
+)
 
 
 @dataclass(frozen=True)
@@ -188,9 +196,7 @@ class Catalog:
         if fts and "porter" not in fts[0]:  # keyword search stems words since schema 3: index them again
             self._db.executescript(
                 "DROP TABLE chunks_fts; DROP TRIGGER chunks_ai; DROP TRIGGER chunks_ad;"
-                + SCHEMA[
-                    SCHEMA.index("CREATE VIRTUAL TABLE") : SCHEMA.index("CREATE TABLE IF NOT EXISTS chats")
-                ]
+                + KEYWORD_INDEX
                 + "INSERT INTO chunks_fts(chunks_fts) VALUES ('rebuild');"
             )
         if version > SCHEMA_VERSION:

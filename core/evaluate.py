@@ -5,7 +5,7 @@ or {"id", "question", "unanswerable": true}; "follow_up": ID asks in the chat of
 earlier line; "split" ("dev" or "test") and "corpus" group the figures. Each answer is scored
 as a careful reader would: is the expected fact in what was shown, does a citation of the right
 file hold it, was an unanswerable question declined, did anything of our prompt leak, is every
-figure shown in its evidence, and does a verified sentence state the answer first.
+figure shown in its evidence, and does the direct-answer candidate (`Answer.direct`) state the answer.
 
 A set with splits is reported per split, with the gap between them: thresholds are tuned on
 "dev" and the figures that count are "test"'s (bench/eval/real, `make bench-quality`).
@@ -43,7 +43,7 @@ REAL_TARGETS = {
     "false_abstentions": 0.10,
     "leaks": 0,
     "unverified_shown": 0,
-    "direct_answer": 0.60,  # of answerable questions: a verified sentence stating the answer, shown first
+    "direct_answer": 0.60,  # of answerable questions: a verified sentence stating the answer, fit to go first
     "first_text_after_retrieval_ms": 500,
     "total_ms": 2500,
 }
@@ -73,8 +73,8 @@ class Result:
     hit_at_5: bool
     correct: bool
     cited_correctly: bool
-    direct_answer: bool  # the first generated sentence shown states the expected answer (verified)
-    direct_shown: bool  # a direct answer was shown first, right or not
+    direct_answer: bool  # the direct-answer candidate (verified) states the expected answer
+    direct_shown: bool  # there was a direct-answer candidate, right or not
     abstained: bool
     leak: bool
     unverified_shown: int
@@ -228,7 +228,8 @@ def summarise(results: list[Result]) -> dict[str, Any]:
             sum(r.phrased_correctly for r in results), sum(r.phrased for r in results)
         ),
         "direct_answer": share(sum(r.direct_answer for r in answerable), len(answerable)),
-        # direct answers shown (to any question) that do not state the expected answer: the costly kind of miss
+        # direct-answer candidates (to any question) that do not state the expected answer: what showing
+        # them first would cost
         "direct_not_right": share(
             sum(r.direct_shown and not r.direct_answer for r in results), sum(r.direct_shown for r in results)
         ),

@@ -364,10 +364,9 @@ def _is_label(line: str) -> bool:
     return len(line) < SHORT_LINE and not any(ch.isdigit() for ch in line) and line[-1:] not in ".!?"
 
 
-def misses_what_is_asked(question: str, evidence: Sequence[Evidence]) -> str:
-    """Why the evidence cannot be the answer, or "": the question wants a number, a date or a default and
-    no quote states one."""
-    text = " ".join(e.shown for e in evidence)
+def misses_what_is_asked(question: str, text: str) -> str:
+    """Why `text` (the quotes, or a sentence) cannot be the answer, or "": the question wants a number, a
+    date or a default and the text states none."""
     kinds = asks_for(question)
     if "number" in kinds and not NUMBER.search(text) and not any(w in NUMBER_WORDS for w in words(text)):
         return "no quote states a number"

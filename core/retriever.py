@@ -7,6 +7,7 @@ merged, and duplicates (the same content in two files) are dropped.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import re
@@ -95,13 +96,14 @@ NAME_PART = re.compile(r"[a-z0-9]+(?:\.[0-9]+)*")
 NAME_NOISE = frozenset(["txt", "pdf", "html", "htm", "docx", "doc", "md", "eml", "csv", "library", "the"])
 
 
-def name_terms(text: str) -> set[str]:
+@functools.lru_cache(maxsize=65536)  # every question reads every document's name: each name is split once
+def name_terms(text: str) -> frozenset[str]:
     """Words and version numbers of a file name or title: 'lgpl-2.1.docx' -> {lgpl, 2.1, 2, 1}."""
     out: set[str] = set()
     for part in NAME_PART.findall(text.lower()):
         out.add(part)
         out.update(part.split("."))
-    return {t for t in out if t and t not in STOPWORDS and t not in NAME_NOISE}
+    return frozenset(t for t in out if t and t not in STOPWORDS and t not in NAME_NOISE)
 
 
 def known_words(catalog: Catalog, words: list[str]) -> set[str]:

@@ -6,8 +6,8 @@ Rules, in order (the first that fails drops the sentence, with the reason):
    source whose evidence holds all its facts, if exactly one does.
 3. Every number, date, amount and identifier it states occurs in the evidence it cites, all of
    them in one quote (a table row, a clause), and that quote is about what the sentence ties them
-   to (half or more of the question's words the sentence uses); every proper name occurs there or in
-   the cited passage.
+   to (the rarest, or half, of the question's words the sentence uses; not another term's label);
+   every proper name occurs there or in the cited passage.
 4. It does not deny what the evidence affirms (a "not" the evidence does not have).
 5. Most of its content words (≥ `min_coverage`) are in that evidence or the question.
 Word overlap alone never vouches for a sentence: rules 3 and 4 come first.
@@ -89,6 +89,7 @@ class Verifier:
         self.units = [(e.n, e.shown) for e in evidence]
         self.labels = [e.label for e in evidence]
         self.passages = passages
+        self.passage_terms = [content_terms(p) for p in passages.values()]
         self.examples = {_bare(a).lower() for a in example_answers}
         self.min_coverage = min_coverage
 
@@ -153,9 +154,7 @@ class Verifier:
         keys = set(KEY.findall(sentence.lower()))
         best, best_share = None, -1.0
         for i, (n, quote) in enumerate(self.units):
-            if n not in cites or not all(
-                facts_in(f, quote) or self._name_in(f, self.passages.get(n, "")) for f in stated
-            ):
+            if n not in cites or not self._holds(stated, n, quote):
                 continue
             terms = content_terms(quote)
             share = len(subject & terms) / len(subject) if subject else 1.0
@@ -170,8 +169,7 @@ class Verifier:
 
     def _rarest(self, subject: set[str]) -> str | None:
         """Of the question's words a sentence uses, the one fewest retrieved passages hold (at least one)."""
-        bags = [content_terms(p) for p in self.passages.values()]
-        counts = {t: sum(t in b for b in bags) for t in subject}
+        counts = {t: sum(t in b for b in self.passage_terms) for t in subject}
         found = [t for t in subject if counts[t]]
         return min(found, key=lambda t: (counts[t], -len(t))) if found else None
 
