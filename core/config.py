@@ -1,8 +1,16 @@
-"""Settings: the user's TOML file under an optional IT policy file whose values win.
+"""Settings: the user's TOML file under the IT policy, whose values win.
 
 The user file is `settings.toml` in SEALROOM_HOME when that is set (tests), else in the
-platform's user config directory. The policy file is SEALROOM_POLICY, else
-/etc/sealroom/policy.toml. Keys the policy sets are reported as locked.
+platform's user config directory. One rule says where policy comes from (packaging/README.md):
+
+- the system policy file, /etc/sealroom/policy.toml, always applies when it is present;
+- SEALROOM_POLICY names a further policy file, which applies on top of it and, like the user's
+  settings, may only make a key the system file sets stricter (`stricter`), never loosen or remove it;
+  with no system file it is the policy;
+- keys any policy file sets are reported as locked.
+
+Compliance keys are checked again where they are enforced (`under_policy`), so settings handed to
+the engine by the window or a script cannot loosen them either.
 """
 
 from __future__ import annotations
@@ -65,8 +73,66 @@ def user_settings_path() -> Path:
     return Path(platformdirs.user_config_dir("Sealroom", appauthor=False)) / "settings.toml"
 
 
+SYSTEM_POLICY = Path("/etc/sealroom/policy.toml")
+
+#: Compliance switches and the value that is the stricter one.
+STRICT_BOOL = {
+    "export_enabled": False,
+    "audit_enabled": True,
+    "audit_question_text": False,
+    "export_include_passages": False,
+}
+#: Lists of what is allowed where an empty list allows nothing: stricter is a subset.
+ALLOW_LISTS = {"export_formats", "allowed_hosts"}
+#: Lists where an empty list allows anything: stricter is a non-empty subset.
+ANY_IF_EMPTY = {"export_destinations", "allowed_model_sha256"}
+
+
+def policy_paths() -> list[Path]:
+    """The policy files that apply, strongest first: the system file, then SEALROOM_POLICY's."""
+    paths = [SYSTEM_POLICY]
+    extra = os.environ.get("SEALROOM_POLICY")
+    if extra and Path(extra) != SYSTEM_POLICY:
+        paths.append(Path(extra))
+    return paths
+
+
 def policy_path() -> Path:
-    return Path(os.environ.get("SEALROOM_POLICY", "/etc/sealroom/policy.toml"))
+    """The policy file shown to users: the system one when present, else SEALROOM_POLICY's."""
+    return next((p for p in policy_paths() if p.is_file()), policy_paths()[-1])
+
+
+def stricter(key: str, policy: Any, other: Any) -> Any:
+    """What holds for `key` when a policy says `policy` and something weaker (a further policy file, the
+    user's settings, settings handed to the engine) says `other`: `other` where it is at least as strict,
+    else the policy's value."""
+    if key in STRICT_BOOL:
+        return STRICT_BOOL[key] if STRICT_BOOL[key] in (policy, other) else policy
+    if key in ALLOW_LISTS and isinstance(other, list):
+        return [v for v in other if v in policy]
+    if key in ANY_IF_EMPTY and isinstance(other, list) and other:
+        return other if not policy or all(v in policy for v in other) else policy
+    return policy
+
+
+def load_policy() -> dict[str, Any]:
+    """The keys the IT policy sets, from every policy file that applies (see the module's rule)."""
+    known, merged = _known_keys(), dict[str, Any]()
+    for path in policy_paths():
+        for key, value in _read(path).items():
+            if key not in known:
+                raise SealroomError(f"unknown setting '{key}' in {path}")
+            merged[key] = stricter(key, merged[key], value) if key in merged else value
+    return merged
+
+
+def under_policy(settings: Settings) -> Settings:
+    """`settings` with every key the policy sets held to it (a stricter value stands)."""
+    import dataclasses
+
+    policy = load_policy()
+    held = {k: stricter(k, v, getattr(settings, k)) for k, v in policy.items()}
+    return dataclasses.replace(settings, **held, locked=frozenset(policy) | settings.locked)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -85,14 +151,12 @@ def _known_keys() -> set[str]:
 
 
 def load_settings() -> Settings:
-    known = _known_keys()
-    user, policy = _read(user_settings_path()), _read(policy_path())
-    values: dict[str, Any] = {}
-    for source, data in ((user_settings_path(), user), (policy_path(), policy)):
-        for key, value in data.items():
-            if key not in known:
-                raise SealroomError(f"unknown setting '{key}' in {source}")
-            values[key] = value
+    known, user = _known_keys(), _read(user_settings_path())
+    for key in user:
+        if key not in known:
+            raise SealroomError(f"unknown setting '{key}' in {user_settings_path()}")
+    policy = load_policy()
+    values = {**user, **{k: stricter(k, v, user[k]) if k in user else v for k, v in policy.items()}}
     return Settings(**values, locked=frozenset(policy))
 
 

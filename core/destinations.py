@@ -15,7 +15,9 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import socket
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -137,18 +139,42 @@ class Destinations:
         os.replace(tmp, self.path)
 
 
+def pointed_at(dest: Destination) -> list[str]:
+    """What a destination writes into, as the policy judges it: a folder's real path (links followed), an
+    SMB share's //host/share/path and host. Never its name, which the user picks."""
+    if dest.kind == "folder":
+        return [os.path.realpath(dest.path)]
+    return [dest.target, dest.host]
+
+
+def _resolved_pattern(pattern: str) -> str:
+    """A folder pattern with the links in its fixed part followed, as the destination's path is."""
+    if not pattern.startswith("/") or pattern.startswith("//"):  # a name pattern, or an SMB share's
+        return pattern
+    fixed = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+    head = fixed if fixed.endswith("/") else os.path.dirname(fixed)
+    if not head or head == "/":
+        return pattern
+    return os.path.realpath(head) + pattern[len(head.rstrip("/")) :]
+
+
 def check_policy(dest: Destination, settings: Any) -> None:
-    """Refuse, before any connection, a destination the IT policy does not allow."""
+    """Refuse, before any connection, a destination the IT policy does not allow: the policy is read
+    again here (`under_policy`) and judged on what the destination points at (`pointed_at`)."""
+    from .config import under_policy
+
+    settings = under_policy(settings)
     if not settings.export_enabled:
         raise Refused("exports are turned off by your IT policy")
     patterns = settings.export_destinations
     if patterns and not any(
-        fnmatch.fnmatchcase(value.casefold(), p.casefold())
+        fnmatch.fnmatchcase(value.casefold(), _resolved_pattern(p).casefold())
         for p in patterns
-        for value in (dest.name, dest.target, dest.host or dest.path)
+        for value in pointed_at(dest)
         if value
     ):
-        raise Refused(f"destination '{dest.name}' ({dest.target}) is not among those your IT policy allows")
+        where = " → ".join(dict.fromkeys([dest.target, pointed_at(dest)[0]]))
+        raise Refused(f"destination '{dest.name}' ({where}) is not among those your IT policy allows")
     if dest.kind == "smb" and dest.host.casefold() not in {h.casefold() for h in settings.allowed_hosts}:
         raise Refused(
             f"SMB host '{dest.host}' is not in the IT policy's allowed_hosts: Sealroom connects to no "
@@ -174,66 +200,121 @@ def _inside(name: str) -> str:
     return name
 
 
+#: What a write into a destination that refuses it fails with (it will not get better by waiting).
+REFUSED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ELOOP, errno.ENOTDIR, errno.EISDIR}
+
+
+#: `existing_sha256` of a name taken by something that is not a plain file (a link, pipe, device,
+#: folder): the outbox delivers under the next free name instead.
+NOT_A_FILE = "not-a-regular-file"
+
+
 class FolderWriter:
+    """Writes into a folder through a handle on it, never following a link: the folder is opened once (its
+    real path, as the policy judged it), a temporary file is created there under a random name with
+    O_EXCL | O_NOFOLLOW, and hard-linked to its final name (which never replaces and never follows a link
+    planted there). A name that is a link, a pipe or a device is refused, never opened."""
+
     def __init__(self, dest: Destination) -> None:
-        self.root = Path(dest.path)
+        self.root = Path(os.path.realpath(dest.path))
+        self._fd: int | None = None
 
-    def _path(self, name: str) -> Path:
-        path = self.root / _inside(name)
-        if path.parent != self.root:
-            raise SealroomError(f"unsafe export file name refused: {name!r}")
-        return path
+    def _dir(self) -> int:
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:  # an unmounted share or unplugged drive: wait for it
+                raise Offline(
+                    f"folder {self.root} is not there (share not mounted or drive not connected)"
+                ) from None
+            except OSError as exc:
+                raise self._refused(exc, "open") from None
+        return self._fd
 
-    def _check_root(self) -> None:
-        if not self.root.is_dir():  # an unmounted share or unplugged drive: wait for it
-            raise Offline(f"folder {self.root} is not there (share not mounted or drive not connected)")
+    def _refused(self, exc: OSError, what: str, name: str = "") -> SealroomError:
+        where = f"{self.root}/{name}" if name else str(self.root)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return Offline(f"no space left in {self.root}")
+        if exc.errno == errno.EROFS:
+            return Refused(f"cannot write into {self.root}: the folder is read-only")
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return Refused(f"cannot {what} {where}: permission denied")
+        if exc.errno == errno.ELOOP:
+            return Refused(f"{where} is a link: Sealroom never writes through links in a destination")
+        if exc.errno in REFUSED_ERRNOS:
+            return Refused(f"cannot {what} {where}: {os.strerror(exc.errno or 0)}")
+        return exc if isinstance(exc, SealroomError) else Offline(f"cannot {what} {where}: {exc.strerror}")
 
     def existing_sha256(self, name: str) -> str | None:
-        self._check_root()
+        fd = self._dir()
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # a FIFO does not block the open
         try:
-            return hashlib.sha256(self._path(name).read_bytes()).hexdigest()
+            if not stat.S_ISREG(os.lstat(_inside(name), dir_fd=fd).st_mode):
+                return NOT_A_FILE  # a device is never opened
+            f = os.open(name, flags, dir_fd=fd)
         except FileNotFoundError:
             return None
-        except PermissionError as exc:
-            raise Refused(f"cannot read {self._path(name)}: permission denied") from exc
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return NOT_A_FILE  # a link planted at the name: taken, never followed
+            raise self._refused(exc, "read", name) from None
+        try:
+            if not stat.S_ISREG(os.fstat(f).st_mode):
+                return NOT_A_FILE  # a pipe, device or folder: taken, never read
+            digest = hashlib.sha256()
+            while block := os.read(f, 1 << 20):
+                digest.update(block)
+            return digest.hexdigest()
+        finally:
+            os.close(f)
 
     def put(self, name: str, data: bytes) -> bool:
-        self._check_root()
-        final = self._path(name)
-        tmp = self._path(f".{name}.part")
+        fd, final = self._dir(), _inside(name)
+        tmp = f".{final}.{secrets.token_hex(6)}.part"  # unpredictable: nothing can be planted there
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-                with contextlib.suppress(OSError):  # an export is for colleagues: readable on the share
-                    os.fchmod(f.fileno(), 0o644)
+            f = os.open(tmp, flags, 0o644, dir_fd=fd)
+        except OSError as exc:
+            raise self._refused(exc, "write into") from None
+        try:
             try:
-                os.link(tmp, final)  # never replaces: fails when the name exists
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(f, view) :]
+                os.fsync(f)
+                with contextlib.suppress(OSError):  # an export is for colleagues: readable on the share
+                    os.fchmod(f, 0o644)
+            finally:
+                os.close(f)
+            try:
+                # never replaces, and never follows a link planted at the final name
+                os.link(tmp, final, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)
                 return True
             except FileExistsError:
                 return False
             except OSError as exc:
                 if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
                     raise
-                if final.exists():  # a file system without hard links (FAT, some shares)
+                try:  # a file system without hard links (FAT, some shares)
+                    os.lstat(final, dir_fd=fd)
                     return False
-                os.rename(tmp, final)
-                return True
-        except PermissionError as exc:
-            raise Refused(f"cannot write into {self.root}: permission denied") from exc
+                except FileNotFoundError:
+                    os.rename(tmp, final, src_dir_fd=fd, dst_dir_fd=fd)
+                    return True
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise Offline(f"no space left in {self.root}") from exc
-            raise
+            raise self._refused(exc, "write into") from None
         finally:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=fd)
 
     def remove(self, name: str) -> None:
-        self._path(name).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(_inside(name), dir_fd=self._dir())
 
     def close(self) -> None:
-        pass
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 LOGON = {
@@ -337,10 +418,11 @@ class SmbWriter:
         return self._call(read, self._unc(name))
 
     def put(self, name: str, data: bytes) -> bool:
-        tmp, final = self._unc(f".{name}.part"), self._unc(name)
+        tmp = self._unc(f".{_inside(name)}.{secrets.token_hex(6)}.part")  # unpredictable, created new
+        final = self._unc(name)
 
         def write(smb: Any, **kw: Any) -> bool:
-            with smb.open_file(tmp, mode="wb", **kw) as f:
+            with smb.open_file(tmp, mode="xb", **kw) as f:
                 f.write(data)
             try:
                 smb.rename(tmp, final, **kw)  # SMB rename never replaces an existing file

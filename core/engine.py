@@ -27,7 +27,7 @@ from .ask import Answer, AnswerPipeline, ModelInfo
 from .audit import AuditTrail, sha256_text
 from .catalog import DEFAULT_WORKSPACE, Catalog
 from .components import make_embedder, make_generator, model_catalogue
-from .config import Settings, load_settings
+from .config import Settings, load_settings, under_policy
 from .errors import DiskFull, SealroomError, UsageError, is_disk_full
 from .indexer import Indexer, IndexSummary, Progress, embedding_text, fingerprint, text_budget
 from .lock import DataDirLock
@@ -74,7 +74,7 @@ class Engine:
         self.home = home or data_dir()
         os.umask(0o077)  # everything Sealroom writes (catalog, index, logs, models) is private to the user
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.settings = settings or load_settings()
+        self.settings = under_policy(settings) if settings else load_settings()
         offline.enforce(self.settings.allowed_hosts)
         self.log_path = logs.setup(self.home, self.settings.log_level)
         self._lock = DataDirLock(self.home, purpose)
@@ -170,7 +170,9 @@ class Engine:
             self._llm = None
 
     def apply_settings(self, settings: Settings) -> None:
-        """Use new settings; a changed chat model, context or thread count reloads the model."""
+        """Use new settings (held to the IT policy: nothing here loosens it); a changed chat model, context
+        or thread count reloads the model."""
+        settings = under_policy(settings)
         reload = any(
             getattr(settings, k) != getattr(self.settings, k)
             for k in ("chat_model", "compact_default_model", "n_ctx", "n_threads")
@@ -193,17 +195,17 @@ class Engine:
 
     def _note_policy(self) -> None:
         """Audit the IT policy file when it appears or changes; prune the trail as it says."""
-        from .config import policy_path
+        from .config import policy_paths
 
-        path = policy_path()
-        try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
-            digest = ""
+        files = {}
+        for path in policy_paths():
+            try:
+                files[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                continue  # absent: the record lists the files that applied
+        digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest() if files else ""
         if digest != (self.catalog.get_meta("policy_sha256") or ""):
-            self.audit.record(
-                "policy_loaded", path=str(path), sha256=digest or None, keys=sorted(self.settings.locked)
-            )
+            self.audit.record("policy_loaded", files=files, keys=sorted(self.settings.locked))
             self.catalog.set_meta("policy_sha256", digest)
         self.audit.prune(self.settings.audit_retention_days)
 

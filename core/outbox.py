@@ -144,6 +144,7 @@ class Outbox:
             ]
             writers: dict[str, Any] = {}
             offline: dict[str, str] = {}  # one unreachable destination is not tried again this round
+            refused: dict[str, str] = {}  # nor one that refused (a wrong password is one failed login, not 6)
             try:
                 for item in due:
                     dest: Destination | None = None
@@ -152,6 +153,8 @@ class Outbox:
                         check(dest)
                         if dest.name in offline:
                             raise Offline(offline[dest.name])
+                        if dest.name in refused:
+                            raise Refused(refused[dest.name])
                         if dest.name not in writers:
                             writers[dest.name] = writer(dest)
                         self._deliver_one(item, writers[dest.name])
@@ -159,7 +162,11 @@ class Outbox:
                         if dest is not None:
                             offline[dest.name] = str(exc)
                         self._postpone(item, str(exc))
-                    except SealroomError as exc:  # a refusal (password, policy, permissions) and the like
+                    except Refused as exc:  # password, policy, permissions: waiting will not help
+                        if dest is not None:
+                            refused[dest.name] = str(exc)
+                        self._fail(item, str(exc))
+                    except SealroomError as exc:
                         self._fail(item, str(exc))
                     except OSError as exc:
                         self._postpone(item, f"{type(exc).__name__}: {exc.strerror or exc}")

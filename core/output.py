@@ -20,7 +20,7 @@ from . import export as exp
 from . import logs
 from .audit import AuditTrail
 from .catalog import Catalog
-from .config import Settings
+from .config import Settings, under_policy
 from .destinations import Destination, Destinations, Refused, allow_host, check_policy, writer
 from .errors import UsageError
 from .outbox import Item, Outbox
@@ -70,6 +70,7 @@ class Output:
         else:
             host, port, share, path = parse_smb(smb or "")
             dest = Destination(name, "smb", path=path, host=host, share=share, port=port, user=user)
+        self._check(dest, "destination_add")  # allowed by what it points at, before it is kept
         self.destinations.add(dest, password)
         self.audit.record(
             "destination_added", name=dest.name, kind=dest.kind, target=dest.target, user=dest.user
@@ -119,15 +120,16 @@ class Output:
         dest = self.destinations.get(to)
         if fmt not in exp.FORMATS:
             raise UsageError(f"unknown format '{fmt}': md, docx or json")
-        if fmt not in self.settings.export_formats:
+        held = under_policy(self.settings)  # the policy as it stands now, not as it was at start
+        if fmt not in held.export_formats:
             self.audit.record(
                 "export_refused", destination=dest.name, target=dest.target, reason=f"format {fmt}"
             )
             raise Refused(
-                f"your IT policy allows exports as {', '.join(self.settings.export_formats) or 'nothing'}, not {fmt}"
+                f"your IT policy allows exports as {', '.join(held.export_formats) or 'nothing'}, not {fmt}"
             )
         self._check(dest, "export")
-        include = self.settings.export_include_passages
+        include = held.export_include_passages
         if search is not None:
             query, hits, embedder, workspace = search
             doc = exp.document(
@@ -253,7 +255,8 @@ class Output:
             return False
 
     def retry(self, ident: str | None = None) -> list[Item]:
-        self.outbox.retry(ident)
+        if not self.outbox.retry(ident) and ident:
+            raise UsageError(f"no waiting or failed export has an id starting with '{ident}'")
         return self.deliver(force=True)
 
     def state(self) -> list[str]:

@@ -123,13 +123,22 @@ class LlmWorker:
         max_tokens: int = 256,
         stop: list[str] | None = None,
         token_timeout: float = 120.0,
+        grammar: str | None = None,
     ) -> Iterator[str]:
-        """Yield text pieces as the model produces them; `finish_reason` is set at the end."""
+        """Yield text pieces as the model produces them; `finish_reason` is set at the end. `grammar` (GBNF)
+        holds the output to what it allows."""
         self.warm_up()
         with self._lock:
             self._generation += 1
             self.finish_reason = "stop"
-            self._send(op="generate", prompt=prompt, messages=messages, max_tokens=max_tokens, stop=stop)
+            self._send(
+                op="generate",
+                prompt=prompt,
+                messages=messages,
+                max_tokens=max_tokens,
+                stop=stop,
+                grammar=grammar,
+            )
             while True:
                 event = self._next(token_timeout)
                 if event["event"] == "token":

@@ -137,6 +137,10 @@ def _generate(llm: Any, request: dict[str, Any], cancel: threading.Event, out: T
         "repeat_penalty": 1.1,
         "stream": True,
     }
+    if request.get("grammar"):  # the answer is held to a GBNF grammar (a choice among numbers, say)
+        from llama_cpp import LlamaGrammar
+
+        options["grammar"] = LlamaGrammar.from_string(request["grammar"], verbose=False)
     if request.get("messages"):
         stream = llm.create_chat_completion(messages=request["messages"], **options)
         pick = lambda chunk: chunk["choices"][0]["delta"].get("content")  # noqa: E731

@@ -52,3 +52,69 @@ def test_the_example_policy_is_valid_and_locks_every_key_it_sets(tmp_path, monke
     settings = load_settings()
     assert {"export_enabled", "export_formats", "audit_question_text", "allowed_hosts"} <= settings.locked
     assert settings.export_formats == ["md", "docx", "json"] and settings.audit_retention_days == 0
+
+
+def _system_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
+    import sealroom.core.config as config
+
+    path = tmp_path / "etc-sealroom-policy.toml"
+    path.write_text(text)
+    monkeypatch.setattr(config, "SYSTEM_POLICY", path)
+    return path
+
+
+def test_the_system_policy_holds_whatever_sealroom_policy_says(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    _system_policy(
+        tmp_path, monkeypatch, 'export_formats = ["md"]\nexport_enabled = true\naudit_enabled = true\n'
+    )
+    monkeypatch.setenv("SEALROOM_POLICY", "/nonexistent")  # issue 24: this lifted the whole policy
+    settings = load_settings()
+    assert settings.export_formats == ["md"] and {"export_formats", "audit_enabled"} <= settings.locked
+    further = tmp_path / "further.toml"  # a further policy may tighten, never loosen
+    further.write_text('export_formats = ["md", "docx"]\nexport_enabled = false\naudit_enabled = false\n')
+    monkeypatch.setenv("SEALROOM_POLICY", str(further))
+    settings = load_settings()
+    assert (settings.export_formats, settings.export_enabled, settings.audit_enabled) == (["md"], False, True)
+
+
+def test_the_users_settings_only_make_policy_keys_stricter(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    _system_policy(
+        tmp_path,
+        monkeypatch,
+        'audit_enabled = true\naudit_question_text = true\nexport_formats = ["md", "json"]\n'
+        'allowed_model_sha256 = ["aa", "bb"]\nmax_file_mb = 10\n',
+    )
+    home.mkdir()
+    (home / "settings.toml").write_text(
+        'audit_enabled = false\naudit_question_text = false\nexport_formats = ["json", "docx"]\n'
+        'allowed_model_sha256 = ["cc"]\nmax_file_mb = 500\n'
+    )
+    s = load_settings()
+    assert (s.audit_enabled, s.audit_question_text, s.export_formats) == (True, False, ["json"])
+    assert (s.allowed_model_sha256, s.max_file_mb) == (["aa", "bb"], 10)
+
+
+def test_settings_handed_to_the_engine_are_held_to_the_policy(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import dataclasses
+
+    from sealroom.core.config import under_policy
+
+    _system_policy(tmp_path, monkeypatch, "audit_enabled = true\nexport_enabled = false\n")
+    loose = dataclasses.replace(load_settings(), audit_enabled=False, export_enabled=True, locked=frozenset())
+    held = under_policy(loose)
+    assert (held.audit_enabled, held.export_enabled) == (True, False)
+    assert {"audit_enabled", "export_enabled"} <= held.locked
+
+
+def test_an_unreadable_system_policy_stops_sealroom_rather_than_lifting_it(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    _system_policy(tmp_path, monkeypatch, "export_enabled = [not toml\n")
+    with pytest.raises(SealroomError, match="cannot read settings file"):
+        load_settings()

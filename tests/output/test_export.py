@@ -235,6 +235,10 @@ def test_policy_refuses_destinations_formats_and_hosts():
     with pytest.raises(Refused, match="allowed_hosts"):
         check_policy(smb, Settings())
     check_policy(smb, Settings(allowed_hosts=["FILES.example.org"]))
+    with pytest.raises(
+        Refused, match="not among"
+    ):  # a destination's name is the user's to pick: it never counts
+        check_policy(smb, Settings(allowed_hosts=["files.example.org"], export_destinations=["Legal"]))
     with pytest.raises(Refused, match="turned off"):
         check_policy(folder, Settings(export_enabled=False))
     with pytest.raises(Refused, match="not among"):
