@@ -5,8 +5,17 @@ it (`prev`) and its own (`hash`, over the canonical JSON of every other field). 
 keeps the last record's sequence number and hash (so a cut-off tail is caught) and the base
 the chain starts from after retention pruned older records. Where the OS keyring holds (or
 can take) an HMAC key, each record and the head also carry `mac`, so someone who edits a
-record and recomputes the chain is still caught. Records never hold document text: questions
-are hashed unless the IT policy says to record them.
+record and recomputes the chain is still caught.
+
+An anchor outside the data folder makes erasure and rollback show: the keyring entry beside the
+HMAC key holds the last record's sequence number and hash (records written under it say
+`"anchored": 1`). A trail that is missing, shorter than the anchor, or whose anchored record
+differs fails `verify`; a record written after such a rollback finds it, records it, and the anchor
+keeps saying so. Routine events are recovered and noted, never passed off as tampering: a record
+cut short by a kill is removed and noted, a head one record behind (a kill between the record and
+the head) is moved on, and records written while no keyring answered say `"unsigned"` and why.
+`verify` says which checks it could run. Records never hold document text: questions are hashed
+unless the IT policy says to record them.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from . import secrets_store
 
 GENESIS = "0" * 64
 KEY_ACCOUNT = "audit-hmac-key"
+ANCHOR_ACCOUNT = "audit-anchor"
+TAIL_BYTES = 1 << 16  # a record is far shorter: the last one is in the file's last 64 KiB
 
 
 def sha256_text(text: str) -> str:
@@ -48,6 +59,8 @@ class Verification:
     signed: int
     message: str
     broken_seq: int | None = None
+    checked: tuple[str, ...] = ("chain",)
+    not_checked: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +69,8 @@ class Verification:
             "signed": self.signed,
             "message": self.message,
             "broken_seq": self.broken_seq,
+            "checked": list(self.checked),
+            "not_checked": list(self.not_checked),
         }
 
 
@@ -70,6 +85,7 @@ class AuditTrail:
         self._use_keyring = use_keyring
         self._key: bytes | bool | None = False  # False: not looked up yet
         self._lock = threading.Lock()
+        self._last: dict[str, Any] | None = None  # the last record written by this process
         self.user = _user()
 
     # --- the HMAC key ------------------------------------------------------------------
@@ -96,30 +112,103 @@ class AuditTrail:
         if not self.enabled:
             return None
         with self._lock:
-            head = self._head()
-            rec: dict[str, Any] = {
-                "seq": head["seq"] + 1,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "ts": round(time.time(), 3),
-                "user": self.user,
-                "event": event,
-                "data": data,
-                "prev": head["hash"],
-            }
-            rec["hash"] = hashlib.sha256(_canonical(rec)).hexdigest()
+            head, notes = self._recover(self._head())
             key = self.key()
-            if key:
-                rec["mac"] = hmac.new(key, rec["hash"].encode(), "sha256").hexdigest()
-            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            line = json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n"
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, line.encode("utf-8", "surrogateescape"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            self._write_head({**head, "seq": rec["seq"], "hash": rec["hash"]})
-            return rec
+            anchor = self._anchor() if key else None
+            if anchor is not None and not anchor.get("broken"):
+                lost = _rolled_back(anchor, head)
+                if lost:
+                    anchor["broken"] = f"{lost} (found {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())})"
+                    self._set_anchor(anchor)
+                    notes.append(("audit_rollback_detected", {"reason": lost}))
+            for note, fields in notes:
+                head = self._append(head, key, anchor, note, fields)
+            self._append(head, key, anchor, event, data)
+            return self._last
+
+    def _append(
+        self, head: dict[str, Any], key: bytes | None, anchor: dict[str, Any] | None, event: str, data: Any
+    ) -> dict[str, Any]:
+        """Write one record after `head`; returns the new head (the record is `_last`)."""
+        rec: dict[str, Any] = {
+            "seq": head["seq"] + 1,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "ts": round(time.time(), 3),
+            "user": self.user,
+            "event": event,
+            "data": data,
+            "prev": head["hash"],
+        }
+        if key:
+            rec["anchored"] = 1
+        elif self._signing():
+            rec["unsigned"] = "no keyring answered: written unsigned, as the app noted"
+        rec["hash"] = hashlib.sha256(_canonical(rec)).hexdigest()
+        if key:
+            rec["mac"] = hmac.new(key, rec["hash"].encode(), "sha256").hexdigest()
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        line = json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode("utf-8", "surrogateescape"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        head = {**head, "seq": rec["seq"], "hash": rec["hash"]}
+        self._write_head(head, signed=bool(key))
+        if key:
+            self._set_anchor({"seq": rec["seq"], "hash": rec["hash"], **_broken(anchor)})
+        self._last = rec
+        return head
+
+    def _signing(self) -> bool:
+        """Whether the trail was being signed (its last record has a signature or says why not)."""
+        last = self._last if self._last is not None else _last_record(self._tail())
+        return bool(last and ("mac" in last or "unsigned" in last))
+
+    # --- the anchor in the keyring ------------------------------------------------------
+    def _anchor(self) -> dict[str, Any] | None:
+        raw = secrets_store.get(ANCHOR_ACCOUNT, self._scope()) if self._use_keyring else None
+        try:
+            anchor = json.loads(raw) if raw else None
+        except ValueError:
+            return {"seq": 0, "hash": "", "broken": "the keyring's anchor is not readable"}
+        return anchor if isinstance(anchor, dict) else None
+
+    def _set_anchor(self, anchor: dict[str, Any]) -> None:
+        secrets_store.set(ANCHOR_ACCOUNT, self._scope(), json.dumps(anchor, separators=(",", ":")))
+
+    # --- recovery after a kill ------------------------------------------------------------
+    def _tail(self) -> bytes:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - TAIL_BYTES))
+                return f.read()
+        except FileNotFoundError:
+            return b""
+
+    def _recover(self, head: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
+        """Mend what a kill mid-write leaves, and say so in the trail: a last record cut short (it is
+        removed; it was never acknowledged), a head one record behind the file (it moves on)."""
+        notes: list[tuple[str, dict[str, Any]]] = []
+        tail = self._tail()
+        if tail and not tail.endswith(b"\n"):
+            keep = self.path.stat().st_size - (len(tail) - tail.rfind(b"\n") - 1)
+            os.truncate(self.path, keep)
+            notes.append(
+                ("audit_recovered", {"gap": "a record being written when Sealroom stopped was removed"})
+            )
+            tail = self._tail()
+        last = _last_record(tail)
+        if (
+            last is not None
+            and last.get("seq") == head["seq"] + 1
+            and last.get("prev") == head["hash"]
+            and hashlib.sha256(_canonical(last)).hexdigest() == last.get("hash")
+        ):
+            head = {**head, "seq": last["seq"], "hash": last["hash"]}
+            notes.append(("audit_recovered", {"gap": f"the head was one record behind record {last['seq']}"}))
+        return head, notes
 
     def _head(self) -> dict[str, Any]:
         try:
@@ -136,9 +225,9 @@ class AuditTrail:
                     pass
             return {"seq": 0, "hash": GENESIS, "base_seq": 1, "base_prev": GENESIS}
 
-    def _write_head(self, head: dict[str, Any]) -> None:
+    def _write_head(self, head: dict[str, Any], signed: bool = True) -> None:
         body = {k: head[k] for k in ("seq", "hash", "base_seq", "base_prev")}
-        key = self.key(create=False)
+        key = self.key(create=False) if signed else None
         if key:
             body["mac"] = hmac.new(key, _canonical(body), "sha256").hexdigest()
         tmp = self.head_path.with_suffix(".tmp")
@@ -189,60 +278,157 @@ class AuditTrail:
         return out[-last:] if last else out
 
     def verify(self) -> Verification:
-        """OK, or the first record that was edited, deleted, reordered, or where the trail was cut."""
-        key = self.key(create=False)
+        """OK, or the first record that was edited, deleted, reordered, or where the trail was cut, erased or
+        rolled back; says which checks it could run (signatures and the anchor need the keyring)."""
+        keyring = self._use_keyring and secrets_store.available()
+        key = self.key(create=False) if keyring else None
+        anchor = self._anchor() if keyring else None
+        checked = ("chain",) + (("signatures", "anchor") if keyring else ())
+        skipped = () if keyring else ("signatures", "anchor")
+
+        def result(ok: bool, records: int, signed: int, message: str, seq: int | None = None) -> Verification:
+            if skipped and ok:
+                message += "; signatures and the keyring's anchor NOT checked (no keyring answered)"
+            return Verification(ok, records, signed, message, seq, checked, skipped)
+
+        if anchor and anchor.get("broken"):
+            return result(
+                False, 0, 0, f"the keyring's anchor recorded: {anchor['broken']}", anchor.get("seq")
+            )
         try:
             raw_head = json.loads(self.head_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raw_head = None
         except (OSError, ValueError):
-            return Verification(False, 0, 0, "the trail's head file is unreadable")
-        lines = list(self._lines())
+            return result(False, 0, 0, "the trail's head file is unreadable")
+        raw = self.path.read_bytes() if self.path.exists() else b""
+        torn = bool(raw) and not raw.endswith(b"\n")  # a kill mid-write: the app removes it and says so
+        lines = [x for x in raw.decode("utf-8", "surrogateescape").split("\n") if x.strip()]
+        if torn:
+            lines = lines[:-1]
         if raw_head is None:
+            if anchor:
+                return result(
+                    False,
+                    len(lines),
+                    0,
+                    f"the audit trail is missing or was replaced: the keyring's anchor says record {anchor['seq']} "
+                    "was written",
+                    anchor.get("seq"),
+                )
             if lines:
-                return Verification(False, 0, 0, "the trail's head file is missing", 1)
-            return Verification(True, 0, 0, "OK: the audit trail is empty")
-        if key and raw_head.get("mac") != hmac.new(key, _canonical(raw_head), "sha256").hexdigest():
-            return Verification(False, 0, 0, "the trail's head file was changed (signature does not match)")
+                return result(False, 0, 0, "the trail's head file is missing", 1)
+            return result(True, 0, 0, "OK: the audit trail is empty")
         seq, prev = int(raw_head.get("base_seq", 1)), raw_head.get("base_prev", GENESIS)
-        signed = 0
+        signed = unsigned = anchored = 0
+        anchor_seen = False
+        last: dict[str, Any] = {}
         for n, line in enumerate(lines):
             try:
                 rec = json.loads(line)
             except ValueError:
-                return Verification(False, n, signed, f"record {seq} is not valid JSON", seq)
+                return result(False, n, signed, f"record {seq} is not valid JSON", seq)
             if not isinstance(rec, dict) or rec.get("seq") != seq:
                 got = rec.get("seq") if isinstance(rec, dict) else None
                 what = "missing (deleted)" if isinstance(got, int) and got > seq else "out of order"
-                return Verification(
-                    False, n, signed, f"record {seq} is {what}: found record {got} there", seq
-                )
+                return result(False, n, signed, f"record {seq} is {what}: found record {got} there", seq)
             if rec.get("prev") != prev:
-                return Verification(False, n, signed, f"record {seq} does not follow record {seq - 1}", seq)
+                return result(False, n, signed, f"record {seq} does not follow record {seq - 1}", seq)
             if hashlib.sha256(_canonical(rec)).hexdigest() != rec.get("hash"):
-                return Verification(False, n, signed, f"record {seq} was changed (hash does not match)", seq)
-            if key:
-                if "mac" not in rec and signed:
-                    return Verification(False, n, signed, f"record {seq} lost its signature", seq)
+                return result(False, n, signed, f"record {seq} was changed (hash does not match)", seq)
+            if keyring:
                 if "mac" in rec:
+                    if key is None:
+                        return result(
+                            False,
+                            n,
+                            signed,
+                            "the trail is signed but the keyring no longer holds its key",
+                            seq,
+                        )
                     if rec["mac"] != hmac.new(key, rec["hash"].encode(), "sha256").hexdigest():
-                        return Verification(
+                        return result(
                             False, n, signed, f"record {seq} was changed (signature does not match)", seq
                         )
                     signed += 1
-            prev, seq = rec["hash"], seq + 1
-        if seq - 1 != raw_head.get("seq") or prev != raw_head.get("hash"):
-            if seq - 1 < int(raw_head.get("seq", 0)):
-                return Verification(
+                elif signed and "unsigned" not in rec:
+                    return result(False, n, signed, f"record {seq} lost its signature", seq)
+            unsigned += "unsigned" in rec
+            anchored += "anchored" in rec
+            if anchor and seq == anchor.get("seq"):
+                if rec["hash"] != anchor.get("hash"):
+                    return result(
+                        False, n, signed, f"record {seq} is not the record the keyring's anchor holds", seq
+                    )
+                anchor_seen = True
+            prev, seq, last = rec["hash"], seq + 1, rec
+        head_mac = hmac.new(key, _canonical(raw_head), "sha256").hexdigest() if key else ""
+        if key and (raw_head.get("mac") or not last.get("unsigned")) and raw_head.get("mac") != head_mac:
+            return result(False, 0, 0, "the trail's head file was changed (signature does not match)")
+        head_seq = int(raw_head.get("seq", 0))
+        behind = seq - 1 == head_seq + 1 and last.get("prev") == raw_head.get("hash")  # kill before the head
+        if not behind and (seq - 1 != head_seq or prev != raw_head.get("hash")):
+            if seq - 1 < head_seq:
+                return result(
                     False,
                     len(lines),
                     signed,
-                    f"the trail was cut: records {seq} to {raw_head.get('seq')} are missing",
+                    f"the trail was cut: records {seq} to {head_seq} are missing",
                     seq,
                 )
-            return Verification(False, len(lines), signed, "the trail does not end where its head says", seq)
+            return result(False, len(lines), signed, "the trail does not end where its head says", seq)
+        if keyring and anchor is None and anchored:
+            return result(False, len(lines), signed, "the keyring's anchor of this trail was removed")
+        if anchor and not anchor_seen:
+            a_seq = int(anchor.get("seq", 0))
+            pruned = a_seq < int(raw_head.get("base_seq", 1))
+            if not pruned or (
+                a_seq == int(raw_head.get("base_seq", 1)) - 1
+                and anchor.get("hash") != raw_head.get("base_prev")
+            ):
+                return result(
+                    False,
+                    len(lines),
+                    signed,
+                    f"the trail was rolled back or cut: the keyring's anchor says record {a_seq} was written; "
+                    f"the trail ends at record {seq - 1}",
+                    seq,
+                )
         how = f"{signed} signed with the keyring's key" if signed else "not signed (no keyring key)"
-        return Verification(True, len(lines), signed, f"OK: {len(lines)} records, chain intact, {how}")
+        noted = [f"{unsigned} written while no keyring answered (noted, not signed)"] if unsigned else []
+        if torn:
+            noted.append("the last record was cut short by a crash (removed and noted at the next record)")
+        if behind:
+            noted.append("the head is one record behind (a crash; moved on at the next record)")
+        if anchor_seen:
+            noted.append("matches the keyring's anchor")
+        text = f"OK: {len(lines)} records, chain intact, {how}" + "".join(f"; {x}" for x in noted)
+        return result(True, len(lines), signed, text)
+
+
+def _rolled_back(anchor: dict[str, Any], head: dict[str, Any]) -> str:
+    """Why a trail whose head is `head` cannot be the one the keyring anchored ('' when it can be)."""
+    a_seq = int(anchor.get("seq", 0))
+    if head["seq"] < a_seq:
+        return f"the trail was rolled back or erased: it ends at record {head['seq']}, the anchor is record {a_seq}"
+    if head["seq"] == a_seq and head["hash"] != anchor.get("hash"):
+        return f"record {a_seq} was replaced: it is not the record the keyring's anchor holds"
+    return ""
+
+
+def _broken(anchor: dict[str, Any] | None) -> dict[str, Any]:
+    return {"broken": anchor["broken"]} if anchor and anchor.get("broken") else {}
+
+
+def _last_record(tail: bytes) -> dict[str, Any] | None:
+    lines = [x for x in tail.split(b"\n") if x.strip()]
+    if not lines:
+        return None
+    try:
+        rec = json.loads(lines[-1].decode("utf-8", "surrogateescape"))
+    except ValueError:
+        return None
+    return rec if isinstance(rec, dict) else None
 
 
 def _user() -> str:

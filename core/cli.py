@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -86,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     au = sub.add_parser("audit", help="the audit trail: show, verify, export")
     au.add_argument("action", nargs="?", choices=["show", "verify", "export"], default="show")
     au.add_argument("--to", metavar="NAME", help="destination for `audit export`")
-    au.add_argument("-n", type=int, default=20, help="records to show")
+    au.add_argument("-n", type=_positive, default=20, help="records to show")
     au.add_argument("--json", action="store_true")
     sub.add_parser("repair", help="rebuild the vector index from the catalog")
     models = sub.add_parser("models", help="list chat models, or add one")
@@ -114,6 +115,16 @@ def _progress_bar() -> Any:
         sys.stderr.flush()
 
     return show
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"needs a number of 1 or more, not {n}")
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -432,6 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)  # exits 2 on usage errors
     try:
         return run(args)
+    except BrokenPipeError:  # `sealroom audit | head`: the reader has what it wanted
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except SealroomError as exc:
         print(f"sealroom: {exc}", file=sys.stderr)
         return exc.exit_code

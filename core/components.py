@@ -59,6 +59,10 @@ def make_generator(home: Path, settings: Settings) -> tuple[Generator, Any]:
                 entry, path=str(path), sha256=compact.COMPACT_SHA256, size=path.stat().st_size
             )
     worker = LlmWorker(
-        Path(entry.path), settings.n_ctx, settings.n_threads, log_path=home / "logs" / "llm-worker.log"
+        Path(entry.path),
+        settings.n_ctx,
+        settings.n_threads,
+        log_path=home / "logs" / "llm-worker.log",
+        sha256=entry.sha256,  # the bytes that load are the bytes the catalogue and the policy allowed
     )
     return worker, entry

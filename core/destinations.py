@@ -61,6 +61,12 @@ class Destination:
 
     @property
     def secret_account(self) -> str:
+        """One password per destination: a second destination on the same share never replaces it."""
+        return f"smb:{self.name.casefold()}:{self.user}@{self.host}:{self.port}/{self.share}"
+
+    @property
+    def shared_secret_account(self) -> str:
+        """Where passwords were kept before they were per destination (read, never written)."""
         return f"smb:{self.user}@{self.host}:{self.port}/{self.share}"
 
 
@@ -81,6 +87,8 @@ def parse_smb(url: str) -> tuple[str, int, str, str]:
         number = int(port) if port else SMB_PORT
     except ValueError:
         raise UsageError(f"not a port number: {port}") from None
+    if not 1 <= number <= 65535:
+        raise UsageError(f"a port number is 1-65535, not {number}")
     return host, number, parts[1], "/".join(parts[2:])
 
 
@@ -356,7 +364,9 @@ class SmbWriter:
 
     def _kw(self) -> dict[str, Any]:
         if self._password is None:
-            self._password = secrets_store.get(self.dest.secret_account)
+            self._password = secrets_store.get(self.dest.secret_account) or secrets_store.get(
+                self.dest.shared_secret_account
+            )
         password = self._password
         if password is None:
             raise Refused(

@@ -289,4 +289,5 @@ def safe_stem(title: str) -> str:
 def file_name(kind: str, ident: str, title: str, fmt: str, when: float | None = None) -> str:
     """Deterministic: the same export of the same thing on the same day gets the same name."""
     day = time.strftime("%Y-%m-%d", time.gmtime(when or time.time()))
-    return f"{day}-{kind}-{safe_stem(ident)}-{safe_stem(title)}{SUFFIX[fmt]}"
+    named = f"-{safe_stem(title)}" if title.strip() else ""
+    return f"{day}-{kind}-{safe_stem(ident)}{named}{SUFFIX[fmt]}"

@@ -159,7 +159,9 @@ class Output:
             doc = exp.document(kind, title, first["workspace"], include, answers=items)
             about = f"{kind} {ident}"
         data = exp.render(doc, fmt)
-        name = exp.file_name(kind, ident, title, fmt)
+        # a question's words would reach the share's listing, the outbox, the audit trail and the log through
+        # the file name: they are in it only where the policy records question text
+        name = exp.file_name(kind, ident, title if held.audit_question_text else "", fmt)
         item = self.outbox.add(dest.name, name, data, kind, about)
         self.audit.record(
             "export_queued", destination=dest.name, file=name, sha256=item.sha256, what=about, format=fmt

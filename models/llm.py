@@ -19,8 +19,16 @@ from .gguf import read_gguf
 class LlmWorker:
     """A model loaded in its own process. Calls are serialised; `cancel()` may come from any thread."""
 
-    def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int = 0, log_path: Path | None = None):
+    def __init__(
+        self,
+        model_path: Path,
+        n_ctx: int = 2048,
+        n_threads: int = 0,
+        log_path: Path | None = None,
+        sha256: str | None = None,
+    ):
         self.model_path = model_path
+        self.sha256 = sha256  # the worker loads the file only if its bytes hash to this
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.log_path = log_path
@@ -52,7 +60,13 @@ class LlmWorker:
                 encoding="utf-8",
             )
             threading.Thread(target=self._read, args=(self._proc,), daemon=True).start()
-            self._send(op="load", path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads)
+            self._send(
+                op="load",
+                path=str(self.model_path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                sha256=self.sha256,
+            )
             reply = self._next(timeout)
             if reply["event"] != "loaded":
                 self._stop_process()

@@ -76,6 +76,29 @@ def _load(path: str, n_ctx: int, threads: int) -> Any:
         )
 
 
+def _sealed(path: str, sha256: str | None) -> str:
+    """The file to load, as a path to the very bytes that were hashed: the file is opened once, hashed
+    through that handle, and loaded through it (/proc/self/fd), so swapping the path after the check does
+    not swap the model. Raises when the bytes are not the ones the catalogue and the policy allowed."""
+    if not sha256:
+        return path
+    import hashlib
+
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    digest = hashlib.sha256()
+    while block := os.read(fd, 8 << 20):
+        digest.update(block)
+    if digest.hexdigest() != sha256:
+        os.close(fd)
+        raise ValueError(
+            f"{os.path.basename(path)} is not the model the catalogue and the IT policy allowed "
+            f"(its sha256 is {digest.hexdigest()[:16]}…, expected {sha256[:16]}…): refusing to load it"
+        )
+    os.lseek(fd, 0, os.SEEK_SET)
+    held = f"/proc/self/fd/{fd}"
+    return held if os.path.exists(held) else path  # the fd stays open: the mapping is of these bytes
+
+
 def main() -> None:
     from sealroom.core import offline
     from sealroom.core.priority import MODEL, lower_process
@@ -104,7 +127,7 @@ def main() -> None:
         try:
             if op == "load":
                 threads = request.get("n_threads") or os.cpu_count() or 2
-                llm = _load(request["path"], request["n_ctx"], threads)
+                llm = _load(_sealed(request["path"], request.get("sha256")), request["n_ctx"], threads)
                 template = llm.metadata.get("tokenizer.chat_template")
                 _send(
                     out,

@@ -69,3 +69,27 @@ def test_a_fresh_data_folder_does_not_join_a_default_the_policy_refuses(tmp_path
         locked.default()
     assert locked.available() == []
     assert not list(tmp_path.rglob("*.gguf")), "250 MB were not joined for nothing"
+
+
+def test_a_forged_catalogue_entry_does_not_load_another_file(recorded: tuple[Path, str, str], tmp_path: Path):
+    """Issue 24: the allowed sha256 with another file's path in catalogue.json made `ask` run a model the
+    allow-list does not name. The worker hashes the bytes it loads and refuses these."""
+    import json
+
+    home, shipped, other = recorded
+    data = with_catalogue_of(home, tmp_path)
+    entries = json.loads((data / "models" / "catalogue.json").read_text())
+    other_path = next(e["path"] for e in entries if e["sha256"] == other)
+    for e in entries:
+        if e["sha256"] == shipped:
+            e["path"], e["size"] = other_path, Path(other_path).stat().st_size
+    (data / "models" / "catalogue.json").write_text(json.dumps(entries))
+    (data / "logs").mkdir()
+    settings = Settings(allowed_model_sha256=[shipped], compact_default_model=False, chat_model=shipped)
+    worker, entry = make_generator(data, settings)
+    assert entry.sha256 == shipped and entry.path == other_path  # what the forged entry claims
+    try:
+        with pytest.raises(ModelError, match="not the model the catalogue and the IT policy allowed"):
+            worker.warm_up()
+    finally:
+        worker.close()
