@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SAMPLE ?= $(CURDIR)/tests/corpus
 export SEALROOM_HOME ?= $(CURDIR)/.sealroom-home
 
-.PHONY: bench-scale setup run test test-hostile lint typecheck bench bench-export bench-quality package package-test models-extra clean qt-libs test-libs
+.PHONY: bench-scale setup run test test-security test-hostile lint typecheck bench bench-export bench-quality package package-test models-extra clean qt-libs test-libs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,11 @@ typecheck: setup
 
 test: lint typecheck test-libs
 	$(BIN)/pytest
+
+# A security reviewer's attacks on the real CLI (issue 24): a system policy in /etc/sealroom (a private tmpfs in
+# its own mount namespace), gnome-keyring in dbus-run-session; prints tried / held / failed, exits 1 on a failure.
+test-security: setup test-libs
+	$(BIN)/python tests/security/attack.py
 
 # A seeded set of 1,100 hostile files (mutated corpus files, bombs, odd names, links, special files) indexed
 # under a time limit: no traceback, no hang, every file with a status and reason, peak memory of the whole
