@@ -299,6 +299,7 @@ class Engine:
             raise UsageError(f"not a watched folder: {folder}")
         self._mirror_folders()
         self.collect_garbage()
+        logs.forget([], prefixes=[path])
         self.audit.record("folder_removed", folder=path)
         self.audit.record("data_deleted", what="index of folder", folder=path)
         return path
@@ -335,6 +336,8 @@ class Engine:
             self.emit(
                 {"event": "scanned", "queued": scan.queued, "reused": scan.reused, "removed": scan.removed}
             )
+            if scan.removed_paths:
+                logs.forget(scan.removed_paths)  # a deleted document's name leaves the log files too
             self._heal_vectors()
             from .parsers import PARSER_VERSION
 
@@ -361,6 +364,7 @@ class Engine:
         if orphans:
             self.store.delete(orphans)
             self.catalog.delete_chunks(orphans)
+            self.store.vacuum()  # a deleted document's vectors and hashes leave the file, not only the index
         return len(orphans)
 
     def _heal_vectors(self) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import os
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,45 @@ def setup(data_dir: Path, level: str = "INFO") -> Path:
     log.setLevel(level.upper())
     log.propagate = False
     return path
+
+
+REMOVED = "[removed document]"
+
+
+def forget(paths: Sequence[str], prefixes: Sequence[str] = ()) -> int:
+    """Take documents' paths (and every path under `prefixes`) out of the log files, rotated ones included:
+    once a document is out of the index, no log names it. The files are rewritten in place under the
+    handler's lock (the handler keeps appending to the same file). Returns the lines changed."""
+    escaped = [re.escape(json.dumps(p, ensure_ascii=False)[1:-1]) for p in paths if p]
+    escaped += [
+        re.escape(json.dumps(p.rstrip("/\\") + os.sep, ensure_ascii=False)[1:-1]) + r'[^"]*'
+        for p in prefixes
+        if p
+    ]
+    if not escaped:
+        return 0
+    pattern = re.compile("|".join(sorted(escaped, key=len, reverse=True)))
+    handler = next((h for h in log.handlers if getattr(h, "sealroom", False)), None)
+    if handler is None or not isinstance(handler, logging.FileHandler):
+        return 0
+    changed = 0
+    handler.acquire()
+    try:
+        for path in Path(handler.baseFilename).parent.glob(Path(handler.baseFilename).name + "*"):
+            try:
+                with path.open("r+", encoding="utf-8", errors="surrogateescape") as f:
+                    text = f.read()
+                    new, n = pattern.subn(REMOVED, text)
+                    if n:
+                        f.seek(0)
+                        f.write(new)
+                        f.truncate()
+                        changed += n
+            except OSError:
+                continue  # a log that cannot be rewritten now is rewritten at the next removal
+    finally:
+        handler.release()
+    return changed
 
 
 def event(name: str, **fields: Any) -> None:

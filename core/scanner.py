@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -37,6 +37,7 @@ class ScanResult:
     queued: int = 0
     reused: int = 0
     removed: int = 0
+    removed_paths: list[str] = field(default_factory=list)  # taken out of the logs too (`logs.forget`)
 
 
 def entry_problem(path: Path, root: str) -> str | None:
@@ -233,4 +234,5 @@ class Scanner:
     def _remove(self, path: str, result: ScanResult) -> None:
         if self.catalog.remove_file(path):
             result.removed += 1
+            result.removed_paths.append(path)
             self.emit({"event": "removed", "path": path})

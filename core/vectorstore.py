@@ -18,6 +18,7 @@ from .protocols import Embedder
 
 # Chroma holds the GIL while it writes (~0.15 ms a vector here): small batches keep the window responsive.
 WRITE_BATCH = 64
+DELETE_OPERATION = 3  # chromadb's Operation.DELETE in `embeddings_queue.operation`
 
 _EF_CLASS: Any = None
 
@@ -63,6 +64,7 @@ class VectorStore:
         from chromadb.config import Settings
 
         self.embedder = embedder
+        self.path = path
         self._client = chromadb.PersistentClient(
             path=str(path), settings=Settings(anonymized_telemetry=False, allow_reset=True)
         )
@@ -111,6 +113,51 @@ class VectorStore:
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), WRITE_BATCH):
             self._collection.delete(ids=list(ids[start : start + WRITE_BATCH]))
+        self._forget_queued(ids)
+
+    def _forget_queued(self, ids: Sequence[str]) -> None:
+        """Drop the queued writes of deleted vectors from Chroma's write-ahead log (`embeddings_queue`).
+
+        chromadb 1.5.9 never trims it (chroma-core/chroma#7659): a deleted document's vectors and content
+        sha256 would stay on disk. Only writes that a later delete of the same id cancels are removed, so
+        replaying the log after a crash ends with the same index; the delete records (ids only) stay. Pages
+        are overwritten (secure_delete). A failure is logged and never fails the deletion."""
+        import sqlite3
+
+        from . import logs
+
+        if not ids:
+            return
+        topic = f"%/{self._collection.id}"
+        try:
+            with contextlib.closing(sqlite3.connect(self.path / "chroma.sqlite3", timeout=30)) as db:
+                db.execute("PRAGMA secure_delete=ON")
+                with db:
+                    for start in range(0, len(ids), 500):
+                        part = list(ids[start : start + 500])
+                        marks = ",".join("?" * len(part))
+                        db.execute(
+                            f"DELETE FROM embeddings_queue WHERE topic LIKE ? AND id IN ({marks}) "
+                            "AND operation != ? AND seq_id < (SELECT MAX(d.seq_id) FROM embeddings_queue d "
+                            "WHERE d.id = embeddings_queue.id AND d.topic = embeddings_queue.topic "
+                            "AND d.operation = ?)",
+                            [topic, *part, DELETE_OPERATION, DELETE_OPERATION],
+                        )
+        except sqlite3.Error as exc:
+            logs.problem("deleted vectors left in Chroma's log", error=True, detail=str(exc))
+
+    def vacuum(self) -> None:
+        """Rewrite Chroma's SQLite file so the pages its deletes freed (they keep the deleted rows' bytes:
+        Chroma does not use secure_delete) are gone. Costs about a second per 100 MB; run after deletions."""
+        import sqlite3
+
+        from . import logs
+
+        try:
+            with contextlib.closing(sqlite3.connect(self.path / "chroma.sqlite3", timeout=30)) as db:
+                db.execute("VACUUM")
+        except sqlite3.Error as exc:
+            logs.problem("Chroma's file not compacted after a deletion", error=True, detail=str(exc))
 
     def query(self, embedding: np.ndarray, n: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first."""
