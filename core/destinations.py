@@ -212,6 +212,14 @@ def _inside(name: str) -> str:
 REFUSED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ELOOP, errno.ENOTDIR, errno.EISDIR}
 
 
+def _has_default_acl(fd: int) -> bool:
+    """Whether the folder has a default POSIX ACL: then it, not Sealroom's umask, sets a new file's access."""
+    try:
+        return bool(os.getxattr(fd, "system.posix_acl_default"))
+    except (OSError, AttributeError):
+        return False
+
+
 #: `existing_sha256` of a name taken by something that is not a plain file (a link, pipe, device,
 #: folder): the outbox delivers under the next free name instead.
 NOT_A_FILE = "not-a-regular-file"
@@ -280,8 +288,9 @@ class FolderWriter:
         fd, final = self._dir(), _inside(name)
         tmp = f".{final}.{secrets.token_hex(6)}.part"  # unpredictable: nothing can be planted there
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        acl = _has_default_acl(fd)
         try:
-            f = os.open(tmp, flags, 0o644, dir_fd=fd)
+            f = os.open(tmp, flags, 0o666 if acl else 0o600, dir_fd=fd)
         except OSError as exc:
             raise self._refused(exc, "write into") from None
         try:
@@ -290,8 +299,9 @@ class FolderWriter:
                 while view:
                     view = view[os.write(f, view) :]
                 os.fsync(f)
-                with contextlib.suppress(OSError):  # an export is for colleagues: readable on the share
-                    os.fchmod(f, 0o644)
+                if not acl:  # the folder's own read/write bits, as its other files have: 0755 -> 0644
+                    with contextlib.suppress(OSError):
+                        os.fchmod(f, stat.S_IMODE(os.fstat(fd).st_mode) & 0o666 | 0o600)
             finally:
                 os.close(f)
             try:
@@ -337,6 +347,14 @@ LOGON |= {
 }
 DENIED = {0xC0000022: "access denied", 0xC00000CC: "no such share", 0xC0000225: "no such share or folder"}
 DENIED |= {0xC000003A: "no such folder on the share", 0xC0000034: "no such folder on the share"}
+
+
+STATUS_OBJECT_NAME_NOT_FOUND = 0xC0000034
+#: A name that exists but cannot be opened as a file: a link out of the share (Samba's "wide links = no"
+#: answers path-not-found or access-denied for it), a folder. The export takes the next free name.
+NAME_TAKEN = {0xC000003A, 0xC0000022, 0xC00000BA, 0xC0000275, 0xC000026E}
+FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_DEVICE, FILE_ATTRIBUTE_REPARSE_POINT = 0x10, 0x40, 0x400
+REGULAR_ONLY = FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_DEVICE | FILE_ATTRIBUTE_REPARSE_POINT
 
 
 def allow_host(dest: Destination) -> None:
@@ -414,9 +432,19 @@ class SmbWriter:
 
     def existing_sha256(self, name: str) -> str | None:
         def read(smb: Any, path: str, **kw: Any) -> str | None:
+            from smbprotocol.exceptions import SMBOSError
+
             try:
+                if smb.lstat(path, **kw).st_file_attributes & REGULAR_ONLY:
+                    return NOT_A_FILE  # a link (reparse point), folder or device: taken, never read
                 with smb.open_file(path, mode="rb", **kw) as f:
                     return hashlib.sha256(f.read()).hexdigest()
+            except SMBOSError as exc:
+                if int(exc.ntstatus or 0) == STATUS_OBJECT_NAME_NOT_FOUND:
+                    return None
+                if int(exc.ntstatus or 0) in NAME_TAKEN:  # a link the server will not follow (wide links)
+                    return NOT_A_FILE
+                raise
             except OSError as exc:
                 if exc.errno == errno.ENOENT:
                     return None
@@ -438,9 +466,11 @@ class SmbWriter:
                 smb.rename(tmp, final, **kw)  # SMB rename never replaces an existing file
                 return True
             except OSError as exc:
-                if exc.errno != errno.EEXIST:
+                status = int(getattr(exc, "ntstatus", 0) or 0)
+                if exc.errno != errno.EEXIST and status not in NAME_TAKEN | {STATUS_OBJECT_NAME_NOT_FOUND}:
                     raise
-                smb.remove(tmp, **kw)
+                with contextlib.suppress(OSError):  # the name is taken (by a link the server will not
+                    smb.remove(tmp, **kw)  # follow, say): the outbox tries the next name
                 return False
 
         return self._call(write)

@@ -29,7 +29,9 @@ def test_a_removed_folder_leaves_nothing_of_its_documents_in_chromas_file(tmp_pa
     cli(home, "index")
     cli(home, "remove", str(gone))
     left = [t for t in traces if t in database.read_bytes()]
-    assert not left, f"{len(left)} of {len(traces)} traces of the removed document are still in {database.name}"
+    assert not left, (
+        f"{len(left)} of {len(traces)} traces of the removed document are still in {database.name}"
+    )
     hits = cli_json(home, "search", "Brightwater settlement")["hits"]
     assert hits and all("settlement.txt" not in h["path"] for h in hits)  # and the index still works
     assert any("kept.txt" in h["path"] for h in cli_json(home, "search", "office opens")["hits"])

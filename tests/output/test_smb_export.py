@@ -80,7 +80,9 @@ def test_export_reaches_the_share_and_the_password_lives_only_in_the_keyring(
     _add_share(env, samba)
     import keyring
 
-    assert keyring.get_password("Sealroom", f"smb:{SMB_USER}@127.0.0.1:{samba.port}/docs") == SMB_PASSWORD
+    assert (
+        keyring.get_password("Sealroom", f"smb:legal:{SMB_USER}@127.0.0.1:{samba.port}/docs") == SMB_PASSWORD
+    )
     assert "Legal: SMB share //127.0.0.1" in sealroom(env, "destinations").stdout
     assert "OK, can write" in sealroom(env, "destinations", "test", "Legal").stdout
     for fmt in ("md", "docx", "json"):
@@ -296,3 +298,22 @@ def test_verifying_before_the_first_record_does_not_leave_the_trail_unsigned(
     record = trail.record("folder_added", folder="/docs")
     assert record is not None and "mac" in record
     assert trail.verify().signed == 1
+
+
+def test_a_link_planted_in_the_share_is_not_written_through(env, samba: Samba, tmp_path: Path):
+    """Issue 24: anyone who can write the share can plant a link at an export's predictable name."""
+    samba.clear()
+    with Engine() as engine:
+        _, answer = store_answer(engine, 2)
+    _add_share(env, samba)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    victim.chmod(0o600)
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    for name in (f"{day}-answer-{answer}.md", f".{day}-answer-{answer}.md.part"):
+        (samba.folder / name).symlink_to(victim)
+    proc = sealroom(env, "export", "--answer", str(answer), "--to", "Legal", "--json", check=False)
+    out = json.loads(proc.stdout)
+    assert out["status"] == "delivered" and out["file_name"] != f"{day}-answer-{answer}.md", out["reason"]
+    assert victim.read_text() == "keep" and (victim.stat().st_mode & 0o777) == 0o600
+    assert (samba.folder / out["file_name"]).is_file() and not (samba.folder / out["file_name"]).is_symlink()

@@ -102,3 +102,43 @@ def _read_only_case(tmp_path: Path, made: bool = False) -> None:
         assert failed.status == "failed", failed
         assert "read-only" in failed.reason or "permission denied" in failed.reason
     assert (box.dir / items[0].id / "payload").read_bytes() == b"data"  # kept for a retry
+
+
+@pytest.mark.parametrize(("folder_mode", "file_mode"), [(0o755, 0o644), (0o2770, 0o660), (0o700, 0o600)])
+def test_an_export_takes_the_permissions_its_folder_gives(tmp_path: Path, folder_mode: int, file_mode: int):
+    share = tmp_path / "share"
+    share.mkdir()
+    share.chmod(folder_mode)
+    w = FolderWriter(Destination("S", "folder", path=str(share)))
+    assert w.put("a.md", b"x")
+    w.close()
+    assert stat.S_IMODE((share / "a.md").stat().st_mode) == file_mode
+
+
+def test_a_refused_destination_is_tried_once_per_round_not_once_per_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A wrong password is one failed login, not one per waiting export (domain lockout policies count them)."""
+    import sealroom.core.outbox as outbox_module
+
+    tries: list[str] = []
+
+    class Refusing:
+        def existing_sha256(self, name: str) -> str | None:
+            tries.append(name)
+            raise Refused("//files/legal: wrong user name or password")
+
+        def put(self, name: str, data: bytes) -> bool:
+            raise AssertionError("never reached")
+
+        def remove(self, name: str) -> None: ...
+
+        def close(self) -> None: ...
+
+    box = Outbox(tmp_path / "home")
+    items = [box.add("Legal", f"r{i}.md", b"data", "answer", f"answer {i}") for i in range(6)]
+    dest = Destination("Legal", "smb", host="files", share="legal", user="u")
+    monkeypatch.setattr(outbox_module, "writer", lambda d: Refusing())
+    box.deliver(lambda name: dest, lambda d: None)
+    assert len(tries) == 1
+    assert all(box.get(i.id).status == "failed" and "password" in box.get(i.id).reason for i in items)
