@@ -352,6 +352,7 @@ def test_audit_records_never_hold_document_text_or_questions_by_default(tmp_path
         _, answer = store_answer(engine)
         dest = tmp_path / "out"
         dest.mkdir()
+        dest.chmod(0o755)  # a folder colleagues read: the export is readable by them too
         engine.output.add_destination("Out", folder=str(dest))
         result = engine.output.export("Out", "md", answer_id=answer)
         assert result.delivered
