@@ -129,7 +129,7 @@ def quality_runs() -> dict[str, dict[str, Any]]:
 def sealroom_round(home: Path) -> dict[str, Any]:
     """Run 1 in a fresh data folder, then runs 4 and 3 with the same embedder."""
     from sealroom.core.engine import Engine
-    from sealroom.core.indexer import embedding_text
+    from sealroom.core.ingest.indexer import embedding_text
 
     with Engine(home=home, purpose="bench baselines") as engine:
         engine.add_folder(str(PDFS))

@@ -27,10 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sealroom.core import evaluate
+from sealroom.core.answer import evaluate
+from sealroom.core.answer.evidence import EvidenceSelector
 from sealroom.core.engine import Engine
-from sealroom.core.errors import ModelError
-from sealroom.core.evidence import EvidenceSelector
+from sealroom.core.runtime.errors import ModelError
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = ROOT / "bench" / "eval" / "real" / "questions.jsonl"

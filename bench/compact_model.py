@@ -63,7 +63,7 @@ def model_process(path: Path) -> dict[str, Any]:
 
 
 def main() -> int:
-    from sealroom.core import evaluate
+    from sealroom.core.answer import evaluate
     from sealroom.core.engine import Engine
     from sealroom.models.catalogue import ModelCatalogue
     from sealroom.models.compact import COMPACT_NAME, derive

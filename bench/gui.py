@@ -48,7 +48,7 @@ def window_visible_ms(runs: int = 5) -> list[int]:
 
 def breakdown(pid: int | None = None) -> None:
     """Each process of the tree: resident anonymous memory (heaps, arenas, caches) and file pages."""
-    from sealroom.core.proctree import tree_pids
+    from sealroom.core.runtime.proctree import tree_pids
 
     for current in tree_pids(pid):
         try:
@@ -108,7 +108,7 @@ def main() -> int:
     run_until(lambda: host.engine is not None and host.model.startswith("ready"))
     clock.start()
     timer.start()
-    from sealroom.core.proctree import PeakSampler, tree_rss
+    from sealroom.core.runtime.proctree import PeakSampler, tree_rss
 
     sampler = PeakSampler().__enter__()  # the window, the engine, parser workers and the model process
     started = time.perf_counter()
@@ -132,7 +132,7 @@ def main() -> int:
     report(f"answering {len(QUESTIONS)} questions")
     # idle: indexed, both models loaded, nothing to do for a while (the parser processes stop after
     # IDLE_STOP_S without work; until then their memory counts too)
-    from sealroom.core.parse_pool import IDLE_STOP_S
+    from sealroom.core.ingest.parse_pool import IDLE_STOP_S
 
     settle = time.monotonic() + IDLE_STOP_S + 10
     while time.monotonic() < settle or (host.engine.pool.running and time.monotonic() < settle + 30):

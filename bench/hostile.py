@@ -286,7 +286,7 @@ def generate(out: Path, files: int, seed: int) -> dict[str, object]:
 
 def run(files: int, seed: int, report: Path | None) -> int:
     from sealroom.core.engine import Engine
-    from sealroom.core.proctree import PeakSampler
+    from sealroom.core.runtime.proctree import PeakSampler
 
     work = Path(tempfile.mkdtemp(prefix="sealroom-hostile-"))
     folder, home = work / "hostile", work / "home"
@@ -378,7 +378,7 @@ def run(files: int, seed: int, report: Path | None) -> int:
 def large(seed: int) -> int:
     """The issue's large-file case: small files must not wait for big ones; memory stays bounded."""
     from sealroom.core.engine import Engine
-    from sealroom.core.proctree import PeakSampler
+    from sealroom.core.runtime.proctree import PeakSampler
 
     rng = random.Random(seed)
     work = Path(tempfile.mkdtemp(prefix="sealroom-large-"))

@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sealroom.core import evaluate
-from sealroom.core.ask import ModelInfo
+from sealroom.core.answer import evaluate
+from sealroom.core.answer.pipeline import ModelInfo
 from sealroom.core.engine import Engine
-from sealroom.core.errors import ModelError
+from sealroom.core.runtime.errors import ModelError
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "corpus"

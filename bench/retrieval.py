@@ -35,7 +35,7 @@ def found(hits: list[Any], q: dict[str, Any]) -> int | None:
 
 def quality(engine: Any, k: int = 5) -> dict[str, float]:
     """hit@k and MRR@k of hybrid search, and hit@k of the vectors alone, over the answerable questions."""
-    from sealroom.core.retriever import Hit
+    from sealroom.core.answer.retriever import Hit
 
     qs = questions()
     hybrid: list[int | None] = []
@@ -82,8 +82,8 @@ def main() -> int:
     p.add_argument("--overlap", type=int, default=None)
     p.add_argument("--shipped", action="store_true", help="run the shipped model file, not the derived one")
     args = p.parse_args()
-    from sealroom.core.config import load_settings
     from sealroom.core.engine import Engine
+    from sealroom.core.runtime.config import load_settings
 
     settings = load_settings()
     if args.chunk:

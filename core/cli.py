@@ -15,14 +15,14 @@ import sys
 import threading
 from typing import Any
 
-from .errors import DiskFull, SealroomError, UsageError, is_disk_full
+from sealroom.core.runtime.errors import DiskFull, SealroomError, UsageError, is_disk_full
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sealroom", description="Private document assistant: local index, cited answers."
     )
-    from .export import sealroom_version
+    from sealroom.core.output.render import sealroom_version
 
     p.add_argument("--version", action="version", version=f"sealroom {sealroom_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -128,7 +128,7 @@ def _positive(text: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .engine import Engine
+    from sealroom.core.engine import Engine
 
     if args.command == "audit" and args.action == "verify":
         return _audit_verify(args.json)  # read-only: works while the app runs
@@ -276,7 +276,7 @@ def _ask(engine: Any, args: argparse.Namespace) -> int:
     if answer.matched_citations:
         print(f"(citations {answer.matched_citations} were matched to the evidence by Sealroom)")
     if answer.finish_reason == "no_model":
-        from .answer import model_not_used
+        from sealroom.core.answer.prompts import model_not_used
 
         print(f"({model_not_used(answer.model_problem)})")
     if answer.finish_reason == "too_long":
@@ -387,8 +387,8 @@ def _audit(engine: Any, args: argparse.Namespace) -> int:
 
 
 def _audit_verify(as_json: bool) -> int:
-    from .audit import AuditTrail
-    from .paths import data_dir
+    from sealroom.core.output.audit import AuditTrail
+    from sealroom.core.runtime.paths import data_dir
 
     result = AuditTrail(data_dir()).verify()
     if as_json:
@@ -402,7 +402,7 @@ def _eval(engine: Any, args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
-    from . import evaluate
+    from sealroom.core.answer import evaluate
 
     questions = evaluate.load_questions(Path(args.file))
     if args.split:
@@ -431,7 +431,7 @@ def _eval(engine: Any, args: argparse.Namespace) -> int:
 
 
 def _data_dir_name() -> str:
-    from .paths import data_dir
+    from sealroom.core.runtime.paths import data_dir
 
     return str(data_dir())
 

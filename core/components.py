@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
-from .protocols import Embedder, Generator
+from sealroom.core.protocols import Embedder, Generator
+from sealroom.core.runtime.config import Settings
 
 
 def model_cache() -> Path:
@@ -51,7 +51,7 @@ def make_generator(home: Path, settings: Settings) -> tuple[Generator, Any]:
         try:
             path = compact.compact_model_in_child(Path(entry.path), model_cache())
         except Exception as exc:  # the shipped file runs
-            from . import logs
+            from sealroom.core.runtime import logs
 
             logs.problem("compact default model not made; running the shipped file", reason=str(exc))
         else:

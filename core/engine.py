@@ -21,23 +21,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import logs, offline
-from .answer import shared_start
-from .ask import Answer, AnswerPipeline, ModelInfo
-from .audit import AuditTrail, sha256_text
-from .catalog import DEFAULT_WORKSPACE, Catalog
-from .components import make_embedder, make_generator, model_catalogue
-from .config import Settings, load_settings, under_policy
-from .errors import DiskFull, SealroomError, UsageError, is_disk_full
-from .indexer import Indexer, IndexSummary, Progress, embedding_text, fingerprint, text_budget
-from .lock import DataDirLock
-from .output import Output
-from .parse_pool import ParserPool
-from .paths import data_dir
-from .protocols import Embedder, Generator
-from .retriever import Hit, Retriever, known_words
-from .scanner import EventSink, Scanner
-from .vectorstore import VectorStore
+from sealroom.core.answer.pipeline import Answer, AnswerPipeline, ModelInfo
+from sealroom.core.answer.prompts import shared_start
+from sealroom.core.answer.retriever import Hit, Retriever, known_words
+from sealroom.core.components import make_embedder, make_generator, model_catalogue
+from sealroom.core.ingest.indexer import (
+    Indexer,
+    IndexSummary,
+    Progress,
+    embedding_text,
+    fingerprint,
+    text_budget,
+)
+from sealroom.core.ingest.parse_pool import ParserPool
+from sealroom.core.ingest.scanner import EventSink, Scanner
+from sealroom.core.output.audit import AuditTrail, sha256_text
+from sealroom.core.output.service import Output
+from sealroom.core.protocols import Embedder, Generator
+from sealroom.core.runtime import logs, offline
+from sealroom.core.runtime.config import Settings, load_settings, under_policy
+from sealroom.core.runtime.errors import DiskFull, SealroomError, UsageError, is_disk_full
+from sealroom.core.runtime.lock import DataDirLock
+from sealroom.core.runtime.paths import data_dir
+from sealroom.core.store.catalog import DEFAULT_WORKSPACE, Catalog
+from sealroom.core.store.vectorstore import VectorStore
 
 
 @dataclass
@@ -195,7 +202,7 @@ class Engine:
 
     def _note_policy(self) -> None:
         """Audit the IT policy file when it appears or changes; prune the trail as it says."""
-        from .config import policy_paths
+        from sealroom.core.runtime.config import policy_paths
 
         files = {}
         for path in policy_paths():
@@ -339,7 +346,7 @@ class Engine:
             if scan.removed_paths:
                 logs.forget(scan.removed_paths)  # a deleted document's name leaves the log files too
             self._heal_vectors()
-            from .parsers import PARSER_VERSION
+            from sealroom.core.ingest.parsers import PARSER_VERSION
 
             if self.catalog.get_meta("parser_version") != PARSER_VERSION:
                 self.catalog.requeue(
@@ -453,7 +460,7 @@ class Engine:
         progress: Progress | None = None,
     ) -> None:
         """Index, then keep the index fresh until `stop`; follows folders added or removed meanwhile."""
-        from .watcher import FolderWatcher
+        from sealroom.core.ingest.watcher import FolderWatcher
 
         stop = stop or threading.Event()
         state = self.watch_state
@@ -530,7 +537,7 @@ class Engine:
     # --- status -----------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         files = self.catalog.files()
-        from .export import sealroom_version
+        from sealroom.core.output.render import sealroom_version
 
         return {
             "version": sealroom_version(),

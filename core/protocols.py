@@ -1,14 +1,49 @@
-"""The small seams between the engine (core), the models package and the answer pipeline."""
+"""The seams between the rooms: what crosses them (a file's row, a retrieved passage) and the components
+they use without knowing which (embedder, generator, passage retriever). Imports no room."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .retriever import Hit
+DEFAULT_WORKSPACE = "default"
+
+
+@dataclass(frozen=True)
+class FileRow:
+    id: int
+    folder_id: int
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str
+    status: str
+    reason: str | None
+    pages: int | None
+
+
+@dataclass
+class Hit:
+    chunk_id: str
+    path: str
+    page: int | None
+    heading: str | None
+    text: str
+    score: float
+    similarity: float | None
+    keyword: bool
+    start: int
+    end: int
+    sha256: str
+    seq: int
+    last_seq: int | None = None  # the last chunk a merged passage covers (None: just `seq`)
+
+    @property
+    def end_seq(self) -> int:
+        return self.seq if self.last_seq is None else self.last_seq
 
 
 class Embedder(Protocol):

@@ -37,14 +37,14 @@ def main(argv: list[str] | None = None) -> int:
         print(NO_DISPLAY, file=sys.stderr)
         return 1
 
-    from sealroom.core import offline
+    from sealroom.core.runtime import offline
 
     offline.enforce()  # before Qt and the engine load anything
     from PySide6.QtCore import QTimer
     from PySide6.QtNetwork import QLocalServer, QLocalSocket
     from PySide6.QtWidgets import QApplication
 
-    from sealroom.core.paths import data_dir
+    from sealroom.core.runtime.paths import data_dir
 
     from . import ops
     from .host import EngineHost

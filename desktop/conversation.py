@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sealroom.core.answer import EVIDENCE_HEADING, model_not_used
+from sealroom.core.answer.prompts import EVIDENCE_HEADING, model_not_used
 
 CITATION = re.compile(r"\[(\d{1,2})\]")
 

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sealroom.core import config, logs
 from sealroom.core.engine import Engine
+from sealroom.core.runtime import config, logs
 
 from .host import EngineHost
 from .ops import Op, show_error

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from sealroom.core.engine import Engine
-from sealroom.core.export import FORMATS
+from sealroom.core.output.render import FORMATS
 
 from .host import EngineHost
 from .ops import Op, describe

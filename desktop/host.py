@@ -15,11 +15,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from sealroom.core import logs
-from sealroom.core.ask import Answer
-from sealroom.core.catalog import DEFAULT_WORKSPACE
+from sealroom.core.answer.pipeline import Answer
 from sealroom.core.engine import Engine
-from sealroom.core.retriever import Hit
+from sealroom.core.protocols import DEFAULT_WORKSPACE, Hit
+from sealroom.core.runtime import logs
 
 from .ops import Op, describe, on_gui_thread
 

@@ -18,7 +18,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from sealroom.core.errors import SealroomError, is_disk_full
+from sealroom.core.runtime.errors import SealroomError, is_disk_full
 
 log = logging.getLogger("sealroom.desktop")
 

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sealroom.core.catalog import FileRow
+from sealroom.core.protocols import FileRow
 
 
 def _heading(text: str) -> QLabel:

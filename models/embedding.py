@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from sealroom.core.errors import ModelError
-from sealroom.core.hashing import sha256_of
-from sealroom.core.proctree import trim_heap
+from sealroom.core.runtime.errors import ModelError
+from sealroom.core.runtime.hashing import sha256_of
+from sealroom.core.runtime.proctree import trim_heap
 
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
@@ -67,7 +67,7 @@ def derived_model_in_child(source: Path, cache: Path, timeout_s: float = 600) ->
     Deriving imports onnx and ONNX Runtime's quantization tools and holds the GIL for up to 0.7 s at a
     time (measured): in the app's process that froze the window on a first start and left ~26 MB of
     modules behind for the rest of the session. Raises ModelError with the helper's last words."""
-    from sealroom.core.workers import run_to_end
+    from sealroom.core.runtime.workers import run_to_end
 
     target = _derived_path(cache)
     if _is_sealed(target):
@@ -162,7 +162,7 @@ class OnnxEmbedder:
                 try:
                     model = derived_model_in_child(model, self.cache)
                 except Exception as exc:  # run the shipped file, under its own id
-                    from sealroom.core import logs
+                    from sealroom.core.runtime import logs
 
                     logs.problem("embedding model not derived; running the shipped file", reason=repr(exc))
                     self.model_id = SHIPPED_ID
@@ -252,7 +252,7 @@ def _truncated(ids: list[int]) -> list[int]:
 
 def _in_background_thread(make: Callable[[], Any]) -> Any:
     """Run `make` on a fresh low-priority thread: the threads ONNX Runtime starts inherit its priority."""
-    from sealroom.core.priority import EMBEDDER, lower_this_thread
+    from sealroom.core.runtime.priority import EMBEDDER, lower_this_thread
 
     result: list[Any] = []
     error: list[BaseException] = []

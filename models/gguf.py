@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sealroom.core.errors import ModelError
+from sealroom.core.runtime.errors import ModelError
 
 MAGIC = b"GGUF"
 _SCALARS = {

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sealroom.core.errors import ModelError
-from sealroom.core.workers import worker_command
+from sealroom.core.runtime.errors import ModelError
+from sealroom.core.runtime.workers import worker_command
 
 from .gguf import read_gguf
 

@@ -100,8 +100,8 @@ def _sealed(path: str, sha256: str | None) -> str:
 
 
 def main() -> None:
-    from sealroom.core import offline
-    from sealroom.core.priority import MODEL, lower_process
+    from sealroom.core.runtime import offline
+    from sealroom.core.runtime.priority import MODEL, lower_process
 
     offline.enforce()  # this process never needs the network either
 

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sealroom.core.errors import ModelError
+from sealroom.core.runtime.errors import ModelError
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import sys
 
 
 def main() -> int:
-    from sealroom.core.workers import run_worker_from_argv
+    from sealroom.core.runtime.workers import run_worker_from_argv
 
     if run_worker_from_argv(sys.argv):
         return 0

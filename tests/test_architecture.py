@@ -48,3 +48,89 @@ def test_package_layout_maps_top_level_folders(tmp_path: Path):
 
     assert Path(sealroom.core.__file__).parent == ROOT / "core"
     assert Path(sealroom.models.__file__).parent == ROOT / "models"
+
+
+# --- the house (issue 25): rooms and the import rules that keep it as drawn in docs/architecture.md -------
+ROOMS = ("runtime", "ingest", "store", "answer", "output")
+
+
+def room(module: str) -> str | None:
+    """'core.answer' for sealroom.core.answer.evidence, 'core.engine' for sealroom.core.engine, 'models',
+    'desktop'; None for anything not Sealroom's."""
+    parts = module.split(".")
+    if parts[0] != "sealroom" or len(parts) < 2:
+        return None
+    if parts[1] != "core":
+        return parts[1]
+    return f"core.{parts[2]}" if len(parts) > 2 else "core"
+
+
+def _source_room(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("").parts
+    return room("sealroom." + ".".join(rel)) or ""
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Which room imports which, from every import statement (top level or inside a function)."""
+    graph: dict[str, set[str]] = {}
+    for package in ("core", "models", "desktop"):
+        for path in (ROOT / package).rglob("*.py"):
+            src = _source_room(path)
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Import):
+                    targets = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+                else:
+                    continue
+                for target in targets:
+                    dst = room(target)
+                    if dst and dst != "core" and dst != src:
+                        graph.setdefault(src, set()).add(dst)
+    return graph
+
+
+def mermaid() -> str:
+    """The picture in docs/architecture.md, drawn from the imports."""
+    lines = ["flowchart TD"]
+    for src, dsts in sorted(import_graph().items()):
+        for dst in sorted(dsts):
+            lines.append(f"    {src.replace('.', '_')}[{src}] --> {dst.replace('.', '_')}[{dst}]")
+    return "\n".join(lines)
+
+
+def test_core_is_five_rooms_and_four_wiring_files():
+    top = sorted(p.name for p in (ROOT / "core").iterdir() if not p.name.startswith(("_", ".")))
+    assert top == sorted([*ROOMS, "cli.py", "components.py", "engine.py", "protocols.py"])
+
+
+def test_the_rooms_import_each_other_in_one_direction_only():
+    graph = import_graph()
+    allowed = {  # a room may import those below it; nothing imports upwards
+        "core.runtime": set(),
+        "core.protocols": set(),
+        "core.store": {"core.runtime", "core.protocols"},
+        "core.ingest": {"core.runtime", "core.protocols", "core.store"},
+        "core.answer": {"core.runtime", "core.protocols", "core.store"},
+        "core.output": {"core.runtime", "core.protocols", "core.store", "core.answer"},
+        "models": {"core.runtime", "core.protocols"},
+    }
+    wrong = {src: sorted(graph.get(src, set()) - ok) for src, ok in allowed.items() if graph.get(src, set()) - ok}
+    assert wrong == {}
+
+
+def test_only_components_builds_models_and_the_desktop_never_reaches_into_the_store():
+    graph = import_graph()
+    assert sorted(src for src, dsts in graph.items() if "models" in dsts and src.startswith("core")) == [
+        "core.components"
+    ]
+    assert not {"core.store", "core.ingest"} & graph.get("desktop", set())
+
+
+def test_the_picture_in_docs_is_the_one_the_imports_draw():
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    assert mermaid() in doc, "docs/architecture.md is out of date: python -m tests.test_architecture"
+
+
+if __name__ == "__main__":
+    print(mermaid())

@@ -1,8 +1,8 @@
 """Prompts over evidence: quoted on one line each, numbered by source, no history."""
 
-from sealroom.core.answer import EVIDENCE_HEADING, chat_messages, completion_prompt, evidence_text
-from sealroom.core.evidence import Evidence
-from sealroom.core.retriever import keyword_query
+from sealroom.core.answer.evidence import Evidence
+from sealroom.core.answer.prompts import EVIDENCE_HEADING, chat_messages, completion_prompt, evidence_text
+from sealroom.core.answer.retriever import keyword_query
 
 
 def ev(n: int, quote: str) -> Evidence:

@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from sealroom.core.answer import (
+from sealroom.core.answer.evidence import Evidence
+from sealroom.core.answer.pipeline import TEMPLATE_TOKENS, AnswerPipeline, ModelInfo
+from sealroom.core.answer.prompts import (
     EXAMPLE_QUESTION,
     NOT_IN_SOURCES,
     STOP,
@@ -16,11 +18,9 @@ from sealroom.core.answer import (
     completion_prompt,
     shared_start,
 )
-from sealroom.core.ask import TEMPLATE_TOKENS, AnswerPipeline, ModelInfo
-from sealroom.core.errors import ModelError
-from sealroom.core.evidence import Evidence
-from sealroom.core.retriever import Hit
-from sealroom.core.text import content_terms
+from sealroom.core.answer.retriever import Hit
+from sealroom.core.answer.text import content_terms
+from sealroom.core.runtime.errors import ModelError
 
 PASSAGES = [
     (

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from sealroom.core.catalog import Catalog, Chunk, chunk_id
 from sealroom.core.engine import Engine
+from sealroom.core.store.catalog import Catalog, Chunk, chunk_id
 
 
 def test_workspaces_folders_counts_and_chats(tmp_path: Path):
@@ -61,7 +61,7 @@ def test_a_version_1_catalog_is_migrated_and_a_newer_one_refused(tmp_path: Path)
 
     import pytest
 
-    from sealroom.core.errors import SealroomError
+    from sealroom.core.runtime.errors import SealroomError
 
     path = tmp_path / "catalog.sqlite"
     old = sqlite3.connect(path)

@@ -4,8 +4,8 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sealroom.core.chunker import chunk_sections, split_section
-from sealroom.core.parsers import Section
+from sealroom.core.ingest.chunker import chunk_sections, split_section
+from sealroom.core.ingest.parsers import Section
 
 
 def word_spans(text: str) -> list[tuple[int, int]]:
@@ -87,7 +87,7 @@ def test_a_huge_one_line_section_is_tokenized_in_windows_and_stops_at_the_limit(
 def test_a_nul_in_document_text_comes_back_from_the_catalog_as_it_was_chunked(tmp_path):
     """NUL + two hex digits is the catalog's escape for file-name bytes: a PDF's stray NUL followed by
     "dc" came back as a lone surrogate, which the embedder refused when resuming from the catalog."""
-    from sealroom.core.catalog import Catalog
+    from sealroom.core.store.catalog import Catalog
 
     section = Section("Invoice\x00dc12 total\x0000 due", page=1)
     chunks = chunk_sections([section], "cd" * 32, word_spans)

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from sealroom.core.config import load_settings, save_user_settings
-from sealroom.core.errors import SealroomError
+from sealroom.core.runtime.config import load_settings, save_user_settings
+from sealroom.core.runtime.errors import SealroomError
 
 
 def test_policy_wins_over_user_settings_and_is_locked(
@@ -44,7 +44,7 @@ def test_saved_settings_round_trip_and_policy_keys_are_refused(
 
 
 def test_the_example_policy_is_valid_and_locks_every_key_it_sets(tmp_path, monkeypatch):
-    from sealroom.core.config import load_settings
+    from sealroom.core.runtime.config import load_settings
     from tests.conftest import ROOT
 
     monkeypatch.setenv("SEALROOM_HOME", str(tmp_path))
@@ -55,7 +55,7 @@ def test_the_example_policy_is_valid_and_locks_every_key_it_sets(tmp_path, monke
 
 
 def _system_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
-    import sealroom.core.config as config
+    import sealroom.core.runtime.config as config
 
     path = tmp_path / "etc-sealroom-policy.toml"
     path.write_text(text)
@@ -103,7 +103,7 @@ def test_settings_handed_to_the_engine_are_held_to_the_policy(
 ):
     import dataclasses
 
-    from sealroom.core.config import under_policy
+    from sealroom.core.runtime.config import under_policy
 
     _system_policy(tmp_path, monkeypatch, "audit_enabled = true\nexport_enabled = false\n")
     loose = dataclasses.replace(load_settings(), audit_enabled=False, export_enabled=True, locked=frozenset())

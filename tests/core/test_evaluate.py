@@ -1,7 +1,7 @@
 """Scoring logic of `sealroom eval` (no engine): what counts as stating the answer, splits and their gap."""
 
-from sealroom.core import evaluate
-from sealroom.core.evaluate import Result, states_answer, summarise_splits
+from sealroom.core.answer import evaluate
+from sealroom.core.answer.evaluate import Result, states_answer, summarise_splits
 
 
 def test_a_sentence_states_the_answer_when_it_holds_the_facts_the_question_lacks():

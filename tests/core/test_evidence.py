@@ -1,7 +1,7 @@
 """Evidence selection: verbatim sentences with offsets, chosen without a model."""
 
-from sealroom.core.evidence import EvidenceSelector, asks_for, split_sentences
-from sealroom.core.retriever import Hit
+from sealroom.core.answer.evidence import EvidenceSelector, asks_for, split_sentences
+from sealroom.core.answer.retriever import Hit
 
 
 def hit(text: str, path: str = "/docs/policy.pdf", page: int | None = 3, start: int = 100, n: int = 0) -> Hit:

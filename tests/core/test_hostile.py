@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sealroom.core.engine import Engine
-from sealroom.core.errors import ModelError, SealroomError, UsageError
+from sealroom.core.runtime.errors import ModelError, SealroomError, UsageError
 from tests.conftest import CORPUS, cli, cli_json
 
 CANARY = "CANARY-7f3a9c-DOCUMENT-TEXT"
@@ -178,7 +178,7 @@ def test_quitting_while_the_vector_index_opens_is_not_reported_as_a_damaged_inde
     # Closing the window during start-up: Chroma's imports fail once the interpreter shuts down, and the
     # log said "vector index unreadable" about an index that was fine.
     from sealroom.core import engine as engine_module
-    from sealroom.core.logs import recent_problems
+    from sealroom.core.runtime.logs import recent_problems
 
     def shutting_down(*args: object) -> None:
         raise RuntimeError("cannot schedule new futures after interpreter shutdown")

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sealroom.core.config import Settings
 from sealroom.core.engine import Engine
-from sealroom.core.indexer import STEP
+from sealroom.core.ingest.indexer import STEP
+from sealroom.core.runtime.config import Settings
 
 pytestmark = pytest.mark.slow
 
@@ -253,8 +253,8 @@ def test_small_files_share_embedding_steps_and_a_repeated_passage_is_embedded_on
 def test_a_failed_vector_write_on_a_full_disk_says_disk_full_and_other_failures_keep_their_words(
     home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    from sealroom.core.errors import DiskFull
-    from sealroom.core.indexer import Indexer
+    from sealroom.core.ingest.indexer import Indexer
+    from sealroom.core.runtime.errors import DiskFull
 
     docs = tmp_path / "docs"
     docs.mkdir()

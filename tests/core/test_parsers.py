@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from sealroom.core.parse_pool import ParserPool
-from sealroom.core.parsers import Unindexable, parse, rebuild_xref
+from sealroom.core.ingest.parse_pool import ParserPool
+from sealroom.core.ingest.parsers import Unindexable, parse, rebuild_xref
 from tests.conftest import CORPUS, PDFS
 
 
@@ -170,7 +170,7 @@ def test_failure_reasons_tell_a_damaged_file_from_one_that_cannot_be_read():
     import errno
     import zlib
 
-    from sealroom.core.parse_worker import failure_kind
+    from sealroom.core.ingest.parse_worker import failure_kind
 
     pdf = Path("report.pdf")
     assert failure_kind(OSError("unexpected end of stream"), pdf) == "damaged or unexpected content (OSError)"
@@ -181,7 +181,7 @@ def test_failure_reasons_tell_a_damaged_file_from_one_that_cannot_be_read():
 
 
 def _parser_processes() -> list[int]:
-    from sealroom.core.proctree import _children
+    from sealroom.core.runtime.proctree import _children
 
     found = []
     for pid in _children().get(os.getpid(), []):
@@ -233,7 +233,7 @@ def test_a_parser_process_serves_file_after_file_when_the_app_itself_is_large(tm
 
 
 def test_running_headers_and_footers_are_stripped_from_pages_but_body_lines_stay():
-    from sealroom.core.parsers import Parsed, Section, without_running_lines
+    from sealroom.core.ingest.parsers import Parsed, Section, without_running_lines
 
     topics = ["Integers", "Money", "Text", "Dates", "Booleans", "Ranges"]
     pages = [

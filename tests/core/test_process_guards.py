@@ -28,7 +28,7 @@ def test_usage_errors_exit_2_without_traceback(home: Path):
 def test_socket_guard_refuses_non_loopback_connections():
     code = (
         "import socket\n"
-        "from sealroom.core import offline\n"
+        "from sealroom.core.runtime import offline\n"
         "offline.enforce()\n"
         "s = socket.socket(); s.settimeout(1)\n"
         "try:\n"
@@ -45,7 +45,7 @@ def test_socket_guard_refuses_non_loopback_connections():
 def test_the_guard_covers_udp_name_lookups_and_every_process_sealroom_starts():
     code = (
         "import socket\n"
-        "from sealroom.core import offline\n"
+        "from sealroom.core.runtime import offline\n"
         "offline.enforce()\n"
         "for attempt in (lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('192.0.2.1', 53)),\n"
         "                lambda: socket.getaddrinfo('example.org', 443)):\n"
@@ -59,9 +59,9 @@ def test_the_guard_covers_udp_name_lookups_and_every_process_sealroom_starts():
     assert out.split() == ["blocked", "blocked", "localhost", "ok"], out
     # each worker process installs the guard itself: code inside them that phones home is refused
     parser = (
-        "import socket, sealroom.core.parsers as p\n"
+        "import socket, sealroom.core.ingest.parsers as p\n"
         "p.parse = lambda path, max_chars=0, part=(0, 1), pdfium=True: socket.create_connection(('192.0.2.1', 80), timeout=1)\n"
-        "from sealroom.core.parse_worker import main; main()\n"
+        "from sealroom.core.ingest.parse_worker import main; main()\n"
     )
     llm = (
         "import socket, sys, types\n"
@@ -83,11 +83,11 @@ def test_chroma_runs_without_its_span_exporter_whatever_the_environment_asks(tmp
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from sealroom.core import offline\n"
+        "from sealroom.core.runtime import offline\n"
         "offline.enforce()\n"
         "import numpy as np\n"
         "from chromadb.config import Settings\n"
-        "from sealroom.core.vectorstore import VectorStore\n"
+        "from sealroom.core.store.vectorstore import VectorStore\n"
         "class Embedder:\n"
         "    model_id = 'test'\n"
         "    def embed(self, texts): return np.ones((len(texts), 4), dtype=np.float32)\n"
@@ -126,12 +126,12 @@ def test_worker_commands_run_from_source_and_from_a_frozen_bundle(monkeypatch):
 
     import pytest
 
-    from sealroom.core import workers
+    from sealroom.core.runtime import workers
 
-    assert workers.worker_command("sealroom.core.parse_worker", "480") == [
+    assert workers.worker_command("sealroom.core.ingest.parse_worker", "480") == [
         sys.executable,
         "-m",
-        "sealroom.core.parse_worker",
+        "sealroom.core.ingest.parse_worker",
         "480",
     ]
     monkeypatch.setattr(sys, "frozen", True, raising=False)

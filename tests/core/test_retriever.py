@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sealroom.core.catalog import Catalog, Chunk, chunk_id
-from sealroom.core.retriever import Hit, Retriever, complete_edges, merge_neighbours, named_documents
+from sealroom.core.answer.retriever import Hit, Retriever, complete_edges, merge_neighbours, named_documents
+from sealroom.core.store.catalog import Catalog, Chunk, chunk_id
 
 
 class FixedVectors:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sealroom.core import parsers
-from sealroom.core.parse_pool import SHARED_PDF_BYTES, ParseOutcome, ParserPool, merge
-from sealroom.core.parsers import NO_PDF_TEXT, Parsed, Section, parse
+from sealroom.core.ingest import parsers
+from sealroom.core.ingest.parse_pool import SHARED_PDF_BYTES, ParseOutcome, ParserPool, merge
+from sealroom.core.ingest.parsers import NO_PDF_TEXT, Parsed, Section, parse
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "pdf-samples"
 LARGE = CORPUS / "009-pdflatex-geotopo" / "GeoTopo-komprimiert.pdf"

@@ -1,8 +1,8 @@
 """Verification: a generated sentence is shown only when its evidence states what it says."""
 
-from sealroom.core.answer import EXAMPLE_ANSWER
-from sealroom.core.evidence import Evidence
-from sealroom.core.verify import Verifier, complete_prefix, split_generated
+from sealroom.core.answer.evidence import Evidence
+from sealroom.core.answer.prompts import EXAMPLE_ANSWER
+from sealroom.core.answer.verify import Verifier, complete_prefix, split_generated
 
 
 def ev(n: int, quote: str, path: str = "/docs/policy.pdf") -> Evidence:
@@ -91,7 +91,7 @@ def test_no_figure_absent_from_the_evidence_is_ever_shown(n: int):
 
 
 def test_a_figure_from_another_quote_of_the_same_source_is_not_vouched_for():
-    from sealroom.core.evidence import Evidence
+    from sealroom.core.answer.evidence import Evidence
 
     quotes = [
         Evidence(
@@ -117,7 +117,7 @@ def test_a_figure_from_another_quote_of_the_same_source_is_not_vouched_for():
 
 
 def test_a_figure_is_not_given_to_another_parameter_than_the_one_it_is_listed_under():
-    from sealroom.core.evidence import Evidence
+    from sealroom.core.answer.evidence import Evidence
 
     quote = Evidence(
         1,

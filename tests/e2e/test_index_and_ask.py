@@ -79,7 +79,7 @@ def test_the_model_process_keeps_one_copy_of_the_weights(indexed_pdfs: Path):
 
 
 def test_our_prompts_example_is_never_the_answer(indexed_pdfs: Path):
-    from sealroom.core.answer import EXAMPLE_QUESTION
+    from sealroom.core.answer.prompts import EXAMPLE_QUESTION
 
     result = cli_json(indexed_pdfs, "ask", EXAMPLE_QUESTION)
     assert "12,000" not in result["answer"] and "Conversation so far" not in result["answer"]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from sealroom.core import evaluate
+from sealroom.core.answer import evaluate
 from sealroom.core.engine import Engine
 from tests.conftest import CORPUS, ROOT
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sealroom.core.catalog import SCHEMA_VERSION, Catalog
 from sealroom.core.engine import Engine
-from sealroom.core.errors import SealroomError
+from sealroom.core.runtime.errors import SealroomError
+from sealroom.core.store.catalog import SCHEMA_VERSION, Catalog
 from tests.conftest import PDFS
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sealroom.core.components import make_generator
-from sealroom.core.config import Settings
-from sealroom.core.errors import ModelError
+from sealroom.core.runtime.config import Settings
+from sealroom.core.runtime.errors import ModelError
 from sealroom.models.catalogue import ModelCatalogue, NotAllowed
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sealroom.core import components
-from sealroom.core.config import Settings
-from sealroom.core.errors import ModelError
+from sealroom.core.runtime.config import Settings
+from sealroom.core.runtime.errors import ModelError
 from sealroom.models import compact
 from sealroom.models.catalogue import ModelCatalogue
 from sealroom.models.gguf import read_gguf

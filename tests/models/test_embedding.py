@@ -37,7 +37,7 @@ def test_a_text_gets_the_same_vector_alone_and_among_others() -> None:
     """The model quantizes activations per inference: a batch made a text's vector depend on the texts
     beside it (and so on what the indexer happened to have parsed). One text per inference, in parallel."""
     from sealroom.core.components import make_embedder
-    from sealroom.core.config import Settings
+    from sealroom.core.runtime.config import Settings
 
     embedder = make_embedder(Settings(n_threads=2))  # as the app runs it: the derived model
     assert embedder.model_id == embedding.MODEL_ID

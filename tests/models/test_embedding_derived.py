@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sealroom.core.errors import ModelError
+from sealroom.core.runtime.errors import ModelError
 from sealroom.models import embedding
 from sealroom.models.embedding import MODEL_ID, SHIPPED_ID, OnnxEmbedder, derived_model
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from sealroom.core.errors import ModelError
+from sealroom.core.runtime.errors import ModelError
 from sealroom.models.catalogue import ModelCatalogue
 from sealroom.models.gguf import read_gguf
 

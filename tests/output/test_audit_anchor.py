@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sealroom.core.audit import AuditTrail
+from sealroom.core.output.audit import AuditTrail
 
 
 def _trail(home: Path, n: int = 5) -> AuditTrail:
@@ -40,7 +40,7 @@ def test_a_trail_rolled_back_to_an_older_head_fails_verify_and_stays_failed(trai
     # recomputed too (the user can read their own keyring's key): only the anchor can tell
     import hmac
 
-    from sealroom.core.audit import _canonical
+    from sealroom.core.output.audit import _canonical
 
     body = {k: v for k, v in json.loads(old_head).items() if k != "mac"}
     body["mac"] = hmac.new(trail.key(create=False) or b"", _canonical(body), "sha256").hexdigest()
@@ -74,8 +74,8 @@ def test_a_forged_append_without_the_key_fails_verify(trail: AuditTrail):
 
 
 def test_the_anchor_removed_from_the_keyring_fails_verify(trail: AuditTrail):
-    from sealroom.core import secrets_store
-    from sealroom.core.audit import ANCHOR_ACCOUNT
+    from sealroom.core.output import secrets_store
+    from sealroom.core.output.audit import ANCHOR_ACCOUNT
 
     secrets_store.delete(ANCHOR_ACCOUNT, trail._scope())
     result = AuditTrail(trail.dir.parent).verify()

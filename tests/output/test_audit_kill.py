@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sealroom.core.audit import AuditTrail
+from sealroom.core.output.audit import AuditTrail
 
 CHILD = textwrap.dedent(
     """

@@ -11,12 +11,12 @@ from pathlib import Path
 import docx
 import pytest
 
-from sealroom.core import export as exp
-from sealroom.core.audit import AuditTrail
-from sealroom.core.config import Settings
-from sealroom.core.destinations import Destination, FolderWriter, Refused, check_policy
-from sealroom.core.errors import SealroomError
-from sealroom.core.outbox import Outbox
+from sealroom.core.output import render as exp
+from sealroom.core.output.audit import AuditTrail
+from sealroom.core.output.destinations import Destination, FolderWriter, Refused, check_policy
+from sealroom.core.output.outbox import Outbox
+from sealroom.core.runtime.config import Settings
+from sealroom.core.runtime.errors import SealroomError
 
 from .records import answer_record
 
@@ -303,7 +303,7 @@ def test_audit_chain_catches_a_recomputed_chain_only_with_a_key(tmp_path: Path):
 
 
 def _forge(trail: AuditTrail, index: int) -> None:
-    from sealroom.core.audit import GENESIS, _canonical
+    from sealroom.core.output.audit import GENESIS, _canonical
 
     records = [json.loads(line) for line in _lines(trail)]
     records[index]["data"]["chat_id"] = 99
@@ -324,7 +324,7 @@ def test_pruning_old_records_keeps_the_chain_verifiable(tmp_path: Path):
     lines = [json.loads(line) for line in _lines(trail)]
     for r in lines[:3]:  # pretend the first three are old (their hashes stay as written)
         r["ts"] -= 400 * 86400
-    from sealroom.core.audit import _canonical
+    from sealroom.core.output.audit import _canonical
 
     prev = lines[0]["prev"]
     for r in lines:

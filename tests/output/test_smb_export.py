@@ -157,7 +157,7 @@ def test_share_down_export_waits_then_is_delivered_exactly_once(env, samba: Samb
 
 def test_smbd_stopped_mid_delivery_never_loses_or_doubles(env, samba: Samba, monkeypatch):
     """smbd goes down right after the 3rd file reached the share, before the outbox could note it."""
-    from sealroom.core import destinations
+    from sealroom.core.output import destinations
 
     samba.clear()
     put = destinations.SmbWriter.put
@@ -253,7 +253,7 @@ def test_a_recomputed_chain_is_caught_by_the_keyring_hmac(env, secret_service: s
         engine.audit.record("question_asked", chat_id=1, question_sha256="0" * 64)
         engine.audit.record("question_asked", chat_id=2, question_sha256="1" * 64)
     assert sealroom(env, "audit", "verify").stdout.startswith("OK:")
-    from sealroom.core.audit import AuditTrail
+    from sealroom.core.output.audit import AuditTrail
 
     from .test_export import _forge
 
@@ -291,7 +291,7 @@ def test_no_keyring_says_so_in_one_line_and_stores_nothing(env, samba: Samba):
 def test_verifying_before_the_first_record_does_not_leave_the_trail_unsigned(
     tmp_path: Path, secret_service: str
 ):
-    from sealroom.core.audit import AuditTrail
+    from sealroom.core.output.audit import AuditTrail
 
     trail = AuditTrail(tmp_path / "fresh-home")
     assert trail.verify().ok  # looks for the key, finds none yet

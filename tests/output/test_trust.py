@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sealroom.core.config import Settings
-from sealroom.core.destinations import NOT_A_FILE, Destination, FolderWriter, Refused, check_policy
-from sealroom.core.outbox import Outbox
+from sealroom.core.output.destinations import NOT_A_FILE, Destination, FolderWriter, Refused, check_policy
+from sealroom.core.output.outbox import Outbox
+from sealroom.core.runtime.config import Settings
 
 
 def test_a_link_inside_an_allowed_folder_is_judged_by_where_it_leads(tmp_path: Path):
@@ -119,7 +119,7 @@ def test_a_refused_destination_is_tried_once_per_round_not_once_per_export(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """A wrong password is one failed login, not one per waiting export (domain lockout policies count them)."""
-    import sealroom.core.outbox as outbox_module
+    import sealroom.core.output.outbox as outbox_module
 
     tries: list[str] = []
 

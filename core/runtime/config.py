@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .errors import SealroomError
+from sealroom.core.runtime.errors import SealroomError
 
 SETTINGS_SCHEMA_VERSION = 1
 

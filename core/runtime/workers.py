@@ -13,7 +13,7 @@ import sys
 
 WORKER_FLAG = "--sealroom-worker"
 WORKERS = (
-    "sealroom.core.parse_worker",
+    "sealroom.core.ingest.parse_worker",
     "sealroom.models.llm_worker",
     "sealroom.models.embedding",
     "sealroom.models.compact",

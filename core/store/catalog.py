@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import SealroomError
+from sealroom.core.protocols import DEFAULT_WORKSPACE, FileRow
+from sealroom.core.runtime.errors import SealroomError
 
 SCHEMA_VERSION = 3
-DEFAULT_WORKSPACE = "default"
 
 #: The FTS5 keyword index over chunks and the triggers that keep it in step (schema 3: words are stemmed).
 KEYWORD_INDEX = """
@@ -97,19 +97,6 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 """
 )
-
-
-@dataclass(frozen=True)
-class FileRow:
-    id: int
-    folder_id: int
-    path: str
-    size: int
-    mtime_ns: int
-    sha256: str
-    status: str
-    reason: str | None
-    pages: int | None
 
 
 @dataclass(frozen=True)

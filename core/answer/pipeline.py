@@ -15,7 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .answer import (
+from sealroom.core.answer.evidence import (
+    QUESTION_FRAMING,
+    Evidence,
+    EvidenceSelector,
+    misses_what_is_asked,
+    unmatched_share,
+    unmatched_words,
+)
+from sealroom.core.answer.prompts import (
     EXAMPLE_ANSWER,
     NOT_IN_SOURCES,
     STOP,
@@ -24,19 +32,11 @@ from .answer import (
     completion_prompt,
     evidence_text,
 )
-from .errors import ModelError
-from .evidence import (
-    QUESTION_FRAMING,
-    Evidence,
-    EvidenceSelector,
-    misses_what_is_asked,
-    unmatched_share,
-    unmatched_words,
-)
-from .protocols import Embedder, Generator, PassageRetriever
-from .retriever import Hit, keyword_query, spellings
-from .text import content_terms
-from .verify import CITATION, SentenceCheck, Verifier, complete_prefix, split_generated
+from sealroom.core.answer.retriever import Hit, keyword_query, spellings
+from sealroom.core.answer.text import content_terms
+from sealroom.core.answer.verify import CITATION, SentenceCheck, Verifier, complete_prefix, split_generated
+from sealroom.core.protocols import Embedder, Generator, PassageRetriever
+from sealroom.core.runtime.errors import ModelError
 
 ANSWER_SCHEMA = 1
 

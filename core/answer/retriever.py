@@ -11,39 +11,17 @@ import functools
 import math
 import os
 import re
-from dataclasses import dataclass
 from typing import TypeGuard
 
-from .catalog import Catalog, Chunk, FileRow
-from .protocols import Embedder
-from .text import STOPWORDS, WORD
-from .vectorstore import VectorStore
+from sealroom.core.answer.text import STOPWORDS, WORD
+from sealroom.core.protocols import Embedder, Hit
+from sealroom.core.store.catalog import Catalog, Chunk, FileRow
+from sealroom.core.store.vectorstore import VectorStore
 
 RRF_K = 60
 #: A query word found in at most this many passages is an exact rare token (a code, a name, a number):
 #: passages holding it rank as if first in one more list, so junk that merely looks similar cannot bury them.
 RARE = 5
-
-
-@dataclass
-class Hit:
-    chunk_id: str
-    path: str
-    page: int | None
-    heading: str | None
-    text: str
-    score: float
-    similarity: float | None
-    keyword: bool
-    start: int
-    end: int
-    sha256: str
-    seq: int
-    last_seq: int | None = None  # the last chunk a merged passage covers (None: just `seq`)
-
-    @property
-    def end_seq(self) -> int:
-        return self.seq if self.last_seq is None else self.last_seq
 
 
 def query_terms(question: str) -> list[str]:

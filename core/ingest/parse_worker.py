@@ -1,6 +1,6 @@
 """The parser subprocess: reads one JSON request a line on stdin, answers one JSON line on stdout.
 
-Run as `python -m sealroom.core.parse_worker MEMORY_MB`. A parser that loops, crashes or
+Run as `python -m sealroom.core.ingest.parse_worker MEMORY_MB`. A parser that loops, crashes or
 exhausts memory takes only this process down; the pool notices and starts another.
 """
 
@@ -68,7 +68,7 @@ def failure_kind(exc: BaseException, path: Path) -> str:
 
 
 def handle(request: dict[str, Any], memory_mb: int) -> dict[str, object]:
-    from sealroom.core.parsers import Unindexable, parse
+    from sealroom.core.ingest.parsers import Unindexable, parse
 
     path = Path(request["path"])
     try:
@@ -94,8 +94,8 @@ def handle(request: dict[str, Any], memory_mb: int) -> dict[str, object]:
 
 
 def main() -> None:
-    from sealroom.core import offline
-    from sealroom.core.priority import PARSER, lower_process
+    from sealroom.core.runtime import offline
+    from sealroom.core.runtime.priority import PARSER, lower_process
 
     offline.enforce()  # this process never needs the network either
 

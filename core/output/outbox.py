@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .destinations import Destination, Offline, Refused, writer
-from .errors import SealroomError
+from sealroom.core.output.destinations import Destination, Offline, Refused, writer
+from sealroom.core.runtime.errors import SealroomError
 
 BACKOFF_S = (15, 30, 60, 120, 300, 600, 900)  # then every 15 minutes
 MAX_SUFFIX = 100

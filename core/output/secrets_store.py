@@ -11,7 +11,7 @@ import contextlib
 import logging
 from typing import Any
 
-from .errors import SealroomError
+from sealroom.core.runtime.errors import SealroomError
 
 SERVICE = "Sealroom"
 NO_KEYRING = (

@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .evidence import QUESTION_FRAMING as FRAMING
-from .evidence import Evidence
-from .text import NEGATION, content_terms, facts, facts_in, is_abbreviation
+from sealroom.core.answer.evidence import QUESTION_FRAMING as FRAMING
+from sealroom.core.answer.evidence import Evidence
+from sealroom.core.answer.text import NEGATION, content_terms, facts, facts_in, is_abbreviation
 
 CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[\d+(?:\s*,\s*\d+)*\])*\s+")

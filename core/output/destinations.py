@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import offline, secrets_store
-from .errors import SealroomError, UsageError
+from sealroom.core.output import secrets_store
+from sealroom.core.runtime import offline
+from sealroom.core.runtime.errors import SealroomError, UsageError
 
 NAME_RE = re.compile(r"^[\w][\w .-]{0,63}$")
 SMB_PORT = 445
@@ -169,7 +170,7 @@ def _resolved_pattern(pattern: str) -> str:
 def check_policy(dest: Destination, settings: Any) -> None:
     """Refuse, before any connection, a destination the IT policy does not allow: the policy is read
     again here (`under_policy`) and judged on what the destination points at (`pointed_at`)."""
-    from .config import under_policy
+    from sealroom.core.runtime.config import under_policy
 
     settings = under_policy(settings)
     if not settings.export_enabled:

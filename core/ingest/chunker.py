@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 
-from .catalog import Chunk, chunk_id
-from .parsers import Section
+from sealroom.core.ingest.parsers import Section
+from sealroom.core.store.catalog import Chunk, chunk_id
 
 #: Character spans of the tokens of a text, special tokens excluded.
 TokenSpans = Callable[[str], list[tuple[int, int]]]

@@ -16,14 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import export as exp
-from . import logs
-from .audit import AuditTrail
-from .catalog import Catalog
-from .config import Settings, under_policy
-from .destinations import Destination, Destinations, Refused, allow_host, check_policy, writer
-from .errors import UsageError
-from .outbox import Item, Outbox
+from sealroom.core.output import render as exp
+from sealroom.core.output.audit import AuditTrail
+from sealroom.core.output.destinations import (
+    Destination,
+    Destinations,
+    Refused,
+    allow_host,
+    check_policy,
+    writer,
+)
+from sealroom.core.output.outbox import Item, Outbox
+from sealroom.core.runtime import logs
+from sealroom.core.runtime.config import Settings, under_policy
+from sealroom.core.runtime.errors import UsageError
+from sealroom.core.store.catalog import Catalog
 
 
 @dataclass
@@ -59,7 +66,7 @@ class Output:
         user: str = "",
         password: str | None = None,
     ) -> Destination:
-        from .destinations import parse_smb
+        from sealroom.core.output.destinations import parse_smb
 
         if bool(folder) == bool(smb):
             raise UsageError("give either a folder or an SMB share")

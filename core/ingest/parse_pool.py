@@ -12,8 +12,8 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .parsers import NO_PDF_TEXT, Parsed
-from .workers import worker_command
+from sealroom.core.ingest.parsers import NO_PDF_TEXT, Parsed
+from sealroom.core.runtime.workers import worker_command
 
 
 @dataclass
@@ -31,7 +31,7 @@ class _Worker:
         self.memory_mb = memory_mb
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(
-            worker_command("sealroom.core.parse_worker", str(memory_mb)),
+            worker_command("sealroom.core.ingest.parse_worker", str(memory_mb)),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -21,17 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from . import logs
-from .catalog import Catalog, Chunk, FileRow
-from .chunker import chunk_sections
-from .config import Settings
-from .errors import DiskFull
-from .parse_pool import ParseOutcome, ParserPool
-from .parsers import without_running_lines
-from .priority import EMBEDDER, lower_this_thread
-from .protocols import Embedder
-from .scanner import EventSink
-from .vectorstore import VectorStore
+from sealroom.core.ingest.chunker import chunk_sections
+from sealroom.core.ingest.parse_pool import ParseOutcome, ParserPool
+from sealroom.core.ingest.parsers import without_running_lines
+from sealroom.core.ingest.scanner import EventSink
+from sealroom.core.protocols import Embedder
+from sealroom.core.runtime import logs
+from sealroom.core.runtime.config import Settings
+from sealroom.core.runtime.errors import DiskFull
+from sealroom.core.runtime.priority import EMBEDDER, lower_this_thread
+from sealroom.core.store.catalog import Catalog, Chunk, FileRow
+from sealroom.core.store.vectorstore import VectorStore
 
 #: (files done, files in all, the file in hand or None when idle, how far that file is: "" or "1,200 of 3,000 passages")
 Progress = Callable[[int, int, str | None, str], None]

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from .catalog import Catalog
-from .hashing import content_key
-from .parsers import SUPPORTED_SUFFIXES
+from sealroom.core.ingest.parsers import SUPPORTED_SUFFIXES
+from sealroom.core.runtime.hashing import content_key
+from sealroom.core.store.catalog import Catalog
 
 EventSink = Callable[[dict[str, object]], None]
 TEMP_PREFIXES = ("~$", ".~lock", ".#")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .errors import DataDirInUse
+from sealroom.core.runtime.errors import DataDirInUse
 
 
 class DataDirLock:

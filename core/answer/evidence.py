@@ -18,9 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .protocols import Embedder
-from .retriever import Hit, name_terms
-from .text import (
+from sealroom.core.answer.retriever import Hit, name_terms
+from sealroom.core.answer.text import (
     DATE,
     NUMBER,
     NUMBER_WORDS,
@@ -31,6 +30,7 @@ from .text import (
     is_abbreviation,
     words,
 )
+from sealroom.core.protocols import Embedder
 
 MAX_SENTENCE = 400  # characters: a longer "sentence" (a table, a list) is cut at its lines
 MIN_SENTENCE = 12

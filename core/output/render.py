@@ -16,8 +16,8 @@ import time
 import unicodedata
 from typing import Any
 
-from .answer import model_not_used
-from .errors import UsageError
+from sealroom.core.answer.prompts import model_not_used
+from sealroom.core.runtime.errors import UsageError
 
 EXPORT_SCHEMA = "sealroom-export"
 EXPORT_SCHEMA_VERSION = 1

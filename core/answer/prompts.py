@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .evidence import Evidence
+from sealroom.core.answer.evidence import Evidence
 
 NOT_IN_SOURCES = "The sources do not say."
 EVIDENCE_HEADING = "What the sources say:"

@@ -20,11 +20,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .answer import EXAMPLE_ANSWER
-from .ask import Answer
-from .errors import UsageError
-from .text import content_terms, figures
-from .verify import CITATION, SCAFFOLDING
+from sealroom.core.answer.pipeline import Answer
+from sealroom.core.answer.prompts import EXAMPLE_ANSWER
+from sealroom.core.answer.text import content_terms, figures
+from sealroom.core.answer.verify import CITATION, SCAFFOLDING
+from sealroom.core.runtime.errors import UsageError
 
 TARGETS = {
     "correct": 0.85,  # of answerable questions

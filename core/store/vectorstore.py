@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from .protocols import Embedder
+from sealroom.core.protocols import Embedder
 
 # Chroma holds the GIL while it writes (~0.15 ms a vector here): small batches keep the window responsive.
 WRITE_BATCH = 64
 DELETE_OPERATION = 3  # chromadb's Operation.DELETE in `embeddings_queue.operation`
 
 _EF_CLASS: Any = None
+_EMBEDDERS: dict[str, Embedder] = {}  # by model id: what Chroma's `build_from_config` hands back
 
 
 def _embedding_function(embedder: Embedder) -> Any:
@@ -46,15 +47,19 @@ def _embedding_function(embedder: Embedder) -> Any:
 
             @staticmethod
             def build_from_config(config: dict[str, Any]) -> SealroomEmbeddingFunction:
-                from sealroom.models.embedding import OnnxEmbedder
-
-                return SealroomEmbeddingFunction(OnnxEmbedder())
+                # Chroma rebuilds the function from the collection's config: the embedder this process
+                # handed in for that model (the store never builds a model itself: components does)
+                embedder = _EMBEDDERS.get(str(config.get("model_id")))
+                if embedder is None:
+                    raise ValueError("Sealroom passes its embedder to Chroma explicitly; none is open for it")
+                return SealroomEmbeddingFunction(embedder)
 
             def default_space(self) -> Any:
                 return "cosine"
 
         register_embedding_function(SealroomEmbeddingFunction)
         _EF_CLASS = SealroomEmbeddingFunction
+    _EMBEDDERS[embedder.model_id] = embedder
     return _EF_CLASS(embedder)
 
 
@@ -124,7 +129,7 @@ class VectorStore:
         are overwritten (secure_delete). A failure is logged and never fails the deletion."""
         import sqlite3
 
-        from . import logs
+        from sealroom.core.runtime import logs
 
         if not ids:
             return
@@ -151,7 +156,7 @@ class VectorStore:
         Chroma does not use secure_delete) are gone. Costs about a second per 100 MB; run after deletions."""
         import sqlite3
 
-        from . import logs
+        from sealroom.core.runtime import logs
 
         try:
             with contextlib.closing(sqlite3.connect(self.path / "chroma.sqlite3", timeout=30)) as db:

@@ -1,0 +1,1 @@
+"""What leaves the answer: rendering, the outbox, destinations and their writers, secrets, the audit trail."""
