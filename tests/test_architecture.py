@@ -115,7 +115,9 @@ def test_the_rooms_import_each_other_in_one_direction_only():
         "core.output": {"core.runtime", "core.protocols", "core.store", "core.answer"},
         "models": {"core.runtime", "core.protocols"},
     }
-    wrong = {src: sorted(graph.get(src, set()) - ok) for src, ok in allowed.items() if graph.get(src, set()) - ok}
+    wrong = {
+        src: sorted(graph.get(src, set()) - ok) for src, ok in allowed.items() if graph.get(src, set()) - ok
+    }
     assert wrong == {}
 
 
