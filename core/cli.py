@@ -271,19 +271,8 @@ def _ask(engine: Any, args: argparse.Namespace) -> int:
         print(answer.text)
     for c in answer.citations:
         print(f"[{c['n']}] {c['path']}" + (f", page {c['page']}" if c["page"] else ""))
-    if answer.dropped:
-        print(f"({len(answer.dropped)} generated sentence(s) not found in the sources were left out)")
-    if answer.matched_citations:
-        print(f"(citations {answer.matched_citations} were matched to the evidence by Sealroom)")
-    if answer.finish_reason == "no_model":
-        from sealroom.core.answer.prompts import model_not_used
-
-        print(f"({model_not_used(answer.model_problem)})")
-    if answer.finish_reason == "too_long":
-        print(
-            f"(the question and its quotes ({answer.timings['prompt_tokens']} tokens) do not fit the model's "
-            "context (n_ctx): the quotes are the answer)"
-        )
+    for note in answer.notes():
+        print(f"({note})")
     print(f"(chat {answer.chat_id}; continue with --chat {answer.chat_id})")
     return 0
 

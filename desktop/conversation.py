@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sealroom.core.answer.prompts import EVIDENCE_HEADING, model_not_used
+from sealroom.core.answer.pipeline import answer_notes
+from sealroom.core.answer.prompts import EVIDENCE_HEADING
 
 CITATION = re.compile(r"\[(\d{1,2})\]")
 
@@ -45,38 +46,10 @@ class Entry:
     answer_id: int = 0  # the stored answer, for Export…
 
 
-TOO_LONG = (
-    "The question and its quotes are longer than the model's context (Settings › Context size), "
-    "so the model was not asked: the quotes are the answer."
-)
-
-
 def answer_note(record: dict[str, Any]) -> str:
-    """What the reader should know about an answer, from its record (Answer.to_dict)."""
-    notes = []
-    if record.get("finish_reason") == "cancelled":
-        notes.append("Stopped.")
-    if record.get("finish_reason") == "too_long":
-        notes.append(TOO_LONG)
-    if record.get("finish_reason") == "no_model":
-        notes.append(model_not_used(str(record.get("model_problem"))))
-    if record.get("abstained"):
-        return " ".join(notes)
-    pending = record.get("pending_files") or 0
-    if pending:
-        notes.append(
-            f"{pending} file{'s are' if pending != 1 else ' is'} still being indexed; this answer may miss them."
-        )
-    if not record.get("verification", {}).get("shown") and record.get("finish_reason") not in (
-        "too_long",
-        "no_model",
-    ):
-        notes.append("The quotes are the answer: no generated sentence could be checked against them.")
-    matched = record.get("matched_citations") or []
-    if matched:
-        marks = " ".join(f"[{n}]" for n in matched)
-        notes.append(f"{marks}: the model did not cite this; Sealroom matched the sentence to the quote.")
-    return " ".join(notes)
+    """What the reader should know about an answer, from its record (Answer.to_dict); sentences left out
+    have their own line under the answer, with a toggle to show them."""
+    return " ".join(answer_notes(record, count_dropped=False))
 
 
 def dropped_of(record: dict[str, Any] | None) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ from sealroom.core.answer.prompts import (
     chat_messages,
     completion_prompt,
     evidence_text,
+    model_not_used,
 )
 from sealroom.core.answer.retriever import Hit, keyword_query, spellings
 from sealroom.core.answer.text import content_terms
@@ -110,6 +111,10 @@ class Answer:
             )
         return out
 
+    def notes(self) -> list[str]:
+        """What the reader should know about this answer (see `answer_notes`)."""
+        return answer_notes(self.to_dict())
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": ANSWER_SCHEMA,
@@ -140,6 +145,43 @@ class Answer:
             "timings": self.timings,
             "created_at": self.created_at,
         }
+
+
+TOO_LONG = (
+    "The question and its quotes are longer than the model's context (Settings › Context size), "
+    "so the model was not asked: the quotes are the answer."
+)
+
+
+def answer_notes(record: dict[str, Any], count_dropped: bool = True) -> list[str]:
+    """What the reader should know about an answer, from its record (`Answer.to_dict()`): one wording for
+    the window, the command line and exports."""
+    notes = []
+    reason = record.get("finish_reason")
+    if reason == "cancelled":
+        notes.append("Stopped.")
+    if reason == "too_long":
+        notes.append(TOO_LONG)
+    if reason == "no_model":
+        notes.append(model_not_used(str(record.get("model_problem"))))
+    if record.get("abstained"):
+        return notes
+    verification = record.get("verification") or {}
+    dropped = len(verification.get("dropped") or [])
+    if dropped and count_dropped:
+        notes.append(f"{dropped} generated sentence(s) not found in the sources were left out.")
+    pending = record.get("pending_files") or 0
+    if pending:
+        notes.append(
+            f"{pending} file{'s are' if pending != 1 else ' is'} still being indexed; this answer may miss them."
+        )
+    if not verification.get("shown") and reason not in ("too_long", "no_model"):
+        notes.append("The quotes are the answer: no generated sentence could be checked against them.")
+    matched = record.get("matched_citations") or []
+    if matched:
+        marks = " ".join(f"[{n}]" for n in matched)
+        notes.append(f"{marks}: the model did not cite this; Sealroom matched the sentence to the quote.")
+    return notes
 
 
 def abstention(pending_files: int, unmatched: Sequence[str] = ()) -> str:

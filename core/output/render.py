@@ -16,7 +16,7 @@ import time
 import unicodedata
 from typing import Any
 
-from sealroom.core.answer.prompts import model_not_used
+from sealroom.core.answer.pipeline import answer_notes
 from sealroom.core.runtime.errors import UsageError
 
 EXPORT_SCHEMA = "sealroom-export"
@@ -67,6 +67,7 @@ def answer_item(record: dict[str, Any], answer_id: int, include_text: bool) -> d
             "finish_reason": record.get("finish_reason", "stop"),
             "model_problem": record.get("model_problem", ""),
         },
+        "notes": answer_notes(record),  # as the window and the command line say them
     }
 
 
@@ -147,27 +148,8 @@ def _provenance(doc: dict[str, Any]) -> list[str]:
 
 
 def _flags(a: dict[str, Any]) -> list[str]:
-    f = a["flags"]
-    out = []
-    if a["abstained"]:
-        out.append("The sources did not answer this question.")
-    dropped = f["unsupported_sentences"]
-    count = dropped if isinstance(dropped, int) else len(dropped)
-    if count:
-        out.append(f"{count} generated sentence(s) not found in the sources were left out.")
-    if f["matched_citations"]:
-        out.append(f"Citations {f['matched_citations']} were matched to the evidence by Sealroom.")
-    if f["pending_files"]:
-        out.append(f"{f['pending_files']} file(s) were not indexed yet when this was asked.")
-    if f["finish_reason"] == "cancelled":
-        out.append("The answer was stopped early.")
-    if f["finish_reason"] == "no_model":
-        out.append(model_not_used(f["model_problem"]))
-    if f["finish_reason"] == "too_long":
-        out.append(
-            "The question and its quotes were too long for the model's context; the quotes are the answer."
-        )
-    return out
+    """The notes shown under an answer, worded as in the window."""
+    return list(a.get("notes", []))
 
 
 def _md_escape(text: str) -> str:

@@ -157,7 +157,8 @@ def test_index_problems_are_shown_above_the_not_indexed_list_and_cleared(qtbot):
 
 
 def test_the_note_says_why_the_model_was_not_asked():
-    from sealroom.desktop.conversation import TOO_LONG, answer_note
+    from sealroom.core.answer.pipeline import TOO_LONG
+    from sealroom.desktop.conversation import answer_note
 
     record = {"finish_reason": "too_long", "verification": {"shown": []}, "abstained": False}
     assert answer_note(record) == TOO_LONG

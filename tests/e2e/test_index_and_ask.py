@@ -129,7 +129,4 @@ def test_a_question_too_long_for_the_models_context_gets_the_quotes_with_a_note(
     assert result["finish_reason"] == "too_long" and result["called_model"] and not result["abstained"]
     assert result["answer"].startswith("What the sources say:\n“") and result["evidence"]
     assert result["verification"]["shown"] == [] and result["citations"]
-    assert (
-        "do not fit the model's context (n_ctx): the quotes are the answer"
-        in cli(home, "ask", question).stdout
-    )
+    assert "longer than the model's context (Settings › Context size)" in cli(home, "ask", question).stdout
