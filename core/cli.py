@@ -173,20 +173,7 @@ def run(args: argparse.Namespace) -> int:
         elif command == "search":
             hits = engine.search(args.query, args.k, args.folder, args.types)
             if args.json:
-                _print_json(
-                    {
-                        "hits": [
-                            {
-                                "path": h.path,
-                                "page": h.page,
-                                "score": round(h.score, 6),
-                                "text": h.text,
-                                "heading": h.heading,
-                            }
-                            for h in hits
-                        ]
-                    }
-                )
+                _print_json({"hits": [h.to_dict() for h in hits]})
             else:
                 for n, h in enumerate(hits, 1):
                     where = f"{h.path}" + (f", page {h.page}" if h.page else "")

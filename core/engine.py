@@ -42,7 +42,7 @@ from sealroom.core.runtime import logs, offline
 from sealroom.core.runtime.config import Settings, load_settings, under_policy
 from sealroom.core.runtime.errors import DiskFull, SealroomError, UsageError, is_disk_full
 from sealroom.core.runtime.lock import DataDirLock
-from sealroom.core.runtime.paths import data_dir
+from sealroom.core.runtime.paths import data_dir, is_within
 from sealroom.core.store.catalog import DEFAULT_WORKSPACE, Catalog
 from sealroom.core.store.vectorstore import VectorStore
 
@@ -288,12 +288,10 @@ class Engine:
             raise UsageError(f"{path} is the whole disk; add the folders that hold your documents")
         home = os.path.realpath(self.home)
         real = os.path.realpath(path)
-        if real == home or home.startswith(real.rstrip(os.sep) + os.sep) or real.startswith(home + os.sep):
+        if is_within(home, real) or is_within(real, home):
             raise UsageError(f"{path} holds Sealroom's own data folder ({self.home}); choose another folder")
         for known in self.folders():
-            if path.startswith(known.rstrip(os.sep) + os.sep) or known.startswith(
-                path.rstrip(os.sep) + os.sep
-            ):
+            if path != known and (is_within(path, known) or is_within(known, path)):
                 raise UsageError(f"{path} overlaps the watched folder {known}")
         self.catalog.add_folder(path, workspace)
         self._mirror_folders()

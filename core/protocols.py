@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -44,6 +44,23 @@ class Hit:
     @property
     def end_seq(self) -> int:
         return self.seq if self.last_seq is None else self.last_seq
+
+    def to_dict(self, text: bool = True) -> dict[str, Any]:
+        """The passage as the command line, exports and the window hand it on (`text`: with its words)."""
+        out: dict[str, Any] = {
+            "chunk_id": self.chunk_id,
+            "path": self.path,
+            "page": self.page,
+            "heading": self.heading,
+            "score": round(self.score, 6),
+            "sha256": self.sha256,
+            "seq": self.seq,
+            "start": self.start,
+            "end": self.end,
+        }
+        if text:
+            out["text"] = self.text
+        return out
 
 
 class Embedder(Protocol):

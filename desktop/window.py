@@ -42,16 +42,7 @@ PRIVACY = "Your documents, questions and answers stay on this computer. Nothing 
 
 
 def hit_source(n: int, hit: Hit) -> dict[str, Any]:
-    return {
-        "n": n,
-        "path": hit.path,
-        "page": hit.page,
-        "text": hit.text,
-        "sha256": hit.sha256,
-        "seq": hit.seq,
-        "start": hit.start,
-        "end": hit.end,
-    }
+    return {"n": n} | hit.to_dict()
 
 
 class Welcome(QWidget):

@@ -15,6 +15,7 @@ from typing import TypeGuard
 
 from sealroom.core.answer.text import STOPWORDS, WORD
 from sealroom.core.protocols import Embedder, Hit
+from sealroom.core.runtime.paths import is_within
 from sealroom.core.store.catalog import Catalog, Chunk, FileRow
 from sealroom.core.store.vectorstore import VectorStore
 
@@ -195,9 +196,9 @@ class Retriever:
 def _first_matching(
     rows: list[FileRow], folders: list[str] | None, types: list[str] | None
 ) -> FileRow | None:
-    prefixes = tuple(os.path.abspath(f).rstrip(os.sep) + os.sep for f in folders) if folders else ()
+    roots = [os.path.abspath(f) for f in folders or []]
     for row in rows:
-        if prefixes and not row.path.startswith(prefixes):
+        if roots and not any(is_within(row.path, r) for r in roots):
             continue
         if types and os.path.splitext(row.path)[1].lower().lstrip(".") not in types:
             continue

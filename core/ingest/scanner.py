@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sealroom.core.ingest.parsers import SUPPORTED_SUFFIXES
 from sealroom.core.runtime.hashing import content_key
+from sealroom.core.runtime.paths import is_within
 from sealroom.core.store.catalog import Catalog
 
 EventSink = Callable[[dict[str, object]], None]
@@ -58,8 +59,7 @@ def entry_problem(path: Path, root: str) -> str | None:
             return "link loop (the link points back to itself)"
         except OSError:
             return f"broken link (points to {os.readlink(path)}, which does not exist)"
-        inside = os.path.realpath(root).rstrip(os.sep) + os.sep
-        if not str(target).startswith(inside):
+        if not is_within(str(target), os.path.realpath(root)):
             return f"link to a file outside the watched folder ({target}); links are followed only inside it"
         try:
             info = target.stat()
@@ -77,7 +77,7 @@ def entry_problem(path: Path, root: str) -> str | None:
 def within_any(path: str, folders: list[str]) -> bool:
     """`path` is one of `folders` or inside one. Used for folders that could not be listed: they and
     the files already indexed from them are kept as they were, not dropped from the index."""
-    return any(path == f or path.startswith(f.rstrip(os.sep) + os.sep) for f in folders)
+    return any(is_within(path, f) for f in folders)
 
 
 class Scanner:
@@ -89,9 +89,7 @@ class Scanner:
     def _folder_of(self, path: str, folders: list[tuple[int, str]]) -> int | None:
         best: tuple[int, int] | None = None
         for folder_id, root in folders:
-            if (path == root or path.startswith(root.rstrip(os.sep) + os.sep)) and (
-                best is None or len(root) > best[1]
-            ):
+            if is_within(path, root) and (best is None or len(root) > best[1]):
                 best = (folder_id, len(root))
         return best[0] if best else None
 

@@ -106,11 +106,7 @@ def search_section(query: str, hits: list[Any], embedding_model: str, include_te
     return {
         "query": query,
         "embedding_model": embedding_model,
-        "hits": [
-            {"n": n, "path": h.path, "page": h.page, "score": round(h.score, 6)}
-            | ({"text": h.text} if include_text else {})
-            for n, h in enumerate(hits, 1)
-        ],
+        "hits": [{"n": n} | h.to_dict(text=include_text) for n, h in enumerate(hits, 1)],
     }
 
 

@@ -19,3 +19,9 @@ def data_dir() -> Path:
         path = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     return path.resolve()
+
+
+def is_within(path: str, folder: str) -> bool:
+    """`path` is `folder` or inside it, by name ('/a/bc' is not inside '/a/b'); callers resolve links
+    first where links matter."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
