@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SAMPLE ?= $(CURDIR)/tests/corpus
 export SEALROOM_HOME ?= $(CURDIR)/.sealroom-home
 
-.PHONY: bench-scale setup run test test-security test-hostile lint typecheck bench bench-export bench-quality package package-test models-extra clean qt-libs test-libs
+.PHONY: bench-scale setup run test test-fast test-security test-hostile lint typecheck bench bench-export bench-quality package package-test models-extra clean qt-libs test-libs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,12 @@ typecheck: setup
 
 test: lint typecheck test-libs
 	$(BIN)/pytest
+
+# The fast lane for one's own loop: unit tests of logic with fakes (no model, no subprocess, no service), then
+# the import rules. `make test` runs these too, with everything else.
+test-fast: setup
+	$(BIN)/pytest -q -m unit
+	$(BIN)/pytest -q tests/test_architecture.py -k "not heavy_library"
 
 # A security reviewer's attacks on the real CLI (issue 24): a system policy in /etc/sealroom (a private tmpfs in
 # its own mount namespace), gnome-keyring in dbus-run-session; prints tried / held / failed, exits 1 on a failure.

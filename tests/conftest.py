@@ -15,6 +15,28 @@ CORPUS = ROOT / "tests" / "corpus"  # a copy of ../shared/corpus, so a plain clo
 PDFS = CORPUS / "pdf-samples"
 
 
+#: The fast lane (`make test-fast`): modules that test logic in-process with fakes and real files - no model,
+#: no subprocess, no service. tests/test_architecture.py checks they stay that way.
+UNIT_MODULES = {
+    "tests/core/test_answer.py",
+    "tests/core/test_ask_pipeline.py",
+    "tests/core/test_chunker.py",
+    "tests/core/test_config.py",
+    "tests/core/test_evaluate.py",
+    "tests/core/test_evidence.py",
+    "tests/core/test_parsers.py",
+    "tests/core/test_paths.py",
+    "tests/core/test_retriever.py",
+    "tests/core/test_verify.py",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.relative_to(ROOT).as_posix() in UNIT_MODULES and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.unit)
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "home"

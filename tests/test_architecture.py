@@ -134,5 +134,18 @@ def test_the_picture_in_docs_is_the_one_the_imports_draw():
     assert mermaid() in doc, "docs/architecture.md is out of date: python -m tests.test_architecture"
 
 
+def test_the_fast_lane_starts_no_process_and_no_model():
+    from tests.conftest import UNIT_MODULES
+
+    heavy = ("subprocess", "Engine", "OnnxEmbedder", "LlmWorker", "make_generator", "cli(", "cli_json(")
+    offenders = [
+        f"{module}: {word}"
+        for module in UNIT_MODULES
+        for word in heavy
+        if word in (ROOT / module).read_text()
+    ]
+    assert offenders == []
+
+
 if __name__ == "__main__":
     print(mermaid())
