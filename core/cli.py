@@ -13,7 +13,10 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sealroom.core.engine import Engine
 
 from sealroom.core.runtime.errors import DiskFull, SealroomError, UsageError, is_disk_full
 
@@ -212,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _watch(engine: Any, as_json: bool) -> int:
+def _watch(engine: Engine, as_json: bool) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
@@ -235,7 +238,7 @@ def _watch(engine: Any, as_json: bool) -> int:
     return 0
 
 
-def _ask(engine: Any, args: argparse.Namespace) -> int:
+def _ask(engine: Engine, args: argparse.Namespace) -> int:
     streaming = not args.json and sys.stdout.isatty()
 
     def on_text(piece: str) -> None:
@@ -264,7 +267,7 @@ def _ask(engine: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(engine: Any, args: argparse.Namespace) -> int:
+def _export(engine: Engine, args: argparse.Namespace) -> int:
     if args.search is not None:
         result = engine.export_search(args.search, args.to, args.format, args.k)
     else:
@@ -293,7 +296,7 @@ def _report_items(items: list[Any], as_json: bool, single: bool = False) -> int:
     return 1 if single and items and items[0].status == "failed" else 0
 
 
-def _destinations(engine: Any, args: argparse.Namespace) -> int:
+def _destinations(engine: Engine, args: argparse.Namespace) -> int:
     out = engine.output
     if args.action == "add":
         password = None
@@ -329,7 +332,7 @@ def _destinations(engine: Any, args: argparse.Namespace) -> int:
     return 0
 
 
-def _outbox(engine: Any, args: argparse.Namespace) -> int:
+def _outbox(engine: Engine, args: argparse.Namespace) -> int:
     if args.action == "retry":
         tried = engine.output.retry(args.id)
         if not tried and not args.json:
@@ -343,7 +346,7 @@ def _outbox(engine: Any, args: argparse.Namespace) -> int:
     return _report_items(items, args.json)
 
 
-def _audit(engine: Any, args: argparse.Namespace) -> int:
+def _audit(engine: Engine, args: argparse.Namespace) -> int:
     if args.action == "export":
         if not args.to:
             raise UsageError("audit export needs --to NAME")
@@ -374,7 +377,7 @@ def _audit_verify(as_json: bool) -> int:
     return 0 if result.ok else 1
 
 
-def _eval(engine: Any, args: argparse.Namespace) -> int:
+def _eval(engine: Engine, args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import re
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sealroom.core.answer.pipeline import Answer
 from sealroom.core.answer.prompts import EXAMPLE_ANSWER
@@ -277,7 +278,15 @@ def _p50(values: list[float]) -> float:
     return round(statistics.median(values), 1) if values else 0.0
 
 
-def run_eval(engine: Any, questions: list[Question], progress: Any = None) -> list[Result]:
+class Asks(Protocol):
+    """What an evaluation needs of the engine: to ask in a chat."""
+
+    def ask(self, question: str, chat_id: int | None = None) -> Answer: ...
+
+
+def run_eval(
+    engine: Asks, questions: list[Question], progress: Callable[[int, int, str], None] | None = None
+) -> list[Result]:
     """Ask every question through `engine` (follow-ups in their chat) and score the answers."""
     chats: dict[str, int] = {}
     results = []

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from sealroom.core.output import secrets_store
 from sealroom.core.runtime import offline
+from sealroom.core.runtime.config import Settings, under_policy
 from sealroom.core.runtime.errors import SealroomError, UsageError
 
 NAME_RE = re.compile(r"^[\w][\w .-]{0,63}$")
@@ -167,11 +168,9 @@ def _resolved_pattern(pattern: str) -> str:
     return os.path.realpath(head) + pattern[len(head.rstrip("/")) :]
 
 
-def check_policy(dest: Destination, settings: Any) -> None:
+def check_policy(dest: Destination, settings: Settings) -> None:
     """Refuse, before any connection, a destination the IT policy does not allow: the policy is read
     again here (`under_policy`) and judged on what the destination points at (`pointed_at`)."""
-    from sealroom.core.runtime.config import under_policy
-
     settings = under_policy(settings)
     if not settings.export_enabled:
         raise Refused("exports are turned off by your IT policy")

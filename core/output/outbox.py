@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealroom.core.output.destinations import Destination, Offline, Refused, writer
+from sealroom.core.output.destinations import Destination, Offline, Refused, Writer, writer
 from sealroom.core.runtime.errors import SealroomError
 
 BACKOFF_S = (15, 30, 60, 120, 300, 600, 900)  # then every 15 minutes
@@ -142,7 +142,7 @@ class Outbox:
                 for i in self.items("pending")
                 if (force or i.next_try <= now) and (only is None or i.destination == only)
             ]
-            writers: dict[str, Any] = {}
+            writers: dict[str, Writer] = {}
             offline: dict[str, str] = {}  # one unreachable destination is not tried again this round
             refused: dict[str, str] = {}  # nor one that refused (a wrong password is one failed login, not 6)
             try:
@@ -177,7 +177,7 @@ class Outbox:
                     w.close()
         return tried
 
-    def _deliver_one(self, item: Item, w: Any) -> None:
+    def _deliver_one(self, item: Item, w: Writer) -> None:
         data = (self.dir / item.id / "payload").read_bytes()
         if hashlib.sha256(data).hexdigest() != item.sha256:
             raise SealroomError("the outbox copy is damaged (content hash differs); export again")
