@@ -238,7 +238,7 @@ class Engine:
         path = self.home / "catalog.sqlite"
         try:
             catalog = Catalog(path)
-            catalog.query("SELECT count(*) FROM files")
+            catalog.readable()
             return catalog
         except sqlite3.DatabaseError as exc:
             if is_disk_full(exc):
@@ -263,10 +263,7 @@ class Engine:
 
     def _mirror_folders(self) -> None:
         """folders.json: the watched folders outside the catalog, so a damaged catalog can be rebuilt."""
-        rows = [
-            {"path": r["path"], "workspace": r["workspace"]}
-            for r in self.catalog.query("SELECT path, workspace FROM folders")
-        ]
+        rows = self.catalog.folder_workspaces()
         if self._read_folder_mirror() == rows:
             return  # every command opens the engine: write only when the folders changed
         tmp = self.home / "folders.json.tmp"
@@ -619,6 +616,17 @@ class Engine:
     def transcript(self, chat_id: int) -> list[tuple[str, str, list[dict[str, Any]], dict[str, Any] | None]]:
         """(role, text, citations, answer record) of each message; records hold what export needs."""
         return self.catalog.transcript(chat_id)
+
+    def answer_ids(self, chat_id: int) -> list[int]:
+        """The stored answers of a chat, in order (what Export… names)."""
+        return [int(a["id"]) for a in self.catalog.answers(chat_id)]
+
+    def preference(self, key: str) -> str | None:
+        """A choice the window remembers in this data folder (the last export destination, say)."""
+        return self.catalog.get_meta(key)
+
+    def remember(self, key: str, value: str) -> None:
+        self.catalog.set_meta(key, value)
 
     def rename_chat(self, chat_id: int, title: str) -> None:
         self.catalog.rename_chat(chat_id, title)

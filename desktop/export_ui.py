@@ -97,7 +97,7 @@ class ExportDialog(QDialog):
     def load(self) -> None:
         def read(engine: Engine) -> tuple[list[str], dict[str, str]]:
             names = [d.name for d in engine.output.destinations.all()]
-            last = json.loads(engine.catalog.get_meta(LAST_CHOICE) or "{}")
+            last = json.loads(engine.preference(LAST_CHOICE) or "{}")
             return names, last
 
         self.host.read(read, self._show)

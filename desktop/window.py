@@ -303,7 +303,7 @@ class MainWindow(QMainWindow):
 
         def read(engine: Engine) -> tuple[str, list[Entry]]:
             title = dict(engine.chats(self.host.workspace)).get(chat_id, "Chat")
-            ids = iter(a["id"] for a in engine.catalog.answers(chat_id))
+            ids = iter(engine.answer_ids(chat_id))
             return title, [
                 entry_of(role, text, cites, record, next(ids, 0) if role == "assistant" else 0)
                 for role, text, cites, record in engine.transcript(chat_id)
@@ -425,7 +425,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Exporting to {destination}…")
 
         def work(_: Any) -> Any:
-            engine.catalog.set_meta(LAST_CHOICE, json.dumps({"destination": destination, "format": fmt}))
+            engine.remember(LAST_CHOICE, json.dumps({"destination": destination, "format": fmt}))
             if kind == "chat":
                 return engine.output.export(destination, fmt, chat_id=ident)
             return engine.output.export(destination, fmt, answer_id=ident)

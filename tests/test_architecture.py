@@ -127,6 +127,13 @@ def test_only_components_builds_models_and_the_desktop_never_reaches_into_the_st
         "core.components"
     ]
     assert not {"core.store", "core.ingest"} & graph.get("desktop", set())
+    reaches = [
+        f"{path.name}: {line.strip()}"
+        for path in (ROOT / "desktop").glob("*.py")
+        for line in path.read_text().splitlines()
+        if ".catalog." in line or ".store." in line
+    ]
+    assert reaches == []  # the window goes through Engine methods, never around them
 
 
 def test_the_picture_in_docs_is_the_one_the_imports_draw():

@@ -261,6 +261,17 @@ class Catalog:
         )
         return [(r["id"], r["path"]) for r in self.query(sql, (workspace,) if workspace else ())]
 
+    def folder_workspaces(self) -> list[dict[str, str]]:
+        """Every watched folder with its workspace (what folders.json mirrors)."""
+        return [
+            {"path": r["path"], "workspace": r["workspace"]}
+            for r in self.query("SELECT path, workspace FROM folders")
+        ]
+
+    def readable(self) -> None:
+        """Read the files table once: raises sqlite3.DatabaseError when the file is damaged."""
+        self.query("SELECT count(*) FROM files")
+
     # --- files ------------------------------------------------------------------------
     def file(self, path: str) -> FileRow | None:
         rows = self.query("SELECT * FROM files WHERE path = ?", (path,))
