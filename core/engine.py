@@ -12,7 +12,6 @@ import functools
 import hashlib
 import json
 import os
-import sqlite3
 import sys
 import threading
 import time
@@ -25,12 +24,11 @@ from sealroom.core.answer.pipeline import Answer, AnswerPipeline, ModelInfo
 from sealroom.core.answer.prompts import shared_start
 from sealroom.core.answer.retriever import Hit, Retriever, known_words
 from sealroom.core.components import make_embedder, make_generator, model_catalogue
+from sealroom.core.ingest import upkeep
 from sealroom.core.ingest.indexer import (
     Indexer,
     IndexSummary,
     Progress,
-    embedding_text,
-    fingerprint,
     text_budget,
 )
 from sealroom.core.ingest.parse_pool import ParserPool
@@ -43,7 +41,8 @@ from sealroom.core.runtime.config import Settings, load_settings, under_policy
 from sealroom.core.runtime.errors import DiskFull, SealroomError, UsageError, is_disk_full
 from sealroom.core.runtime.lock import DataDirLock
 from sealroom.core.runtime.paths import data_dir, is_within
-from sealroom.core.store.catalog import DEFAULT_WORKSPACE, Catalog
+from sealroom.core.store.catalog import DEFAULT_WORKSPACE
+from sealroom.core.store.recovery import mirror_folders, open_catalog
 from sealroom.core.store.vectorstore import VectorStore
 
 
@@ -73,9 +72,6 @@ MAX_QUESTION_CHARS = 2000
 RELEASE_AFTER_CHUNKS = 64  # an index run that embedded this many passages gives back its working memory
 
 
-SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26  # a damaged file; other SQLite errors never move the catalog aside
-
-
 class Engine:
     def __init__(self, home: Path | None = None, purpose: str = "", settings: Settings | None = None) -> None:
         self.home = home or data_dir()
@@ -86,9 +82,9 @@ class Engine:
         self.log_path = logs.setup(self.home, self.settings.log_level)
         self._lock = DataDirLock(self.home, purpose)
         self._lock.acquire()
-        self.recovered = ""  # says so when a damaged catalog was moved aside and rebuilt at start
-        self.catalog = self._open_catalog()
-        self._mirror_folders()
+        # `recovered` says so when a damaged catalog was moved aside and rebuilt at start
+        self.catalog, self.recovered = open_catalog(self.home)
+        mirror_folders(self.home, self.catalog)
         self.audit = AuditTrail(self.home, enabled=self.settings.audit_enabled)
         self.output = Output(self.home, self.settings, self.catalog, self.audit)
         self._note_policy()
@@ -233,49 +229,6 @@ class Engine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _open_catalog(self) -> Catalog:
-        """The catalog; one SQLite cannot read is moved aside (never deleted) and rebuilt from the folders."""
-        path = self.home / "catalog.sqlite"
-        try:
-            catalog = Catalog(path)
-            catalog.readable()
-            return catalog
-        except sqlite3.DatabaseError as exc:
-            if is_disk_full(exc):
-                raise DiskFull(self.home) from None
-            if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF not in (SQLITE_CORRUPT, SQLITE_NOTADB):
-                raise SealroomError(f"the catalog {path} cannot be opened: {exc}") from None
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            aside = self.home / f"catalog.damaged-{stamp}.sqlite"
-            for suffix in ("", "-wal", "-shm"):
-                if Path(f"{path}{suffix}").exists():
-                    os.replace(f"{path}{suffix}", f"{aside}{suffix}")
-            logs.problem("catalog unreadable", error=True, detail=type(exc).__name__, moved_to=str(aside))
-            catalog = Catalog(path)
-            for entry in self._read_folder_mirror():
-                catalog.add_folder(entry["path"], entry["workspace"])
-            self.recovered = (
-                f"the catalog could not be read ({exc}); it was moved to {aside} and a new one started: "
-                "your folders are indexed again, earlier chats are in the old copy"
-            )
-            catalog.set_meta("recovered", self.recovered)
-            return catalog
-
-    def _mirror_folders(self) -> None:
-        """folders.json: the watched folders outside the catalog, so a damaged catalog can be rebuilt."""
-        rows = self.catalog.folder_workspaces()
-        if self._read_folder_mirror() == rows:
-            return  # every command opens the engine: write only when the folders changed
-        tmp = self.home / "folders.json.tmp"
-        tmp.write_text(json.dumps(rows, ensure_ascii=True, indent=1))
-        os.replace(tmp, self.home / "folders.json")
-
-    def _read_folder_mirror(self) -> list[dict[str, str]]:
-        try:
-            return list(json.loads((self.home / "folders.json").read_text()))
-        except (OSError, ValueError):
-            return []
-
     # --- folders ----------------------------------------------------------------------
     def add_folder(self, folder: str, workspace: str = DEFAULT_WORKSPACE) -> str:
         path = os.path.abspath(os.path.expanduser(folder))
@@ -291,7 +244,7 @@ class Engine:
             if path != known and (is_within(path, known) or is_within(known, path)):
                 raise UsageError(f"{path} overlaps the watched folder {known}")
         self.catalog.add_folder(path, workspace)
-        self._mirror_folders()
+        mirror_folders(self.home, self.catalog)
         self.audit.record("folder_added", folder=path, workspace=workspace)
         return path
 
@@ -299,7 +252,7 @@ class Engine:
         path = os.path.abspath(os.path.expanduser(folder))
         if not self.catalog.remove_folder(path):
             raise UsageError(f"not a watched folder: {folder}")
-        self._mirror_folders()
+        mirror_folders(self.home, self.catalog)
         self.collect_garbage()
         logs.forget([], prefixes=[path])
         self.audit.record("folder_removed", folder=path)
@@ -311,7 +264,7 @@ class Engine:
 
     def remove_workspace(self, workspace: str) -> None:
         self.catalog.remove_workspace(workspace)
-        self._mirror_folders()
+        mirror_folders(self.home, self.catalog)
         self.collect_garbage()
         self.audit.record("data_deleted", what="workspace", workspace=workspace)
 
@@ -340,7 +293,7 @@ class Engine:
             )
             if scan.removed_paths:
                 logs.forget(scan.removed_paths)  # a deleted document's name leaves the log files too
-            self._heal_vectors()
+            upkeep.heal_vectors(self.catalog, self.store, self.embedder)
             from sealroom.core.ingest.parsers import PARSER_VERSION
 
             if self.catalog.get_meta("parser_version") != PARSER_VERSION:
@@ -361,31 +314,7 @@ class Engine:
         return self.catalog.requeue("status = 'failed'")
 
     def collect_garbage(self) -> int:
-        """Delete chunks no indexed file refers to: from Chroma first, then the catalog."""
-        orphans = self.catalog.orphan_chunk_ids()
-        if orphans:
-            self.store.delete(orphans)
-            self.catalog.delete_chunks(orphans)
-            self.store.vacuum()  # a deleted document's vectors and hashes leave the file, not only the index
-        return len(orphans)
-
-    def _heal_vectors(self) -> None:
-        """Make Chroma match the catalog: drop vectors nothing refers to (a crash before the commit),
-        keep those of files still pending (a large file resumes from them), and embed what is missing
-        (an index deleted or damaged under us), without re-reading any document."""
-        if self.store.count() == self.catalog.chunk_count():
-            return
-        known = {c.id for batch in self.catalog.all_chunks(2000) for c in batch}
-        stored = self.store.ids()
-        pending = {row.sha256[:32] for row in self.catalog.pending(limit=1_000_000)}
-        extra = [i for i in stored - known if i.rsplit("-", 1)[0] not in pending]
-        if extra:
-            self.store.delete(extra)
-        # passages committed before their vectors: the indexer embeds them next, with progress
-        missing = known - stored - self.catalog.unembedded_chunk_ids()
-        if missing:
-            logs.problem("vector index incomplete", missing=len(missing), of=len(known))
-            self._embed_chunks(self.store, sorted(missing))
+        return upkeep.collect_garbage(self.catalog, self.store)
 
     def _open_store(self) -> VectorStore:
         try:
@@ -420,32 +349,10 @@ class Engine:
                 VectorStore.forget_open_clients()
                 store = self._open_store()
             self._store = store
-        done = self._embed_chunks(store, None, progress)
+        done = upkeep.embed_chunks(self.catalog, store, self.embedder, None, progress)
         self.catalog.mark_embedded()
         self.catalog.set_meta("embedding_model", self.embedder.model_id)
         logs.event("repair", chunks=done)
-        return done
-
-    def _embed_chunks(
-        self, store: VectorStore, ids: list[str] | None, progress: Progress | None = None
-    ) -> int:
-        """Embed and store the catalog's chunks (all, or those with `ids`); how many were written."""
-        total = self.catalog.chunk_count() if ids is None else len(ids)
-        done = 0
-        batches = (
-            self.catalog.all_chunks(256)
-            if ids is None
-            else (list(self.catalog.chunks_by_id(ids[i : i + 256]).values()) for i in range(0, len(ids), 256))
-        )
-        for batch in batches:
-            texts = [embedding_text(c.heading, c.text) for c in batch]
-            vectors = self.embedder.embed(texts)
-            store.upsert(
-                [c.id for c in batch], vectors, [c.sha256 for c in batch], [fingerprint(t) for t in texts]
-            )
-            done += len(batch)
-            if progress:
-                progress(done, total, None, f"{done:,} of {total:,} passages")
         return done
 
     def watch(
