@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -138,84 +139,79 @@ def run(args: argparse.Namespace) -> int:
     with Engine(purpose=f"sealroom {args.command}") as engine:
         if engine.recovered:
             print(f"sealroom: {engine.recovered}", file=sys.stderr)
-        command = args.command
-        if command == "add":
-            for folder in args.folders:
-                print(f"watching {engine.add_folder(folder)}")
-        elif command == "remove":
-            print(f"stopped watching {engine.remove_folder(args.folder)}")
-        elif command == "folders":
-            for folder in engine.folders():
-                print(folder)
-        elif command == "index":
-            if args.retry_failed:
-                engine.retry_failed()
-            summary = engine.index(_progress_bar())
-            counts = summary.by_status
-            print(
-                f"{counts.get('indexed', 0)} indexed, {counts.get('failed', 0)} failed, "
-                f"{counts.get('skipped', 0)} skipped, {counts.get('pending', 0)} pending; "
-                f"this run: {summary.files} files, {summary.pages} pages, {summary.chunks} chunks "
-                f"in {summary.seconds:.1f} s"
-            )
-        elif command == "watch":
-            return _watch(engine, args.json)
-        elif command == "status":
-            status = engine.status()
-            if args.json:
-                _print_json(status)
-            else:
-                for f in status["files"]:
-                    print(f"{f['status']:<8} {f['path']}" + (f"  ({f['reason']})" if f["reason"] else ""))
-                print(
-                    f"{status['chunks']} chunks; "
-                    + ", ".join(f"{n} {s}" for s, n in sorted(status["counts"].items()))
-                )
-                if status["semantic_pending"]["message"]:
-                    print(status["semantic_pending"]["message"])
-        elif command == "search":
-            hits = engine.search(args.query, args.k, args.folder, args.types)
-            if args.json:
-                _print_json({"hits": [h.to_dict() for h in hits]})
-            else:
-                for n, h in enumerate(hits, 1):
-                    where = f"{h.path}" + (f", page {h.page}" if h.page else "")
-                    print(f"[{n}] {where}\n    {' '.join(h.text.split())[:300]}\n")
-        elif command == "ask":
-            return _ask(engine, args)
-        elif command == "eval":
-            return _eval(engine, args)
-        elif command == "export":
-            return _export(engine, args)
-        elif command == "destinations":
-            return _destinations(engine, args)
-        elif command == "outbox":
-            return _outbox(engine, args)
-        elif command == "audit":
-            return _audit(engine, args)
-        elif command == "repair":
-            print(f"rebuilt the vector index: {engine.repair(_progress_bar())} chunks")
-        elif command == "models":
-            if args.action == "add":
-                if not args.path:
-                    raise UsageError("models add needs a PATH to a .gguf file")
-                entry = engine.add_model(args.path)
-                print(f"added {entry.name} ({entry.sha256[:12]}, {entry.size / 1e6:.0f} MB)")
-            else:
-                models = engine.models()
-                if not models:
-                    print(
-                        "no chat model here is on the IT policy's allowed_model_sha256; add one with `models add`"
-                    )
-                for e in models:
-                    flag = " (default)" if e.default else ""
-                    print(
-                        f"{e.sha256[:12]}  {e.name}{flag}  {e.size / 1e6:.0f} MB  ctx {e.context_length}  {e.path}"
-                    )
-    return 0
+        return COMMANDS[args.command](engine, args) or 0
 
 
-def _watch(engine: Engine, as_json: bool) -> int:
+def _add(engine: Engine, args: argparse.Namespace) -> None:
+    for folder in args.folders:
+        print(f"watching {engine.add_folder(folder)}")
+
+
+def _remove(engine: Engine, args: argparse.Namespace) -> None:
+    print(f"stopped watching {engine.remove_folder(args.folder)}")
+
+
+def _folders(engine: Engine, args: argparse.Namespace) -> None:
+    for folder in engine.folders():
+        print(folder)
+
+
+def _index(engine: Engine, args: argparse.Namespace) -> None:
+    if args.retry_failed:
+        engine.retry_failed()
+    summary = engine.index(_progress_bar())
+    counts = summary.by_status
+    print(
+        f"{counts.get('indexed', 0)} indexed, {counts.get('failed', 0)} failed, "
+        f"{counts.get('skipped', 0)} skipped, {counts.get('pending', 0)} pending; "
+        f"this run: {summary.files} files, {summary.pages} pages, {summary.chunks} chunks "
+        f"in {summary.seconds:.1f} s"
+    )
+
+
+def _status(engine: Engine, args: argparse.Namespace) -> None:
+    status = engine.status()
+    if args.json:
+        _print_json(status)
+        return
+    for f in status["files"]:
+        print(f"{f['status']:<8} {f['path']}" + (f"  ({f['reason']})" if f["reason"] else ""))
+    print(f"{status['chunks']} chunks; " + ", ".join(f"{n} {s}" for s, n in sorted(status["counts"].items())))
+    if status["semantic_pending"]["message"]:
+        print(status["semantic_pending"]["message"])
+
+
+def _search(engine: Engine, args: argparse.Namespace) -> None:
+    hits = engine.search(args.query, args.k, args.folder, args.types)
+    if args.json:
+        _print_json({"hits": [h.to_dict() for h in hits]})
+        return
+    for n, h in enumerate(hits, 1):
+        where = f"{h.path}" + (f", page {h.page}" if h.page else "")
+        print(f"[{n}] {where}\n    {' '.join(h.text.split())[:300]}\n")
+
+
+def _repair(engine: Engine, args: argparse.Namespace) -> None:
+    print(f"rebuilt the vector index: {engine.repair(_progress_bar())} chunks")
+
+
+def _models(engine: Engine, args: argparse.Namespace) -> None:
+    if args.action == "add":
+        if not args.path:
+            raise UsageError("models add needs a PATH to a .gguf file")
+        entry = engine.add_model(args.path)
+        print(f"added {entry.name} ({entry.sha256[:12]}, {entry.size / 1e6:.0f} MB)")
+        return
+    models = engine.models()
+    if not models:
+        print("no chat model here is on the IT policy's allowed_model_sha256; add one with `models add`")
+    for e in models:
+        flag = " (default)" if e.default else ""
+        print(f"{e.sha256[:12]}  {e.name}{flag}  {e.size / 1e6:.0f} MB  ctx {e.context_length}  {e.path}")
+
+
+def _watch(engine: Engine, args: argparse.Namespace) -> int:
+    as_json = args.json
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
@@ -413,6 +409,26 @@ def _data_dir_name() -> str:
     from sealroom.core.runtime.paths import data_dir
 
     return str(data_dir())
+
+
+#: Every command: what it runs over the engine (None or an exit code back). `audit verify` runs without it.
+COMMANDS: dict[str, Callable[[Engine, argparse.Namespace], int | None]] = {
+    "add": _add,
+    "remove": _remove,
+    "folders": _folders,
+    "index": _index,
+    "watch": _watch,
+    "status": _status,
+    "search": _search,
+    "ask": _ask,
+    "eval": _eval,
+    "export": _export,
+    "destinations": _destinations,
+    "outbox": _outbox,
+    "audit": _audit,
+    "repair": _repair,
+    "models": _models,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

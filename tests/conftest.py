@@ -21,6 +21,7 @@ UNIT_MODULES = {
     "tests/core/test_answer.py",
     "tests/core/test_ask_pipeline.py",
     "tests/core/test_chunker.py",
+    "tests/core/test_cli.py",
     "tests/core/test_config.py",
     "tests/core/test_evaluate.py",
     "tests/core/test_evidence.py",
