@@ -13,6 +13,7 @@ import pytest
 from sealroom.core.output.destinations import NOT_A_FILE, Destination, FolderWriter, Refused, check_policy
 from sealroom.core.output.outbox import Outbox
 from sealroom.core.runtime.config import Settings
+from tests.fakes import RefusingWriter
 
 
 def test_a_link_inside_an_allowed_folder_is_judged_by_where_it_leads(tmp_path: Path):
@@ -121,24 +122,11 @@ def test_a_refused_destination_is_tried_once_per_round_not_once_per_export(
     """A wrong password is one failed login, not one per waiting export (domain lockout policies count them)."""
     import sealroom.core.output.outbox as outbox_module
 
-    tries: list[str] = []
-
-    class Refusing:
-        def existing_sha256(self, name: str) -> str | None:
-            tries.append(name)
-            raise Refused("//files/legal: wrong user name or password")
-
-        def put(self, name: str, data: bytes) -> bool:
-            raise AssertionError("never reached")
-
-        def remove(self, name: str) -> None: ...
-
-        def close(self) -> None: ...
-
+    refusing = RefusingWriter()
     box = Outbox(tmp_path / "home")
     items = [box.add("Legal", f"r{i}.md", b"data", "answer", f"answer {i}") for i in range(6)]
     dest = Destination("Legal", "smb", host="files", share="legal", user="u")
-    monkeypatch.setattr(outbox_module, "writer", lambda d: Refusing())
+    monkeypatch.setattr(outbox_module, "writer", lambda d: refusing)
     box.deliver(lambda name: dest, lambda d: None)
-    assert len(tries) == 1
+    assert len(refusing.tries) == 1
     assert all(box.get(i.id).status == "failed" and "password" in box.get(i.id).reason for i in items)

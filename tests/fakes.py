@@ -1,0 +1,102 @@
+"""The fakes for unit tests of logic, in one place: a retriever over three passages, an embedder that
+knows nothing, a model that says what it is told, a destination writer that refuses. Everything else in the
+tests is real (files, SQLite, Chroma, models, smbd, the keyring)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from sealroom.core.answer.text import content_terms
+from sealroom.core.output.destinations import Refused
+from sealroom.core.protocols import Hit
+
+PASSAGES = [
+    (
+        "/docs/policy.pdf",
+        2,
+        "Backups are kept for two years. Audit logs are kept for ten years after the contract ends.",
+    ),
+    (
+        "/docs/referral.docx",
+        None,
+        "Referral for patient PX-20417, signed by Dr. Miriam Okafor on 3 May 2024.",
+    ),
+    ("/docs/canteen.txt", None, "The canteen opens at noon on weekdays."),
+]
+
+
+class FakeRetriever:
+    def __init__(self) -> None:
+        self.queries: list[str] = []
+
+    def search(self, query: str, k: int = 6, folders=None, types=None, context: str = "") -> list[Hit]:
+        query = f"{context} {query}".strip()
+        self.queries.append(query)
+        terms = content_terms(query)
+        scored = [(len(terms & content_terms(t)), i) for i, (_, _, t) in enumerate(PASSAGES)]
+        out = []
+        for score, i in sorted(scored, reverse=True):
+            if score:
+                path, page, text = PASSAGES[i]
+                out.append(Hit(f"c{i}", path, page, None, text, 1.0, 0.6, True, 0, len(text), f"{i}" * 64, 0))
+        return out[:k]
+
+    def known_words(self, words: list[str]) -> set[str]:
+        every = set().union(*(content_terms(t) for _, _, t in PASSAGES))
+        return {w for w in words if content_terms(w) & every}
+
+
+class FakeEmbedder:
+    model_id = "fake"
+    dimension = 8
+
+    def warm_up(self) -> None: ...
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return []
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return np.ones((len(texts), 8), dtype=np.float32)
+
+
+class FakeModel:
+    n_ctx = 2048
+    has_chat_template = False
+    finish_reason = "stop"
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.prompts: list[str] = []
+        self.calls = 0
+
+    def warm_up(self) -> None: ...
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        return [len(t) // 4 for t in texts]
+
+    def generate(self, prompt=None, messages=None, max_tokens=256, stop=None) -> Iterator[str]:
+        self.calls += 1
+        self.prompts.append(prompt or "")
+        for word in self.reply.split(" "):
+            yield word + " "
+
+    def cancel(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class RefusingWriter:
+    """A destination that refuses every login (a wrong password); counts how often it was tried."""
+
+    def __init__(self) -> None:
+        self.tries: list[str] = []
+
+    def existing_sha256(self, name: str) -> str | None:
+        self.tries.append(name)
+        raise Refused("//files/legal: wrong user name or password")
+
+    def put(self, name: str, data: bytes) -> bool:
+        raise AssertionError("never reached: the login failed")
+
+    def remove(self, name: str) -> None: ...
+
+    def close(self) -> None: ...
