@@ -29,7 +29,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -283,127 +283,158 @@ class AuditTrail:
         keyring = self._use_keyring and secrets_store.available()
         key = self.key(create=False) if keyring else None
         anchor = self._anchor() if keyring else None
-        checked = ("chain",) + (("signatures", "anchor") if keyring else ())
         skipped = () if keyring else ("signatures", "anchor")
-
-        def result(ok: bool, records: int, signed: int, message: str, seq: int | None = None) -> Verification:
-            if skipped and ok:
-                message += "; signatures and the keyring's anchor NOT checked (no keyring answered)"
-            return Verification(ok, records, signed, message, seq, checked, skipped)
-
-        if anchor and anchor.get("broken"):
-            return result(
-                False, 0, 0, f"the keyring's anchor recorded: {anchor['broken']}", anchor.get("seq")
-            )
+        checked = ("chain",) + (("signatures", "anchor") if keyring else ())
+        walk = _Walk()
         try:
-            raw_head = json.loads(self.head_path.read_text(encoding="utf-8"))
+            if anchor and anchor.get("broken"):
+                raise _Broken(f"the keyring's anchor recorded: {anchor['broken']}", anchor.get("seq"))
+            head, lines, torn = self._read_trail()
+            if head is None:
+                if anchor:
+                    raise _Broken(
+                        "the audit trail is missing or was replaced: the keyring's anchor says record "
+                        f"{anchor['seq']} was written",
+                        anchor.get("seq"),
+                    )
+                if lines:
+                    raise _Broken("the trail's head file is missing", 1)
+                message = "OK: the audit trail is empty"
+            else:
+                walk.run(head, lines, key if keyring else None, keyring, anchor)
+                walk.check_ends(head, key, keyring, anchor)
+                message = walk.summary(len(lines), torn)
+        except _Broken as broken:
+            return Verification(
+                False, walk.records, walk.signed, broken.message, broken.seq, checked, skipped
+            )
+        if skipped:
+            message += "; signatures and the keyring's anchor NOT checked (no keyring answered)"
+        return Verification(True, walk.records, walk.signed, message, None, checked, skipped)
+
+    def _read_trail(self) -> tuple[dict[str, Any] | None, list[str], bool]:
+        """The head (None when absent), the record lines, and whether the last line was cut short."""
+        try:
+            head = json.loads(self.head_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raw_head = None
+            head = None
         except (OSError, ValueError):
-            return result(False, 0, 0, "the trail's head file is unreadable")
+            raise _Broken("the trail's head file is unreadable") from None
         raw = self.path.read_bytes() if self.path.exists() else b""
         torn = bool(raw) and not raw.endswith(b"\n")  # a kill mid-write: the app removes it and says so
         lines = [x for x in raw.decode("utf-8", "surrogateescape").split("\n") if x.strip()]
-        if torn:
-            lines = lines[:-1]
-        if raw_head is None:
-            if anchor:
-                return result(
-                    False,
-                    len(lines),
-                    0,
-                    f"the audit trail is missing or was replaced: the keyring's anchor says record {anchor['seq']} "
-                    "was written",
-                    anchor.get("seq"),
-                )
-            if lines:
-                return result(False, 0, 0, "the trail's head file is missing", 1)
-            return result(True, 0, 0, "OK: the audit trail is empty")
-        seq, prev = int(raw_head.get("base_seq", 1)), raw_head.get("base_prev", GENESIS)
-        signed = unsigned = anchored = 0
-        anchor_seen = False
-        last: dict[str, Any] = {}
-        for n, line in enumerate(lines):
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                return result(False, n, signed, f"record {seq} is not valid JSON", seq)
-            if not isinstance(rec, dict) or rec.get("seq") != seq:
-                got = rec.get("seq") if isinstance(rec, dict) else None
-                what = "missing (deleted)" if isinstance(got, int) and got > seq else "out of order"
-                return result(False, n, signed, f"record {seq} is {what}: found record {got} there", seq)
-            if rec.get("prev") != prev:
-                return result(False, n, signed, f"record {seq} does not follow record {seq - 1}", seq)
-            if hashlib.sha256(_canonical(rec)).hexdigest() != rec.get("hash"):
-                return result(False, n, signed, f"record {seq} was changed (hash does not match)", seq)
+        return head, lines[:-1] if torn else lines, torn
+
+
+class _Broken(Exception):
+    def __init__(self, message: str, seq: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.seq = message, seq
+
+
+@dataclass
+class _Walk:
+    """One pass along the chain: what it counted, and where it ended."""
+
+    records: int = 0
+    signed: int = 0
+    unsigned: int = 0
+    anchored: int = 0
+    anchor_seen: bool = False
+    behind: bool = False
+    seq: int = 1
+    prev: str = GENESIS
+    last: dict[str, Any] = field(default_factory=dict)
+
+    def run(
+        self,
+        head: dict[str, Any],
+        lines: list[str],
+        key: bytes | None,
+        keyring: bool,
+        anchor: dict[str, Any] | None,
+    ) -> None:
+        self.seq, self.prev = int(head.get("base_seq", 1)), head.get("base_prev", GENESIS)
+        for line in lines:
+            rec = self._record(line)
             if keyring:
-                if "mac" in rec:
-                    if key is None:
-                        return result(
-                            False,
-                            n,
-                            signed,
-                            "the trail is signed but the keyring no longer holds its key",
-                            seq,
-                        )
-                    if rec["mac"] != hmac.new(key, rec["hash"].encode(), "sha256").hexdigest():
-                        return result(
-                            False, n, signed, f"record {seq} was changed (signature does not match)", seq
-                        )
-                    signed += 1
-                elif signed and "unsigned" not in rec:
-                    return result(False, n, signed, f"record {seq} lost its signature", seq)
-            unsigned += "unsigned" in rec
-            anchored += "anchored" in rec
-            if anchor and seq == anchor.get("seq"):
+                self._signature(rec, key)
+            self.unsigned += "unsigned" in rec
+            self.anchored += "anchored" in rec
+            if anchor and self.seq == anchor.get("seq"):
                 if rec["hash"] != anchor.get("hash"):
-                    return result(
-                        False, n, signed, f"record {seq} is not the record the keyring's anchor holds", seq
-                    )
-                anchor_seen = True
-            prev, seq, last = rec["hash"], seq + 1, rec
-        head_mac = hmac.new(key, _canonical(raw_head), "sha256").hexdigest() if key else ""
-        if key and (raw_head.get("mac") or not last.get("unsigned")) and raw_head.get("mac") != head_mac:
-            return result(False, 0, 0, "the trail's head file was changed (signature does not match)")
-        head_seq = int(raw_head.get("seq", 0))
-        behind = seq - 1 == head_seq + 1 and last.get("prev") == raw_head.get("hash")  # kill before the head
-        if not behind and (seq - 1 != head_seq or prev != raw_head.get("hash")):
-            if seq - 1 < head_seq:
-                return result(
-                    False,
-                    len(lines),
-                    signed,
-                    f"the trail was cut: records {seq} to {head_seq} are missing",
-                    seq,
-                )
-            return result(False, len(lines), signed, "the trail does not end where its head says", seq)
-        if keyring and anchor is None and anchored:
-            return result(False, len(lines), signed, "the keyring's anchor of this trail was removed")
-        if anchor and not anchor_seen:
-            a_seq = int(anchor.get("seq", 0))
-            pruned = a_seq < int(raw_head.get("base_seq", 1))
-            if not pruned or (
-                a_seq == int(raw_head.get("base_seq", 1)) - 1
-                and anchor.get("hash") != raw_head.get("base_prev")
-            ):
-                return result(
-                    False,
-                    len(lines),
-                    signed,
+                    raise _Broken(f"record {self.seq} is not the record the keyring's anchor holds", self.seq)
+                self.anchor_seen = True
+            self.prev, self.seq, self.last = rec["hash"], self.seq + 1, rec
+            self.records += 1
+
+    def _record(self, line: str) -> dict[str, Any]:
+        seq = self.seq
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            raise _Broken(f"record {seq} is not valid JSON", seq) from None
+        if not isinstance(rec, dict) or rec.get("seq") != seq:
+            got = rec.get("seq") if isinstance(rec, dict) else None
+            what = "missing (deleted)" if isinstance(got, int) and got > seq else "out of order"
+            raise _Broken(f"record {seq} is {what}: found record {got} there", seq)
+        if rec.get("prev") != self.prev:
+            raise _Broken(f"record {seq} does not follow record {seq - 1}", seq)
+        if hashlib.sha256(_canonical(rec)).hexdigest() != rec.get("hash"):
+            raise _Broken(f"record {seq} was changed (hash does not match)", seq)
+        return rec
+
+    def _signature(self, rec: dict[str, Any], key: bytes | None) -> None:
+        seq = self.seq
+        if "mac" in rec:
+            if key is None:
+                raise _Broken("the trail is signed but the keyring no longer holds its key", seq)
+            if rec["mac"] != hmac.new(key, rec["hash"].encode(), "sha256").hexdigest():
+                raise _Broken(f"record {seq} was changed (signature does not match)", seq)
+            self.signed += 1
+        elif self.signed and "unsigned" not in rec:
+            raise _Broken(f"record {seq} lost its signature", seq)
+
+    def check_ends(
+        self, head: dict[str, Any], key: bytes | None, keyring: bool, anchor: dict[str, Any] | None
+    ) -> None:
+        """The trail ends where its (signed) head says, or one record after it (a kill before the head
+        was written), and it holds the record the keyring's anchor names."""
+        head_mac = hmac.new(key, _canonical(head), "sha256").hexdigest() if key else ""
+        if key and (head.get("mac") or not self.last.get("unsigned")) and head.get("mac") != head_mac:
+            raise _Broken("the trail's head file was changed (signature does not match)")
+        end, head_seq = self.seq - 1, int(head.get("seq", 0))
+        self.behind = end == head_seq + 1 and self.last.get("prev") == head.get("hash")
+        if not self.behind and (end != head_seq or self.prev != head.get("hash")):
+            if end < head_seq:
+                raise _Broken(f"the trail was cut: records {self.seq} to {head_seq} are missing", self.seq)
+            raise _Broken("the trail does not end where its head says", self.seq)
+        if keyring and anchor is None and self.anchored:
+            raise _Broken("the keyring's anchor of this trail was removed")
+        if anchor and not self.anchor_seen:
+            a_seq, base = int(anchor.get("seq", 0)), int(head.get("base_seq", 1))
+            pruned = a_seq < base and not (a_seq == base - 1 and anchor.get("hash") != head.get("base_prev"))
+            if not pruned:
+                raise _Broken(
                     f"the trail was rolled back or cut: the keyring's anchor says record {a_seq} was written; "
-                    f"the trail ends at record {seq - 1}",
-                    seq,
+                    f"the trail ends at record {end}",
+                    self.seq,
                 )
-        how = f"{signed} signed with the keyring's key" if signed else "not signed (no keyring key)"
-        noted = [f"{unsigned} written while no keyring answered (noted, not signed)"] if unsigned else []
+
+    def summary(self, records: int, torn: bool) -> str:
+        how = f"{self.signed} signed with the keyring's key" if self.signed else "not signed (no keyring key)"
+        noted = (
+            [f"{self.unsigned} written while no keyring answered (noted, not signed)"]
+            if self.unsigned
+            else []
+        )
         if torn:
             noted.append("the last record was cut short by a crash (removed and noted at the next record)")
-        if behind:
+        if self.behind:
             noted.append("the head is one record behind (a crash; moved on at the next record)")
-        if anchor_seen:
+        if self.anchor_seen:
             noted.append("matches the keyring's anchor")
-        text = f"OK: {len(lines)} records, chain intact, {how}" + "".join(f"; {x}" for x in noted)
-        return result(True, len(lines), signed, text)
+        return f"OK: {records} records, chain intact, {how}" + "".join(f"; {x}" for x in noted)
 
 
 def _rolled_back(anchor: dict[str, Any], head: dict[str, Any]) -> str:
