@@ -23,7 +23,7 @@ from typing import Any
 
 from sealroom.core.answer.evidence import QUESTION_FRAMING as FRAMING
 from sealroom.core.answer.evidence import Evidence
-from sealroom.core.answer.text import NEGATION, content_terms, facts, facts_in, is_abbreviation
+from sealroom.core.answer.text import NEGATION, NUMBER, content_terms, facts, facts_in, is_abbreviation
 
 CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[\d+(?:\s*,\s*\d+)*\])*\s+")
@@ -82,7 +82,7 @@ class Verifier:
         example_answers: Sequence[str] = (),
         min_coverage: float = 0.6,
     ) -> None:
-        self.question_terms = content_terms(question)
+        self.question, self.question_terms = question, content_terms(question)
         self.quotes: dict[int, str] = {}
         for e in evidence:
             self.quotes[e.n] = (self.quotes.get(e.n, "") + " " + e.shown).strip()
@@ -132,6 +132,13 @@ class Verifier:
                 "its figures are not in one quote about what it says" if stated else "it matches no one quote"
             )
             return SentenceCheck(bare, cites, reason=why, matched=matched)
+        if stated and not _figures_attached(bare, self.units[unit][1], self.question):
+            return SentenceCheck(
+                bare,
+                cites,
+                reason="it ties a figure to words its quote does not put next to it",
+                matched=matched,
+            )
         if NEGATION.search(bare) and not NEGATION.search(evidence):
             return SentenceCheck(bare, cites, reason="it denies what the evidence says", matched=matched)
         terms, quoted = content_terms(bare), content_terms(evidence)
@@ -187,6 +194,44 @@ class Verifier:
         shares = {n: len(terms & content_terms(q)) / len(terms) for n, q in self.quotes.items()}
         best = max(shares, key=shares.__getitem__, default=None)
         return [best] if best is not None and shares[best] >= self.min_coverage else []
+
+
+#: How far a figure's own words reach: the next content words of the sentence's clause, and the quote's
+#: words on either side of the same figure.
+AFTER_FIGURE, AROUND_FIGURE = 3, 10
+WORDS = re.compile(r"\d+(?:[.,]\d+)*|\w[\w'-]*|[,;:.!?()]")
+
+
+def _figures_attached(sentence: str, quote: str, question: str) -> bool:
+    """Whether each figure the sentence adds to the question is tied to what the question asks about as its
+    quote ties it: of the question's words that follow the figure in the sentence's clause, at least one is
+    near the same figure in the quote. '30 days after your receipt of the notice' does not vouch for
+    '30 days after termination' when the question asks about termination."""
+    said, quoted = WORDS.findall(sentence.lower()), WORDS.findall(quote.lower())
+    asked, asked_terms = set(WORDS.findall(question.lower())), content_terms(question)
+    for i, token in enumerate(said):
+        if not NUMBER.fullmatch(token) or token in asked:
+            continue  # not a figure, or one the question names ('MPL 2.0'): the subject, not the answer
+        attached: set[str] = set()
+        for word in said[i + 1 :]:
+            if word in ",;:.!?()" or len(attached) >= AFTER_FIGURE:
+                break
+            attached |= content_terms(word)
+        attached = {t for t in attached if _related({t}, asked_terms)}
+        places = [j for j, w in enumerate(quoted) if w == token]
+        near = [
+            content_terms(" ".join(quoted[max(0, j - AROUND_FIGURE) : j + AROUND_FIGURE + 1])) for j in places
+        ]
+        if attached and near and not any(_related(attached, terms) for terms in near):
+            return False
+    return True
+
+
+def _related(terms: set[str], others: set[str]) -> bool:
+    """Whether a word of `terms` is one of `others` or shares its first six letters ('termination',
+    'terminated'): the stemmer keeps the noun and the verb apart."""
+    heads = {o[:6] for o in others if len(o) >= 6}
+    return bool(terms & others) or any(len(t) >= 6 and t[:6] in heads for t in terms)
 
 
 def _bare(sentence: str) -> str:

@@ -134,3 +134,25 @@ def test_a_figure_is_not_given_to_another_parameter_than_the_one_it_is_listed_un
     v = Verifier("What is the default autovacuum_freeze_max_age?", [quote], {1: quote.quote})
     assert not v.check("The default autovacuum_freeze_max_age is 2.1 billion [1].").verified
     assert v.check("The vacuum_failsafe_age can be set up to 2.1 billion [1].").verified
+
+
+def test_a_figure_tied_to_other_words_than_its_quotes_is_dropped():
+    """Seen with the default model on GPL-3: every word and the figure are in the quote, the relation is not."""
+    quote = (
+        "Moreover, your license from a particular copyright holder is reinstated permanently if the copyright "
+        "holder notifies you of the violation by some reasonable means, this is the first time you have "
+        "received notice of violation of this License (for any work) from that copyright holder, and you cure "
+        "the violation prior to 30 days after your receipt of the notice."
+    )
+    v = Verifier(
+        "How long does a licensee have to cure a violation before the licence is terminated permanently?",
+        [ev(1, quote, "/docs/gpl-3.txt")],
+        {1: quote},
+        [EXAMPLE_ANSWER],
+    )
+    wrong = v.check(
+        "The licensee has to cure the violation before 30 days after termination of the license [1]."
+    )
+    assert not wrong.verified and "next to it" in wrong.reason
+    right = v.check("The violation must be cured within 30 days after receipt of the notice [1].")
+    assert right.verified, right.reason
