@@ -82,19 +82,17 @@ def _sealed(path: str, sha256: str | None) -> str:
     not swap the model. Raises when the bytes are not the ones the catalogue and the policy allowed."""
     if not sha256:
         return path
-    import hashlib
+    from sealroom.core.runtime.hashing import sha256_of_stream
 
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    digest = hashlib.sha256()
-    while block := os.read(fd, 8 << 20):
-        digest.update(block)
-    if digest.hexdigest() != sha256:
+    with open(fd, "rb", closefd=False) as handle:
+        got = sha256_of_stream(handle)
+    if got != sha256:
         os.close(fd)
         raise ValueError(
             f"{os.path.basename(path)} is not the model the catalogue and the IT policy allowed "
-            f"(its sha256 is {digest.hexdigest()[:16]}…, expected {sha256[:16]}…): refusing to load it"
+            f"(its sha256 is {got[:16]}…, expected {sha256[:16]}…): refusing to load it"
         )
-    os.lseek(fd, 0, os.SEEK_SET)
     held = f"/proc/self/fd/{fd}"
     return held if os.path.exists(held) else path  # the fd stays open: the mapping is of these bytes
 

@@ -85,7 +85,8 @@ class AuditTrail:
         self._use_keyring = use_keyring
         self._key: bytes | bool | None = False  # False: not looked up yet
         self._lock = threading.Lock()
-        self._last: dict[str, Any] | None = None  # the last record written by this process
+        # the trail's last record: learnt from the file at this process's first record, then the one it wrote
+        self._last: dict[str, Any] | None = None
         self.user = _user()
 
     # --- the HMAC key ------------------------------------------------------------------
@@ -112,13 +113,16 @@ class AuditTrail:
         if not self.enabled:
             return None
         with self._lock:
-            head, notes = self._recover(self._head())
+            if self._last is None:  # this process's first record: mend what a kill left, learn the last one
+                head, notes = self._recover(self._head())
+            else:  # the trail ends with what this process wrote: nothing to mend
+                head, notes = self._head(), []
             key = self.key()
             anchor = self._anchor() if key else None
             if anchor is not None and not anchor.get("broken"):
                 lost = _rolled_back(anchor, head)
                 if lost:
-                    anchor["broken"] = f"{lost} (found {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())})"
+                    anchor["broken"] = f"{lost} (found {_now()})"
                     self._set_anchor(anchor)
                     notes.append(("audit_rollback_detected", {"reason": lost}))
             for note, fields in notes:
@@ -132,16 +136,17 @@ class AuditTrail:
         """Write one record after `head`; returns the new head (the record is `_last`)."""
         rec: dict[str, Any] = {
             "seq": head["seq"] + 1,
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "time": _now(),
             "ts": round(time.time(), 3),
             "user": self.user,
             "event": event,
             "data": data,
             "prev": head["hash"],
         }
+        last = self._last or {}
         if key:
             rec["anchored"] = 1
-        elif self._signing():
+        elif "mac" in last or "unsigned" in last:  # the trail was being signed: say why this one is not
             rec["unsigned"] = "no keyring answered: written unsigned, as the app noted"
         rec["hash"] = hashlib.sha256(_canonical(rec)).hexdigest()
         if key:
@@ -155,16 +160,11 @@ class AuditTrail:
         finally:
             os.close(fd)
         head = {**head, "seq": rec["seq"], "hash": rec["hash"]}
-        self._write_head(head, signed=bool(key))
+        self._write_head(head, key)
         if key:
             self._set_anchor({"seq": rec["seq"], "hash": rec["hash"], **_broken(anchor)})
         self._last = rec
         return head
-
-    def _signing(self) -> bool:
-        """Whether the trail was being signed (its last record has a signature or says why not)."""
-        last = self._last if self._last is not None else _last_record(self._tail())
-        return bool(last and ("mac" in last or "unsigned" in last))
 
     # --- the anchor in the keyring ------------------------------------------------------
     def _anchor(self) -> dict[str, Any] | None:
@@ -200,6 +200,7 @@ class AuditTrail:
             )
             tail = self._tail()
         last = _last_record(tail)
+        self._last = last or {}
         if (
             last is not None
             and last.get("seq") == head["seq"] + 1
@@ -225,9 +226,9 @@ class AuditTrail:
                     pass
             return {"seq": 0, "hash": GENESIS, "base_seq": 1, "base_prev": GENESIS}
 
-    def _write_head(self, head: dict[str, Any], signed: bool = True) -> None:
+    def _write_head(self, head: dict[str, Any], key: bytes | None) -> None:
+        """The head, signed with `key` when there is one."""
         body = {k: head[k] for k in ("seq", "hash", "base_seq", "base_prev")}
-        key = self.key(create=False) if signed else None
         if key:
             body["mac"] = hmac.new(key, _canonical(body), "sha256").hexdigest()
         tmp = self.head_path.with_suffix(".tmp")
@@ -254,7 +255,7 @@ class AuditTrail:
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8", errors="surrogateescape")
             os.replace(tmp, self.path)
-            self._write_head(head)
+            self._write_head(head, self.key(create=False))
         self.record("audit_pruned", records=dropped, older_than_days=days)
         return dropped
 
@@ -435,6 +436,10 @@ class _Walk:
         if self.anchor_seen:
             noted.append("matches the keyring's anchor")
         return f"OK: {records} records, chain intact, {how}" + "".join(f"; {x}" for x in noted)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _rolled_back(anchor: dict[str, Any], head: dict[str, Any]) -> str:

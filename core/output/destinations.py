@@ -174,14 +174,14 @@ def check_policy(dest: Destination, settings: Settings) -> None:
     settings = under_policy(settings)
     if not settings.export_enabled:
         raise Refused("exports are turned off by your IT policy")
-    patterns = settings.export_destinations
+    patterns, points = settings.export_destinations, pointed_at(dest)
     if patterns and not any(
         fnmatch.fnmatchcase(value.casefold(), _resolved_pattern(p).casefold())
         for p in patterns
-        for value in pointed_at(dest)
+        for value in points
         if value
     ):
-        where = " → ".join(dict.fromkeys([dest.target, pointed_at(dest)[0]]))
+        where = " → ".join(dict.fromkeys([dest.target, points[0]]))
         raise Refused(f"destination '{dest.name}' ({where}) is not among those your IT policy allows")
     if dest.kind == "smb" and dest.host.casefold() not in {h.casefold() for h in settings.allowed_hosts}:
         raise Refused(
@@ -208,10 +208,6 @@ def _inside(name: str) -> str:
     return name
 
 
-#: What a write into a destination that refuses it fails with (it will not get better by waiting).
-REFUSED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ELOOP, errno.ENOTDIR, errno.EISDIR}
-
-
 def _has_default_acl(fd: int) -> bool:
     """Whether the folder has a default POSIX ACL: then it, not Sealroom's umask, sets a new file's access."""
     try:
@@ -229,7 +225,8 @@ class FolderWriter:
     """Writes into a folder through a handle on it, never following a link: the folder is opened once (its
     real path, as the policy judged it), a temporary file is created there under a random name with
     O_EXCL | O_NOFOLLOW, and hard-linked to its final name (which never replaces and never follows a link
-    planted there). A name that is a link, a pipe or a device is refused, never opened."""
+    planted there). A name taken by a link, a pipe or a device is never opened: it counts as taken
+    (`NOT_A_FILE`), so the outbox uses the next free name."""
 
     def __init__(self, dest: Destination) -> None:
         self.root = Path(os.path.realpath(dest.path))
@@ -257,8 +254,8 @@ class FolderWriter:
             return Refused(f"cannot {what} {where}: permission denied")
         if exc.errno == errno.ELOOP:
             return Refused(f"{where} is a link: Sealroom never writes through links in a destination")
-        if exc.errno in REFUSED_ERRNOS:
-            return Refused(f"cannot {what} {where}: {os.strerror(exc.errno or 0)}")
+        if exc.errno in (errno.ENOTDIR, errno.EISDIR):  # will not get better by waiting either
+            return Refused(f"cannot {what} {where}: {os.strerror(exc.errno)}")
         return exc if isinstance(exc, SealroomError) else Offline(f"cannot {what} {where}: {exc.strerror}")
 
     def existing_sha256(self, name: str) -> str | None:

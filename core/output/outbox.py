@@ -143,29 +143,27 @@ class Outbox:
                 if (force or i.next_try <= now) and (only is None or i.destination == only)
             ]
             writers: dict[str, Writer] = {}
-            offline: dict[str, str] = {}  # one unreachable destination is not tried again this round
-            refused: dict[str, str] = {}  # nor one that refused (a wrong password is one failed login, not 6)
+            # a destination that was unreachable, or refused (a wrong password is one failed login, not
+            # six), is not tried again this round: its other items get the same answer
+            stopped: dict[str, Offline | Refused] = {}
             try:
                 for item in due:
                     dest: Destination | None = None
                     try:
                         dest = destinations(item.destination)
                         check(dest)
-                        if dest.name in offline:
-                            raise Offline(offline[dest.name])
-                        if dest.name in refused:
-                            raise Refused(refused[dest.name])
+                        if dest.name in stopped:
+                            raise stopped[dest.name]
                         if dest.name not in writers:
                             writers[dest.name] = writer(dest)
                         self._deliver_one(item, writers[dest.name])
-                    except Offline as exc:
+                    except (Offline, Refused) as exc:
                         if dest is not None:
-                            offline[dest.name] = str(exc)
-                        self._postpone(item, str(exc))
-                    except Refused as exc:  # password, policy, permissions: waiting will not help
-                        if dest is not None:
-                            refused[dest.name] = str(exc)
-                        self._fail(item, str(exc))
+                            stopped.setdefault(dest.name, exc)
+                        if isinstance(exc, Offline):
+                            self._postpone(item, str(exc))
+                        else:  # password, policy, permissions: waiting will not help
+                            self._fail(item, str(exc))
                     except SealroomError as exc:
                         self._fail(item, str(exc))
                     except OSError as exc:

@@ -143,11 +143,6 @@ def _provenance(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _flags(a: dict[str, Any]) -> list[str]:
-    """The notes shown under an answer, worded as in the window."""
-    return list(a.get("notes", []))
-
-
 def _md_escape(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", text)
 
@@ -159,9 +154,9 @@ def markdown(doc: dict[str, Any]) -> str:
         for line in a["answer"].splitlines():  # each line its own paragraph, as shown in the window
             if line.strip():
                 out += [_md_escape(line), ""]
-        for flag in _flags(a):
+        for flag in a["notes"]:
             out.append(f"> {flag}")
-        if _flags(a):
+        if a["notes"]:
             out.append("")
         if a["citations"]:
             out += ["### Sources", ""]
@@ -205,7 +200,7 @@ def word(doc: dict[str, Any]) -> bytes:
         for line in a["answer"].splitlines():
             if line.strip():
                 d.add_paragraph(_xml_safe(line))
-        for flag in _flags(a):
+        for flag in a["notes"]:
             d.add_paragraph(_xml_safe(flag), style="Intense Quote")
         if a["citations"]:
             d.add_heading("Sources", level=2)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,25 +117,22 @@ def stricter(key: str, policy: Any, other: Any) -> Any:
 
 def load_policy() -> dict[str, Any]:
     """The keys the IT policy sets, from every policy file that applies (see the module's rule)."""
-    known, merged = _known_keys(), dict[str, Any]()
+    merged: dict[str, Any] = {}
     for path in policy_paths():
         for key, value in _read(path).items():
-            if key not in known:
-                raise SealroomError(f"unknown setting '{key}' in {path}")
             merged[key] = stricter(key, merged[key], value) if key in merged else value
     return merged
 
 
 def under_policy(settings: Settings) -> Settings:
     """`settings` with every key the policy sets held to it (a stricter value stands)."""
-    import dataclasses
-
     policy = load_policy()
     held = {k: stricter(k, v, getattr(settings, k)) for k, v in policy.items()}
-    return dataclasses.replace(settings, **held, locked=frozenset(policy) | settings.locked)
+    return replace(settings, **held, locked=frozenset(policy) | settings.locked)
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """A settings or policy file's keys; a key Sealroom does not know is an error naming the file."""
     if not path.is_file():
         return {}
     try:
@@ -143,6 +140,10 @@ def _read(path: Path) -> dict[str, Any]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise SealroomError(f"cannot read settings file {path}: {exc}") from None
     data.pop("schema_version", None)
+    known = _known_keys()
+    for key in data:
+        if key not in known:
+            raise SealroomError(f"unknown setting '{key}' in {path}")
     return data
 
 
@@ -151,11 +152,7 @@ def _known_keys() -> set[str]:
 
 
 def load_settings() -> Settings:
-    known, user = _known_keys(), _read(user_settings_path())
-    for key in user:
-        if key not in known:
-            raise SealroomError(f"unknown setting '{key}' in {user_settings_path()}")
-    policy = load_policy()
+    user, policy = _read(user_settings_path()), load_policy()
     values = {**user, **{k: stricter(k, v, user[k]) if k in user else v for k, v in policy.items()}}
     return Settings(**values, locked=frozenset(policy))
 

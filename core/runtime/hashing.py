@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any, BinaryIO
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return sha256_of_stream(handle)
+
+
+def sha256_of_stream(handle: BinaryIO, digest: Any = None) -> str:
+    """The sha256 of what is left to read in `handle` (fed into `digest` when given)."""
+    digest = digest or hashlib.sha256()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+    return str(digest.hexdigest())
 
 
 def content_key(path: Path) -> str:
@@ -22,6 +28,4 @@ def content_key(path: Path) -> str:
     """
     digest = hashlib.sha256(b"sealroom-content-v1:" + path.suffix.lower().encode("utf-8", "replace") + b"\0")
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return sha256_of_stream(handle, digest)

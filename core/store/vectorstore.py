@@ -8,13 +8,15 @@ explicitly, so the function is only there to keep Chroma from creating its defau
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from sealroom.core.protocols import Embedder
+from sealroom.core.runtime import logs
 
 # Chroma holds the GIL while it writes (~0.15 ms a vector here): small batches keep the window responsive.
 WRITE_BATCH = 64
@@ -126,43 +128,39 @@ class VectorStore:
         chromadb 1.5.9 never trims it (chroma-core/chroma#7659): a deleted document's vectors and content
         sha256 would stay on disk. Only writes that a later delete of the same id cancels are removed, so
         replaying the log after a crash ends with the same index; the delete records (ids only) stay. Pages
-        are overwritten (secure_delete). A failure is logged and never fails the deletion."""
-        import sqlite3
-
-        from sealroom.core.runtime import logs
-
+        are overwritten (secure_delete)."""
         if not ids:
             return
         topic = f"%/{self._collection.id}"
-        try:
-            with contextlib.closing(sqlite3.connect(self.path / "chroma.sqlite3", timeout=30)) as db:
-                db.execute("PRAGMA secure_delete=ON")
-                with db:
-                    for start in range(0, len(ids), 500):
-                        part = list(ids[start : start + 500])
-                        marks = ",".join("?" * len(part))
-                        db.execute(
-                            f"DELETE FROM embeddings_queue WHERE topic LIKE ? AND id IN ({marks}) "
-                            "AND operation != ? AND seq_id < (SELECT MAX(d.seq_id) FROM embeddings_queue d "
-                            "WHERE d.id = embeddings_queue.id AND d.topic = embeddings_queue.topic "
-                            "AND d.operation = ?)",
-                            [topic, *part, DELETE_OPERATION, DELETE_OPERATION],
-                        )
-        except sqlite3.Error as exc:
-            logs.problem("deleted vectors left in Chroma's log", error=True, detail=str(exc))
+        with self._own_sql("deleted vectors left in Chroma's log") as db:
+            db.execute("PRAGMA secure_delete=ON")
+            with db:
+                for start in range(0, len(ids), 500):
+                    part = list(ids[start : start + 500])
+                    marks = ",".join("?" * len(part))
+                    db.execute(
+                        f"DELETE FROM embeddings_queue WHERE topic LIKE ? AND id IN ({marks}) "
+                        "AND operation != ? AND seq_id < (SELECT MAX(d.seq_id) FROM embeddings_queue d "
+                        "WHERE d.id = embeddings_queue.id AND d.topic = embeddings_queue.topic "
+                        "AND d.operation = ?)",
+                        [topic, *part, DELETE_OPERATION, DELETE_OPERATION],
+                    )
 
     def vacuum(self) -> None:
         """Rewrite Chroma's SQLite file so the pages its deletes freed (they keep the deleted rows' bytes:
         Chroma does not use secure_delete) are gone. Costs about a second per 100 MB; run after deletions."""
-        import sqlite3
+        with self._own_sql("Chroma's file not compacted after a deletion") as db:
+            db.execute("VACUUM")
 
-        from sealroom.core.runtime import logs
-
+    @contextlib.contextmanager
+    def _own_sql(self, failure: str) -> Iterator[sqlite3.Connection]:
+        """Chroma's SQLite file, opened beside Chroma for what its API cannot do. A failure is logged as
+        `failure` and never fails the deletion it follows."""
         try:
             with contextlib.closing(sqlite3.connect(self.path / "chroma.sqlite3", timeout=30)) as db:
-                db.execute("VACUUM")
+                yield db
         except sqlite3.Error as exc:
-            logs.problem("Chroma's file not compacted after a deletion", error=True, detail=str(exc))
+            logs.problem(failure, error=True, detail=str(exc))
 
     def query(self, embedding: np.ndarray, n: int) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first."""
