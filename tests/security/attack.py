@@ -11,6 +11,7 @@ folder, attacks, and checks that what IT decided held. Prints tried / held / fai
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +105,58 @@ def refused(proc: subprocess.CompletedProcess[str], *words: str) -> str:
 
 def folder_dest(home: Path, name: str, folder: Path, **env: str):
     return cli(home, "destinations", "add", name, "--folder", str(folder), env=env or None)
+
+
+def smb_dest(home: Path, name: str, url: str, password: str = "pw", **env: str):
+    return cli(
+        home,
+        "destinations",
+        "add",
+        name,
+        "--smb",
+        url,
+        "--user",
+        "u",
+        "--password-stdin",
+        stdin=password + "\n",
+        env=env or None,
+    )
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """`folder` mounted read-only (a bind mount in this namespace) while the block runs."""
+    subprocess.run(["mount", "--bind", str(folder), str(folder)], check=True)
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+def victim_file(base: Path) -> Path:
+    """A private file outside every destination, for links planted in one to point at."""
+    victim = base / "outside" / "victim.txt"
+    victim.parent.mkdir(parents=True, exist_ok=True)
+    victim.write_text("keep")
+    victim.chmod(0o600)
+    return victim
+
+
+def untouched(victim: Path) -> bool:
+    return victim.read_text() == "keep" and (victim.stat().st_mode & 0o777) == 0o600
+
+
+def ask_about_rent(base: Path, home: Path) -> dict:
+    """Index a one-line lease and ask about it: the answer's JSON (quotes found, so the model is asked)."""
+    docs = base / "docs"
+    docs.mkdir()
+    (docs / "lease.txt").write_text("The monthly rent is 900 euros, due on the first day of each month.\n")
+    cli(home, "add", str(docs))
+    cli(home, "index", timeout=300)
+    proc = cli(home, "ask", "What is the monthly rent?", "--json", timeout=300)
+    expect(proc.returncode == 0, proc.stderr[-200:])
+    return json.loads(proc.stdout)
 
 
 # --- 1. the policy holds against the user it binds -------------------------------------------------
@@ -273,18 +326,7 @@ def an_allowed_folder_swapped_for_a_link_after_adding_is_refused(base: Path) -> 
 @case("destinations")
 def an_smb_host_the_policy_does_not_list_is_refused_at_add(base: Path) -> str:
     strict(base)
-    proc = cli(
-        base / "home",
-        "destinations",
-        "add",
-        "S",
-        "--smb",
-        "//evil.example/share",
-        "--user",
-        "u",
-        "--password-stdin",
-        stdin="pw\n",
-    )
+    proc = smb_dest(base / "home", "S", "//evil.example/share")
     return refused(proc)
 
 
@@ -293,19 +335,7 @@ def a_looser_policy_file_cannot_list_another_host(base: Path) -> str:
     strict(base)
     loose = base / "loose.toml"
     loose.write_text('allowed_hosts = ["evil.example"]\nexport_destinations = []\n')
-    proc = cli(
-        base / "home",
-        "destinations",
-        "add",
-        "S",
-        "--smb",
-        "//evil.example/share",
-        "--user",
-        "u",
-        "--password-stdin",
-        stdin="pw\n",
-        env={"SEALROOM_POLICY": str(loose)},
-    )
+    proc = smb_dest(base / "home", "S", "//evil.example/share", SEALROOM_POLICY=str(loose))
     return refused(proc)
 
 
@@ -313,18 +343,7 @@ def a_looser_policy_file_cannot_list_another_host(base: Path) -> str:
 def an_smb_port_out_of_range_is_refused_at_once(base: Path) -> str:
     policy("")
     started = time.monotonic()
-    proc = cli(
-        base / "home",
-        "destinations",
-        "add",
-        "S",
-        "--smb",
-        "//127.0.0.1:99999/share",
-        "--user",
-        "u",
-        "--password-stdin",
-        stdin="pw\n",
-    )
+    proc = smb_dest(base / "home", "S", "//127.0.0.1:99999/share")
     expect(time.monotonic() - started < 30, "waited")
     return refused(proc, "port")
 
@@ -345,31 +364,17 @@ def _export_into(base: Path, plant: Callable[[Path], None]) -> tuple[Path, Path,
 
 @case("writers")
 def a_link_planted_at_the_final_name_is_not_followed(base: Path) -> str:
-    victim = base / "outside" / "victim.txt"
-
-    def plant(final: Path) -> None:
-        victim.parent.mkdir(parents=True, exist_ok=True)
-        victim.write_text("keep")
-        victim.chmod(0o600)
-        final.symlink_to(victim)
-
-    _, _, out = _export_into(base, plant)
-    expect(victim.read_text() == "keep" and (victim.stat().st_mode & 0o777) == 0o600, "victim changed")
+    victim = victim_file(base)
+    _, _, out = _export_into(base, lambda final: final.symlink_to(victim))
+    expect(untouched(victim), "victim changed")
     return f"delivered as {out['file_name']}"
 
 
 @case("writers")
 def a_link_planted_at_the_old_temporary_name_is_not_followed(base: Path) -> str:
-    victim = base / "outside" / "victim.txt"
-
-    def plant(final: Path) -> None:
-        victim.parent.mkdir(parents=True, exist_ok=True)
-        victim.write_text("keep")
-        victim.chmod(0o600)
-        (final.parent / f".{final.name}.part").symlink_to(victim)
-
-    _, _, out = _export_into(base, plant)
-    expect(victim.read_text() == "keep" and (victim.stat().st_mode & 0o777) == 0o600, "victim changed")
+    victim = victim_file(base)
+    _, _, out = _export_into(base, lambda final: (final.parent / f".{final.name}.part").symlink_to(victim))
+    expect(untouched(victim), "victim changed")
     expect(out["status"] == "delivered", str(out))
     return "victim untouched, export delivered"
 
@@ -393,17 +398,13 @@ def a_read_only_destination_fails_with_its_reason(base: Path) -> str:
     allowed, _ = strict(base)
     home = base / "home"
     folder_dest(home, "Out", allowed)
-    subprocess.run(["mount", "--bind", str(allowed), str(allowed)], check=True)
-    subprocess.run(["mount", "-o", "remount,bind,ro", str(allowed)], check=True)
-    try:
+    with read_only(allowed):
         proc = cli(home, "export", "--search", "x", "--to", "Out", "--json")
-        out = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
-        if not out:
-            return refused(proc, "read-only")
-        expect(out.get("status") == "failed" and "read-only" in out.get("reason", ""), str(out))
-        return out["reason"][:110]
-    finally:
-        subprocess.run(["umount", str(allowed)], check=False)
+    out = json.loads(proc.stdout) if proc.stdout.strip().startswith("{") else {}
+    if not out:
+        return refused(proc, "read-only")
+    expect(out.get("status") == "failed" and "read-only" in out.get("reason", ""), str(out))
+    return out["reason"][:110]
 
 
 @case("writers")
@@ -411,12 +412,8 @@ def destinations_test_on_a_read_only_folder_is_one_line(base: Path) -> str:
     allowed, _ = strict(base)
     home = base / "home"
     folder_dest(home, "Out", allowed)
-    subprocess.run(["mount", "--bind", str(allowed), str(allowed)], check=True)
-    subprocess.run(["mount", "-o", "remount,bind,ro", str(allowed)], check=True)
-    try:
+    with read_only(allowed):
         return refused(cli(home, "destinations", "test", "Out"), "read-only")
-    finally:
-        subprocess.run(["umount", str(allowed)], check=False)
 
 
 # --- 2. the audit trail shows erasure and rollback ---------------------------------------------------
@@ -604,18 +601,7 @@ def _password(account: str) -> str | None:
 
 
 def _smb(base: Path, name: str, password: str) -> subprocess.CompletedProcess[str]:
-    return cli(
-        base / "home",
-        "destinations",
-        "add",
-        name,
-        "--smb",
-        "//127.0.0.1/legal",
-        "--user",
-        "u",
-        "--password-stdin",
-        stdin=password + "\n",
-    )
+    return smb_dest(base / "home", name, "//127.0.0.1/legal", password)
 
 
 @case("credentials")
@@ -651,7 +637,7 @@ def an_unreachable_share_keeps_every_export_in_the_outbox(base: Path) -> str:
     data = json.loads((home / "destinations.json").read_text())
     data["destinations"][0]["port"] = port
     (home / "destinations.json").write_text(json.dumps(data))
-    server.close()  # nothing listens: each attempt would be a connection; count the outbox's tries
+    server.close()  # a port nothing listens on: the share is unreachable
     for i in range(3):
         cli(home, "export", "--search", f"x{i}", "--to", "Share", timeout=90)
     proc = cli(home, "outbox", "--json")
@@ -748,14 +734,7 @@ def a_model_file_the_policy_does_not_name_is_refused(base: Path) -> str:
     )
     subprocess.run([PY, "-c", code, str(base / "scratch"), str(fake)], check=True, cwd=ROOT)
     (home / "settings.toml").write_text(f'chat_model = "{fake}"\n')
-    docs = base / "docs"
-    docs.mkdir()
-    (docs / "lease.txt").write_text("The monthly rent is 900 euros, due on the first day of each month.\n")
-    cli(home, "add", str(docs))
-    cli(home, "index", timeout=300)
-    proc = cli(home, "ask", "What is the monthly rent?", "--json", timeout=300)
-    expect(proc.returncode == 0, proc.stderr[-200:])
-    answer = json.loads(proc.stdout)
+    answer = ask_about_rent(base, home)
     problem = answer.get("model_problem", "")
     expect(not answer.get("called_model") and "allows" in problem, json.dumps(answer)[-300:])
     return problem[:110]
@@ -763,7 +742,7 @@ def a_model_file_the_policy_does_not_name_is_refused(base: Path) -> str:
 
 @case("models")
 def a_forged_catalogue_entry_does_not_run_another_file(base: Path) -> str:
-    home, fake, docs = base / "home", base / "other.gguf", base / "docs"
+    home, fake = base / "home", base / "other.gguf"
     code = (
         "import sys, shutil, json; from pathlib import Path; from sealroom.models.catalogue import ModelCatalogue; "
         "c = ModelCatalogue(Path(sys.argv[1])); e = c.default(); shutil.copy(e.path, sys.argv[2]); "
@@ -775,16 +754,9 @@ def a_forged_catalogue_entry_does_not_run_another_file(base: Path) -> str:
         [PY, "-c", code, str(home), str(fake)], check=True, cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
     policy(f'allowed_model_sha256 = ["{shipped}"]\ncompact_default_model = false\n')
-    docs.mkdir()
-    (docs / "lease.txt").write_text("The monthly rent is 900 euros, due on the first day of each month.\n")
-    cli(home, "add", str(docs))
-    cli(home, "index", timeout=300)
-    proc = cli(home, "ask", "What is the monthly rent?", "--json", timeout=300)
-    expect(proc.returncode == 0, proc.stderr[-200:])
-    answer = json.loads(proc.stdout)
+    answer = ask_about_rent(base, home)
     problem = answer.get("model_problem", "")
-    expect(not answer.get("called_model") or "not the model" in problem, json.dumps(answer)[-300:])
-    expect("not the model" in problem, problem)
+    expect("not the model" in problem, json.dumps(answer)[-300:])
     return problem[:110]
 
 
