@@ -133,9 +133,9 @@ def sealroom_round(home: Path) -> dict[str, Any]:
 
     with Engine(home=home, purpose="bench baselines") as engine:
         engine.add_folder(str(PDFS))
-        embedder = engine.embedder
+        embedder = engine.parts.embedder
         embedder.warm_up()
-        engine.store  # noqa: B018 - Chroma open before the clock
+        engine.parts.store  # noqa: B018 - Chroma open before the clock
         searchable: list[float] = []  # when each file became searchable by keyword (its 'indexed' event)
         engine.emit = lambda e: (
             searchable.append(time.perf_counter()) if e.get("event") == "indexed" else None

@@ -135,7 +135,7 @@ def main() -> int:
     from sealroom.core.ingest.parse_pool import IDLE_STOP_S
 
     settle = time.monotonic() + IDLE_STOP_S + 10
-    while time.monotonic() < settle or (host.engine.pool.running and time.monotonic() < settle + 30):
+    while time.monotonic() < settle or (host.engine.parts.pool.running and time.monotonic() < settle + 30):
         app.processEvents()
         time.sleep(0.05)
     idle_mb = (tree_rss() or 0) / 2**20

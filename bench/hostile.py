@@ -350,7 +350,7 @@ def run(files: int, seed: int, report: Path | None) -> int:
             else:
                 problems.append(f"control {Path(path).name} is not the top hit for {token}")
         chunk_ids = {c.id for batch in engine.catalog.all_chunks() for c in batch}
-        if engine.store.ids() != chunk_ids:
+        if engine.parts.store.ids() != chunk_ids:
             problems.append("the vector index does not match the catalog")
     result = {
         "entries": len(entries),

@@ -40,8 +40,8 @@ def main() -> int:
     with Engine(purpose="bench") as engine:
         for sub in ("pdf-samples", "docx-samples", "email-samples"):
             engine.add_folder(str(CORPUS / sub))
-        engine.embedder  # noqa: B018 - load the model before the clock starts
-        engine.store  # noqa: B018
+        engine.parts.embedder  # noqa: B018 - load the model before the clock starts
+        engine.parts.store  # noqa: B018
         started = time.perf_counter()
         summary = engine.index()
         seconds = time.perf_counter() - started

@@ -85,7 +85,7 @@ def run_set(name: str, home: Path, models: list[str], split: str | None, no_mode
         for model in models:
             engine.apply_settings(dataclasses.replace(engine.settings, chat_model=model))
             if no_model:
-                engine.pipeline = _without_model(engine.pipeline)  # type: ignore[method-assign]
+                engine.answering.pipeline = _without_model(engine.answering.pipeline)  # type: ignore[method-assign]
             else:
                 engine.llm()  # load before the clock: the table measures answering, not loading
             results = evaluate.run_eval(engine, questions)

@@ -42,7 +42,7 @@ def quality(engine: Any, k: int = 5) -> dict[str, float]:
     dense: list[int | None] = []
     for q in qs:
         hybrid.append(found(engine.search(q["question"], k=k), q))
-        vector = engine.store.query(engine.embedder.embed([q["question"]])[0], k * 3)
+        vector = engine.parts.store.query(engine.parts.embedder.embed([q["question"]])[0], k * 3)
         chunks = engine.catalog.chunks_by_id([cid for cid, _ in vector])
         owners = engine.catalog.files_for_content(c.sha256 for c in chunks.values())
         ranked: list[Hit] = []
@@ -94,14 +94,14 @@ def main() -> int:
         if args.shipped:
             from sealroom.models.embedding import OnnxEmbedder
 
-            engine._embedder = OnnxEmbedder(threads=settings.n_threads)
-            engine._embedder.warm_up()
+            engine.parts.use_embedder(OnnxEmbedder(threads=settings.n_threads))
+            engine.parts.embedder.warm_up()
         engine.add_folder(str(CORPUS))
         started = time.perf_counter()
         summary = engine.index()
         seconds = time.perf_counter() - started
         result = {
-            "model": engine.embedder.model_id,
+            "model": engine.parts.embedder.model_id,
             "chunk_tokens": settings.chunk_tokens,
             "overlap": settings.chunk_overlap,
             "chunks": summary.chunks,

@@ -262,9 +262,9 @@ def main() -> int:
                 "\n\n".join(texts[start : start + PER_FILE])
             )
         cached = CachedEmbedder(
-            engine.embedder, CACHE / f"scale-{engine.embedder.model_id.replace('@', '-')}.npz"
+            engine.parts.embedder, CACHE / f"scale-{engine.parts.embedder.model_id.replace('@', '-')}.npz"
         )
-        engine._embedder = cached
+        engine.parts.use_embedder(cached)
         engine.add_folder(str(root))
         started = time.perf_counter()
         summary = engine.index()
@@ -276,7 +276,7 @@ def main() -> int:
             f"{chunks:,} passages in {summary.files:,} files indexed in {index_s:.0f} s "
             f"({cached.computed:,} embedded, the rest from the cache)"
         )
-        engine._embedder = cached.inner  # questions are embedded for real, not from the cache
+        engine.parts.use_embedder(cached.inner)  # questions are embedded for real, not from the cache
         for q in QUERIES[:5]:
             engine.search(q)
         times = []

@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sealroom", description="Private document assistant: local index, cited answers."
     )
-    from sealroom.core.output.render import sealroom_version
+    from sealroom.core.runtime.paths import sealroom_version
 
     p.add_argument("--version", action="version", version=f"sealroom {sealroom_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -1,9 +1,10 @@
-"""The seams between the rooms: what crosses them (a file's row, a retrieved passage) and the components
-they use without knowing which (embedder, generator, passage retriever). Imports no room."""
+"""The seams between the rooms: what crosses them (a file's row, a retrieved passage, a model's entry) and
+the components they use without knowing which (embedder, generator, vector index, passage retriever,
+audit log). Imports no room."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,6 +24,20 @@ class FileRow:
     status: str
     reason: str | None
     pages: int | None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document version, with where it came from."""
+
+    id: str
+    sha256: str
+    seq: int
+    text: str
+    page: int | None
+    heading: str | None
+    start: int
+    end: int
 
 
 @dataclass
@@ -61,6 +76,16 @@ class Hit:
         if text:
             out["text"] = self.text
         return out
+
+
+@dataclass
+class Passage:
+    """A cited passage with the rest of its section around it (what a citation's preview shows)."""
+
+    before: str
+    text: str
+    after: str
+    page: int | None
 
 
 class Embedder(Protocol):
@@ -102,3 +127,60 @@ class PassageRetriever(Protocol):
         context: str = "",
     ) -> list[Hit]: ...
     def known_words(self, words: list[str]) -> set[str]: ...  # those that some indexed passage holds
+
+
+class VectorIndex(Protocol):
+    """Passage vectors by chunk id (Chroma on disk; a server in team mode)."""
+
+    def upsert(
+        self,
+        ids: Sequence[str],
+        embeddings: np.ndarray,
+        shas: Sequence[str],
+        prints: Sequence[str] | None = None,
+    ) -> None: ...  # `shas`: each passage's document; `prints`: a fingerprint of each embedded text
+    def fingerprints(self, ids: Sequence[str]) -> dict[str, str]: ...
+    def delete(self, ids: Sequence[str]) -> None: ...
+    def query(
+        self, embedding: np.ndarray, n: int
+    ) -> list[tuple[str, float]]: ...  # (id, distance), nearest first
+    def ids(self) -> set[str]: ...
+    def count(self) -> int: ...
+    def vacuum(self) -> None: ...
+    def reset(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class PassageReads(Protocol):
+    """What search reads of the catalog's passages (SQLite with FTS5; PostgreSQL in team mode)."""
+
+    def chunks_by_id(self, ids: Sequence[str]) -> dict[str, Chunk]: ...
+    def chunks_at(self, places: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Chunk]: ...
+    def chunks_of(self, sha256: str) -> list[Chunk]: ...  # in order
+    # `match`: FTS5 syntax ('"a" OR "b"'); (chunk id, score), best first; `within`: of these contents only
+    def keyword_search(
+        self, match: str, limit: int, within: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]: ...
+    def known_words(self, words: list[str]) -> set[str]: ...  # those some indexed passage holds
+    def document_names(self) -> list[tuple[str, str, str]]: ...  # (sha256, path, first line) of indexed files
+    def rare_matches(
+        self, terms: Iterable[str], most: int
+    ) -> set[str]: ...  # ids of a term in ≤ most passages
+    def files_for_content(self, sha256s: Iterable[str]) -> dict[str, list[FileRow]]: ...  # indexed files only
+
+
+class AuditLog(Protocol):
+    def record(self, event: str, **data: Any) -> dict[str, Any] | None: ...
+
+
+class ModelChoice(Protocol):
+    """A chat model the user may choose: a catalogue entry."""
+
+    sha256: str
+    path: str
+    name: str
+    size: int
+    architecture: str
+    context_length: int | None
+    chat_template: bool
+    default: bool

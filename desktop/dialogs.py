@@ -80,9 +80,7 @@ class SettingsDialog(QDialog):
         self.log_level.setAccessibleName("Log level")
         self.log_level.addItems(LOG_LEVELS)
         self.log_level.setCurrentText(self.settings.log_level.upper())
-        from sealroom.models.embedding import MODEL_ID
-
-        embedding = QLabel(f"{MODEL_ID} (built in)")
+        embedding = QLabel(f"{engine.embedding_model()} (built in)")
         embedding.setAccessibleName("Embedding model")
         embedding.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         location = QLabel(str(engine.home))

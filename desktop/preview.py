@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
-from sealroom.core.engine import Passage
+from sealroom.core.protocols import Passage
 
 # Viewers that can open a PDF at a page, and how to ask them.
 PAGE_VIEWERS = {

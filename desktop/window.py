@@ -469,7 +469,7 @@ class MainWindow(QMainWindow):
             DestinationsDialog(self, self.host).open()
 
     def about(self) -> None:
-        from sealroom.core.output.render import sealroom_version
+        from sealroom.core.runtime.paths import sealroom_version
 
         QMessageBox.about(self, "Sealroom", f"<b>Sealroom {sealroom_version()}</b><br><br>{PRIVACY}")
 

@@ -1,16 +1,21 @@
 """The fakes for unit tests of logic, in one place: a retriever over three passages, an embedder that
-knows nothing, a model that says what it is told, a destination writer that refuses. Everything else in the
-tests is real (files, SQLite, Chroma, models, smbd, the keyring)."""
+knows nothing, a model that says what it is told, a vector index and a destination in memory, a destination
+writer that refuses. Each keeps its protocol's contract (tests/test_protocols.py runs the same checks on it
+and on the real component). Everything else in the tests is real (files, SQLite, Chroma, models, smbd, the
+keyring)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import threading
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from sealroom.core.answer.text import content_terms
 from sealroom.core.output.destinations import Refused
 from sealroom.core.protocols import Hit
+from sealroom.core.runtime.errors import SealroomError
 
 PASSAGES = [
     (
@@ -69,18 +74,90 @@ class FakeModel:
         self.reply = reply
         self.prompts: list[str] = []
         self.calls = 0
+        self._stop = threading.Event()
 
     def warm_up(self) -> None: ...
     def count_tokens(self, texts: list[str]) -> list[int]:
-        return [len(t) // 4 for t in texts]
+        return [(len(t) + 3) // 4 for t in texts]
 
-    def generate(self, prompt=None, messages=None, max_tokens=256, stop=None) -> Iterator[str]:
+    def generate(self, prompt=None, messages=None, max_tokens=256, stop=None, grammar=None) -> Iterator[str]:
         self.calls += 1
         self.prompts.append(prompt or "")
-        for word in self.reply.split(" "):
+        self._stop.clear()
+        for word in self.reply.split(" ")[:max_tokens]:
+            if self._stop.is_set():
+                self.finish_reason = "cancelled"
+                return
             yield word + " "
 
-    def cancel(self) -> None: ...
+    def cancel(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None: ...
+
+
+class FakeVectors:
+    """A vector index in memory (cosine similarity, as the Chroma collection is set up)."""
+
+    def __init__(self) -> None:
+        self.vectors: dict[str, np.ndarray] = {}
+        self.meta: dict[str, dict[str, str]] = {}
+
+    def upsert(self, ids: Sequence[str], embeddings: np.ndarray, shas: Sequence[str], prints=None) -> None:
+        for n, i in enumerate(ids):
+            self.vectors[i] = np.asarray(embeddings[n], dtype=np.float32)
+            self.meta[i] = {"sha256": shas[n]} | ({"text": prints[n]} if prints is not None else {})
+
+    def fingerprints(self, ids: Sequence[str]) -> dict[str, str]:
+        return {i: self.meta[i]["text"] for i in ids if "text" in self.meta.get(i, {})}
+
+    def delete(self, ids: Sequence[str]) -> None:
+        for i in ids:
+            self.vectors.pop(i, None)
+            self.meta.pop(i, None)
+
+    def query(self, embedding: np.ndarray, n: int) -> list[tuple[str, float]]:
+        def similarity(v: np.ndarray) -> float:
+            return float(v @ embedding / (np.linalg.norm(v) * np.linalg.norm(embedding) or 1.0))
+
+        return sorted(((i, similarity(v)) for i, v in self.vectors.items()), key=lambda p: -p[1])[:n]
+
+    def ids(self) -> set[str]:
+        return set(self.vectors)
+
+    def count(self) -> int:
+        return len(self.vectors)
+
+    def vacuum(self) -> None: ...
+
+    def reset(self) -> None:
+        self.vectors.clear()
+        self.meta.clear()
+
+    def close(self) -> None: ...
+
+
+class MemoryWriter:
+    """A destination in memory: what an export would write, by name."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+
+    def existing_sha256(self, name: str) -> str | None:
+        data = self.files.get(name)
+        return hashlib.sha256(data).hexdigest() if data is not None else None
+
+    def put(self, name: str, data: bytes) -> bool:
+        if not name or name in (".", "..") or any(c in name for c in "/\\:\0"):
+            raise SealroomError(f"unsafe export file name refused: {name!r}")
+        if name in self.files:
+            return False
+        self.files[name] = data
+        return True
+
+    def remove(self, name: str) -> None:
+        self.files.pop(name, None)
+
     def close(self) -> None: ...
 
 

@@ -1,6 +1,7 @@
 """The engine stays headless: core/ and models/ never import Qt or the desktop package."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,24 @@ def test_the_rooms_import_each_other_in_one_direction_only():
         "core.answer": {"core.runtime", "core.protocols", "core.store"},
         "core.output": {"core.runtime", "core.protocols", "core.store", "core.answer"},
         "models": {"core.runtime", "core.protocols"},
+        # the wiring: components builds the parts the rooms use; the engine wires rooms and parts together
+        "core.components": {
+            "core.runtime",
+            "core.protocols",
+            "core.store",
+            "core.ingest",
+            "core.answer",
+            "models",
+        },
+        "core.engine": {
+            "core.runtime",
+            "core.protocols",
+            "core.store",
+            "core.ingest",
+            "core.answer",
+            "core.output",
+            "core.components",
+        },
     }
     wrong = {
         src: sorted(graph.get(src, set()) - ok) for src, ok in allowed.items() if graph.get(src, set()) - ok
@@ -126,7 +145,7 @@ def test_only_components_builds_models_and_the_desktop_never_reaches_into_the_st
     assert sorted(src for src, dsts in graph.items() if "models" in dsts and src.startswith("core")) == [
         "core.components"
     ]
-    assert not {"core.store", "core.ingest"} & graph.get("desktop", set())
+    assert not {"core.store", "core.ingest", "core.components", "models"} & graph.get("desktop", set())
     reaches = [
         f"{path.name}: {line.strip()}"
         for path in (ROOT / "desktop").glob("*.py")
@@ -156,3 +175,39 @@ def test_the_fast_lane_starts_no_process_and_no_model():
 
 if __name__ == "__main__":
     print(mermaid())
+
+
+def _bare_any(annotation: ast.expr) -> bool:
+    """`Any` in an annotation other than as a JSON record's values (dict[str, Any])."""
+    return "Any" in ast.unparse(annotation).replace("dict[str, Any]", "")
+
+
+def _module(path: Path) -> str:
+    return "sealroom." + ".".join(path.relative_to(ROOT).with_suffix("").parts)
+
+
+def test_no_signature_that_crosses_a_room_is_typed_any():
+    """mypy checks the seams only where they are typed: a public function or method that code in another
+    room (or the wiring, desktop, models) calls, from a module it imports, takes and returns real types."""
+    sources = {
+        path: path.read_text()
+        for package in ("core", "models", "desktop")
+        for path in (ROOT / package).rglob("*.py")
+    }
+    loose: list[tuple[str, str]] = []  # (module, public function or method typed with a bare Any)
+    for path, text in sources.items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                args = node.args.args + node.args.kwonlyargs
+                annotations = [a.annotation for a in args if a.annotation] + (
+                    [node.returns] if node.returns else []
+                )
+                if any(_bare_any(a) for a in annotations):
+                    loose.append((_module(path), node.name))
+    crossing = sorted(
+        f"{module}.{name} used in {path.relative_to(ROOT)}"
+        for module, name in loose
+        for path, text in sources.items()
+        if room(_module(path)) != room(module) and module in text and re.search(rf"(?<!def )\b{name}\(", text)
+    )
+    assert crossing == []

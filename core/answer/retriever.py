@@ -14,10 +14,10 @@ import re
 from typing import TypeGuard
 
 from sealroom.core.answer.text import STOPWORDS, WORD
-from sealroom.core.protocols import Embedder, Hit
+from sealroom.core.protocols import Chunk, Embedder, FileRow, Hit, PassageReads, VectorIndex
+from sealroom.core.runtime import logs
+from sealroom.core.runtime.errors import UsageError
 from sealroom.core.runtime.paths import is_within
-from sealroom.core.store.catalog import Catalog, Chunk, FileRow
-from sealroom.core.store.vectorstore import VectorStore
 
 RRF_K = 60
 #: A query word found in at most this many passages is an exact rare token (a code, a name, a number):
@@ -85,7 +85,7 @@ def name_terms(text: str) -> frozenset[str]:
     return frozenset(t for t in out if t and t not in STOPWORDS and t not in NAME_NOISE)
 
 
-def known_words(catalog: Catalog, words: list[str]) -> set[str]:
+def known_words(catalog: PassageReads, words: list[str]) -> set[str]:
     """The words some indexed passage holds, or that name an indexed document ('lgpl' for lgpl-3.txt)."""
     names = set().union(
         *(name_terms(os.path.basename(p)) | name_terms(t) for _, p, t in catalog.document_names())
@@ -129,7 +129,7 @@ def named_documents(question: str, documents: list[tuple[str, str, str]], most: 
 
 
 class Retriever:
-    def __init__(self, catalog: Catalog, store: VectorStore, embedder: Embedder) -> None:
+    def __init__(self, catalog: PassageReads, store: VectorIndex, embedder: Embedder) -> None:
         self.catalog = catalog
         self.store = store
         self.embedder = embedder
@@ -142,8 +142,26 @@ class Retriever:
         types: list[str] | None = None,
         context: str = "",
     ) -> list[Hit]:
-        """Passages for `query`; `context` (a follow-up's earlier question) joins the search, but a document
-        it named is not taken as named by `query` too."""
+        """Passages for `query` from files under `folders` (None: everywhere; []: nowhere); `context` (a
+        follow-up's earlier question) joins the search, but a document it named is not taken as named by
+        `query` too."""
+        if not query.strip():
+            raise UsageError("the search is empty")
+        if not 1 <= k <= 100:
+            raise UsageError(f"-k must be between 1 and 100, not {k}")
+        if folders == []:
+            return []
+        with logs.stage("search", k=k) as info:
+            hits = self._search(query, k, folders, types, context)
+            info["hits"] = len(hits)
+        return hits
+
+    def known_words(self, words: list[str]) -> set[str]:
+        return known_words(self.catalog, words)
+
+    def _search(
+        self, query: str, k: int, folders: list[str] | None, types: list[str] | None, context: str
+    ) -> list[Hit]:
         asked, query = query, f"{context} {query}".strip()
         pool = max(k * 5, 30)
         dense = self.store.query(self.embedder.embed([query])[0], pool)
@@ -255,7 +273,7 @@ EDGE = 400
 SENTENCE_EDGE = re.compile(r"[.!?:;](?=\s)|\n\s*\n")
 
 
-def complete_edges(hits: list[Hit], catalog: Catalog) -> list[Hit]:
+def complete_edges(hits: list[Hit], catalog: PassageReads) -> list[Hit]:
     """Each passage widened to whole sentences, from the chunks before and after it in its section."""
     wanted = [(h.sha256, h.seq - 1) for h in hits] + [(h.sha256, h.end_seq + 1) for h in hits]
     near = catalog.chunks_at(wanted)

@@ -25,13 +25,12 @@ from sealroom.core.ingest.chunker import chunk_sections
 from sealroom.core.ingest.parse_pool import ParseOutcome, ParserPool
 from sealroom.core.ingest.parsers import without_running_lines
 from sealroom.core.ingest.scanner import EventSink
-from sealroom.core.protocols import Embedder
+from sealroom.core.protocols import Embedder, VectorIndex
 from sealroom.core.runtime import logs
 from sealroom.core.runtime.config import Settings
 from sealroom.core.runtime.errors import DiskFull
 from sealroom.core.runtime.priority import EMBEDDER, lower_this_thread
 from sealroom.core.store.catalog import Catalog, Chunk, FileRow
-from sealroom.core.store.vectorstore import VectorStore
 
 #: (files done, files in all, the file in hand or None when idle, how far that file is: "" or "1,200 of 3,000 passages")
 Progress = Callable[[int, int, str | None, str], None]
@@ -94,7 +93,7 @@ class Indexer:
     def __init__(
         self,
         catalog: Catalog,
-        store: VectorStore,
+        store: VectorIndex,
         embedder: Embedder,
         pool: ParserPool,
         settings: Settings,

@@ -5,15 +5,14 @@ without vectors are embedded again from the catalog's text (no document is re-re
 from __future__ import annotations
 
 from sealroom.core.ingest.indexer import Progress, embedding_text, fingerprint
-from sealroom.core.protocols import Embedder
+from sealroom.core.protocols import Embedder, VectorIndex
 from sealroom.core.runtime import logs
 from sealroom.core.store.catalog import Catalog
-from sealroom.core.store.vectorstore import VectorStore
 
 BATCH = 256
 
 
-def collect_garbage(catalog: Catalog, store: VectorStore) -> int:
+def collect_garbage(catalog: Catalog, store: VectorIndex) -> int:
     """Delete chunks no indexed file refers to: from Chroma first, then the catalog."""
     orphans = catalog.orphan_chunk_ids()
     if orphans:
@@ -23,7 +22,7 @@ def collect_garbage(catalog: Catalog, store: VectorStore) -> int:
     return len(orphans)
 
 
-def heal_vectors(catalog: Catalog, store: VectorStore, embedder: Embedder) -> None:
+def heal_vectors(catalog: Catalog, store: VectorIndex, embedder: Embedder) -> None:
     """Make Chroma match the catalog: drop vectors nothing refers to (a crash before the commit), keep
     those of files still pending (a large file resumes from them), and embed what is missing (an index
     deleted or damaged under us), without re-reading any document."""
@@ -44,7 +43,7 @@ def heal_vectors(catalog: Catalog, store: VectorStore, embedder: Embedder) -> No
 
 def embed_chunks(
     catalog: Catalog,
-    store: VectorStore,
+    store: VectorIndex,
     embedder: Embedder,
     ids: list[str] | None,
     progress: Progress | None = None,
@@ -66,4 +65,15 @@ def embed_chunks(
         done += len(batch)
         if progress:
             progress(done, total, None, f"{done:,} of {total:,} passages")
+    return done
+
+
+def rebuild(
+    catalog: Catalog, store: VectorIndex, embedder: Embedder, progress: Progress | None = None
+) -> int:
+    """Fill an empty vector index from the catalog's chunks (no document is re-read); how many."""
+    done = embed_chunks(catalog, store, embedder, None, progress)
+    catalog.mark_embedded()
+    catalog.set_meta("embedding_model", embedder.model_id)
+    logs.event("repair", chunks=done)
     return done

@@ -41,10 +41,6 @@ ANCHOR_ACCOUNT = "audit-anchor"
 TAIL_BYTES = 1 << 16  # a record is far shorter: the last one is in the file's last 64 KiB
 
 
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
-
-
 def _canonical(record: dict[str, Any]) -> bytes:
     body = {k: v for k, v in record.items() if k not in ("hash", "mac")}
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode(

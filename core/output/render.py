@@ -17,21 +17,14 @@ import unicodedata
 from typing import Any
 
 from sealroom.core.answer.pipeline import answer_notes
+from sealroom.core.protocols import Hit
 from sealroom.core.runtime.errors import UsageError
+from sealroom.core.runtime.paths import sealroom_version
 
 EXPORT_SCHEMA = "sealroom-export"
 EXPORT_SCHEMA_VERSION = 1
 FORMATS = {"md": "Markdown", "docx": "Word", "json": "JSON"}
 SUFFIX = {"md": ".md", "docx": ".docx", "json": ".json"}
-
-
-def sealroom_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("sealroom")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _iso(ts: float | None) -> str | None:
@@ -102,7 +95,7 @@ def document(
     return doc
 
 
-def search_section(query: str, hits: list[Any], embedding_model: str, include_text: bool) -> dict[str, Any]:
+def search_section(query: str, hits: list[Hit], embedding_model: str, include_text: bool) -> dict[str, Any]:
     return {
         "query": query,
         "embedding_model": embedding_model,

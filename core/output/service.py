@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,10 +28,15 @@ from sealroom.core.output.destinations import (
     writer,
 )
 from sealroom.core.output.outbox import Item, Outbox
+from sealroom.core.protocols import Hit
 from sealroom.core.runtime import logs
 from sealroom.core.runtime.config import Settings, under_policy
 from sealroom.core.runtime.errors import UsageError
+from sealroom.core.runtime.paths import sealroom_version
 from sealroom.core.store.catalog import Catalog
+
+#: What a search export holds: (query, hits, embedding model, workspace)
+SearchExport = tuple[str, list[Hit], str, str]
 
 
 @dataclass
@@ -121,7 +127,7 @@ class Output:
         fmt: str = "md",
         chat_id: int | None = None,
         answer_id: int | None = None,
-        search: tuple[str, list[Any], str, str] | None = None,
+        search: SearchExport | None = None,
     ) -> ExportResult:
         """Queue one export and try to deliver it now; `search` is (query, hits, embedding model, workspace)."""
         dest = self.destinations.get(to)
@@ -188,7 +194,7 @@ class Output:
             "schema": "sealroom-audit-export",
             "schema_version": 1,
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "sealroom_version": exp.sealroom_version(),
+            "sealroom_version": sealroom_version(),
             "verification": result.to_dict(),
             "head": json.loads(self.audit.head_path.read_text()) if self.audit.head_path.exists() else None,
             "trail_sha256": hashlib.sha256(lines).hexdigest(),
@@ -233,7 +239,7 @@ class Output:
 
         return self.outbox.deliver(self.destinations.get, check, result, force=force, only=only)
 
-    def courier(self, stop: Any, every_s: float = 2.0) -> None:
+    def courier(self, stop: threading.Event, every_s: float = 2.0) -> None:
         """Until `stop`: deliver waiting exports when due, or as soon as their destination answers."""
         while not stop.wait(every_s):
             try:

@@ -97,6 +97,29 @@ def policy_paths() -> list[Path]:
     return paths
 
 
+def policy_digest() -> tuple[dict[str, str], str]:
+    """The sha256 of each policy file present, and one digest of them all ('' when none is)."""
+    import hashlib
+
+    files = {}
+    for path in policy_paths():
+        try:
+            files[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            continue  # absent: the record lists the files that applied
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest() if files else ""
+    return files, digest
+
+
+def changes(old: Settings, new: Settings) -> dict[str, Any]:
+    """The settings `new` sets otherwise than `old` (what the audit trail records of a change)."""
+    return {
+        f.name: getattr(new, f.name)
+        for f in fields(new)
+        if f.name != "locked" and getattr(new, f.name) != getattr(old, f.name)
+    }
+
+
 def policy_path() -> Path:
     """The policy file shown to users: the system one when present, else SEALROOM_POLICY's."""
     return next((p for p in policy_paths() if p.is_file()), policy_paths()[-1])

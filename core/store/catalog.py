@@ -16,11 +16,10 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealroom.core.protocols import DEFAULT_WORKSPACE, FileRow
+from sealroom.core.protocols import DEFAULT_WORKSPACE, Chunk, FileRow
 from sealroom.core.runtime.errors import SealroomError
 
 SCHEMA_VERSION = 3
@@ -97,20 +96,6 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 """
 )
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """A passage of a document version, with where it came from."""
-
-    id: str
-    sha256: str
-    seq: int
-    text: str
-    page: int | None
-    heading: str | None
-    start: int
-    end: int
 
 
 # File names on Linux are bytes: one that is not UTF-8 reaches Python with surrogates (os.fsdecode),
@@ -437,7 +422,22 @@ class Catalog:
         )[0]["n"]
         return int(files), int(chunks)
 
-    def requeue(self, where: str = "status = 'failed'") -> int:
+    def requeue_failed(self) -> int:
+        """Queue the failed files again (after a fix, or once a file is readable)."""
+        return self._requeue("status = 'failed'")
+
+    def requeue_for_parser(self, version: str) -> int:
+        """After a parser upgrade, the files it failed on or skipped are tried again (not those skipped
+        for their size or for being special files, which no parser changes)."""
+        if self.get_meta("parser_version") == version:
+            return 0
+        n = self._requeue(
+            "status IN ('failed', 'skipped') AND sha256 NOT LIKE 'large:%' AND sha256 NOT LIKE 'special:%'"
+        )
+        self.set_meta("parser_version", version)
+        return n
+
+    def _requeue(self, where: str) -> int:
         with self.transaction() as db:
             return db.execute(
                 f"UPDATE files SET status = 'pending', reason = NULL, queued_at = ? WHERE {where}",

@@ -177,20 +177,20 @@ def test_quitting_while_the_vector_index_opens_is_not_reported_as_a_damaged_inde
 ):
     # Closing the window during start-up: Chroma's imports fail once the interpreter shuts down, and the
     # log said "vector index unreadable" about an index that was fine.
-    from sealroom.core import engine as engine_module
+    from sealroom.core import components as components_module
     from sealroom.core.runtime.logs import recent_problems
 
     def shutting_down(*args: object) -> None:
         raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
-    monkeypatch.setattr(engine_module, "VectorStore", shutting_down)
+    monkeypatch.setattr(components_module, "VectorStore", shutting_down)
     closing = Engine(home)
     closing.close()
     with pytest.raises(SealroomError, match="closing"):
-        closing.store  # noqa: B018
+        closing.parts.store  # noqa: B018
     assert [p["msg"] for p in recent_problems(closing.log_path)] == []
     with Engine(home) as running, pytest.raises(SealroomError, match="sealroom repair"):
-        running.store  # noqa: B018  # the same failure while running is still the index's
+        running.parts.store  # noqa: B018  # the same failure while running is still the index's
     assert [p["msg"] for p in recent_problems(closing.log_path)] == ["vector index unreadable"]
 
 
@@ -199,7 +199,7 @@ def test_a_model_that_fails_its_first_token_at_load_is_closed_and_not_kept(
 ):
     from types import SimpleNamespace
 
-    from sealroom.core import engine as engine_module
+    from sealroom.core import components as components_module
 
     class Broken:  # loads, then cannot evaluate the prompts' shared start
         has_chat_template, n_ctx, finish_reason, closed = True, 2048, "stop", False
@@ -215,7 +215,7 @@ def test_a_model_that_fails_its_first_token_at_load_is_closed_and_not_kept(
 
     broken = Broken()
     entry = SimpleNamespace(path="broken.gguf", sha256="0" * 64)
-    monkeypatch.setattr(engine_module, "make_generator", lambda home, settings: (broken, entry))
+    monkeypatch.setattr(components_module, "make_generator", lambda home, settings: (broken, entry))
     with Engine(home) as engine:
         with pytest.raises(ModelError, match="out of memory"):
             engine.llm()

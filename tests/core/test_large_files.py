@@ -60,8 +60,8 @@ def test_small_files_are_not_queued_behind_a_large_one_and_a_stop_resumes_where_
     settings = Settings(max_chunks_per_file=4 * STEP)
     with Engine(home=home, settings=settings) as engine:
         engine.add_folder(str(docs))
-        counting = CountingEmbedder(engine.embedder)
-        engine._embedder = counting
+        counting = CountingEmbedder(engine.parts.embedder)
+        engine.parts.use_embedder(counting)
         finished: list[str] = []
         engine.emit = lambda e: finished.append(Path(e["path"]).name) if e.get("event") == "indexed" else None
         stop = threading.Event()
@@ -110,7 +110,7 @@ def test_small_files_are_not_queued_behind_a_large_one_and_a_stop_resumes_where_
         assert pending["files"] == len(unembedded)
         assert "searchable by keyword, semantic index pending" in pending["message"]
         assert not any("vector index" in w for w in engine.warnings()), "vectors on their way are not a fault"
-        stored_huge = len(engine.store.ids() & {c.id for c in engine.catalog.chunks_of(huge.sha256)})
+        stored_huge = len(engine.parts.store.ids() & {c.id for c in engine.catalog.chunks_of(huge.sha256)})
         assert 2 * STEP <= stored_huge < 4 * STEP, "the steps done so far are in the vector index"
         embedded_before = counting.texts
 
@@ -126,7 +126,7 @@ def test_small_files_are_not_queued_behind_a_large_one_and_a_stop_resumes_where_
             files["a-huge.txt"].reason or ""
         )
         chunk_ids = {c.id for batch in engine.catalog.all_chunks() for c in batch}
-        assert engine.store.ids() == chunk_ids, "nothing duplicated, nothing missing"
+        assert engine.parts.store.ids() == chunk_ids, "nothing duplicated, nothing missing"
         assert "quokka1" in engine.search("quokka1 permit")[0].text
 
 
@@ -139,9 +139,9 @@ def test_a_step_is_embedded_while_the_one_before_is_stored_and_files_finish_only
     make_docs(docs)
     with Engine(home=home, settings=Settings(max_chunks_per_file=4 * STEP)) as engine:
         engine.add_folder(str(docs))
-        counting = CountingEmbedder(engine.embedder)
-        engine._embedder = counting
-        store, catalog = engine.store, engine.catalog
+        counting = CountingEmbedder(engine.parts.embedder)
+        engine.parts.use_embedder(counting)
+        store, catalog = engine.parts.store, engine.catalog
         spans: list[tuple[str, float, float]] = []
         upsert, embed, mark = store.upsert, counting.embed, catalog.mark_embedded
 
@@ -194,7 +194,7 @@ def test_a_deleted_vector_index_is_reported_and_healed_without_rereading(home: P
         assert any("keyword only" in w for w in engine.status()["warnings"])
         engine.index()  # no file changed: the missing vectors are embedded from the catalog
         assert engine.warnings() == [] or all("vector index" not in w for w in engine.warnings())
-        assert engine.store.count() == engine.catalog.chunk_count() == 1
+        assert engine.parts.store.count() == engine.catalog.chunk_count() == 1
 
 
 NOTICE = (
@@ -212,7 +212,7 @@ def test_small_files_share_embedding_steps_and_a_repeated_passage_is_embedded_on
         (docs / f"note-{i:02}.md").write_text(f"{NOTICE}## Matter {i}\n\nThe wombat{i} lease ends in June.\n")
     with Engine(home=home) as engine:
         engine.add_folder(str(docs))
-        counting = CountingEmbedder(engine.embedder)
+        counting = CountingEmbedder(engine.parts.embedder)
         committed = threading.Event()
         inner_embed = counting.embed
 
@@ -221,7 +221,7 @@ def test_small_files_share_embedding_steps_and_a_repeated_passage_is_embedded_on
             return inner_embed(texts)
 
         counting.embed = slow_embed  # type: ignore[method-assign]
-        engine._embedder = counting
+        engine.parts.use_embedder(counting)
         indexed: list[str] = []
 
         def emit(event: dict[str, Any]) -> None:
@@ -238,10 +238,10 @@ def test_small_files_share_embedding_steps_and_a_repeated_passage_is_embedded_on
             f"the notes parsed during a step share the next ones ({counting.calls} embedding calls)"
         )
         chunk_ids = {c.id for batch in engine.catalog.all_chunks() for c in batch}
-        assert engine.store.ids() == chunk_ids, "every passage has its vector, the repeated ones too"
+        assert engine.parts.store.ids() == chunk_ids, "every passage has its vector, the repeated ones too"
         assert engine.catalog.unembedded() == []
-        notice = engine.embedder.embed([NOTICE.split("\n\n", 1)[1].strip()])[0]
-        nearest = dict(engine.store.query(notice, 40))
+        notice = engine.parts.embedder.embed([NOTICE.split("\n\n", 1)[1].strip()])[0]
+        nearest = dict(engine.parts.store.query(notice, 40))
         notice_ids = {c.id for batch in engine.catalog.all_chunks() for c in batch if "privileged" in c.text}
         assert len(notice_ids) == 40 and notice_ids <= set(nearest), "each note's notice has its vector"
         assert max(nearest[i] for i in notice_ids) - min(nearest[i] for i in notice_ids) < 1e-5, (
@@ -261,12 +261,12 @@ def test_a_failed_vector_write_on_a_full_disk_says_disk_full_and_other_failures_
     (docs / "a.txt").write_text("The walrus contract is renewed every June by the harbour office.")
     with Engine(home=home) as engine:
         engine.add_folder(str(docs))
-        engine.store  # noqa: B018 - opened before its write is made to fail
+        engine.parts.store  # noqa: B018 - opened before its write is made to fail
 
         def fail(*args: Any, **kwargs: Any) -> None:  # Chroma's words when its disk filled mid-write
             raise RuntimeError("Error in compaction: Failed to apply logs to the metadata segment")
 
-        monkeypatch.setattr(engine.store, "upsert", fail)
+        monkeypatch.setattr(engine.parts.store, "upsert", fail)
         with pytest.raises(RuntimeError, match="compaction"):
             engine.index()  # plenty of space: the error is not disguised as a full disk
         full = iter([False, True])  # room before the step, none left when the write failed

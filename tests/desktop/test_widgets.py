@@ -130,7 +130,7 @@ def test_dropped_sentences_are_behind_a_marked_toggle(qtbot):
 
 
 def test_only_the_quoted_span_is_highlighted(qtbot):
-    from sealroom.core.engine import Passage
+    from sealroom.core.protocols import Passage
     from sealroom.desktop.preview import SourcePreview
 
     preview = SourcePreview()

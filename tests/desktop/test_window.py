@@ -113,13 +113,13 @@ def test_escape_stops_an_answer_and_keeps_what_was_said(window: MainWindow, docs
             qtbot.keyClick(window, Qt.Key.Key_Escape)
 
     engine = window.host.engine
-    real_llm = engine.llm
+    real_load = engine.parts.load_model
 
-    def slow_llm():  # a model that takes its time to load: Esc comes after the evidence, before any sentence
+    def slow_load():  # a model that takes its time to load: Esc comes after the evidence, before any sentence
         window.host._stop_answer.wait(20)
-        return real_llm()
+        return real_load()
 
-    monkeypatch.setattr(engine, "llm", slow_llm)
+    monkeypatch.setattr(engine.parts, "load_model", slow_load)
     monkeypatch.setattr(conv, "append_token", token_then_escape)
     conv.ask.emit(QUESTION)
     qtbot.waitUntil(lambda: not conv.busy, timeout=WAIT_MS)
@@ -128,7 +128,7 @@ def test_escape_stops_an_answer_and_keeps_what_was_said(window: MainWindow, docs
     assert tokens[0].startswith("What the sources say:")
     assert _flat(stopped.text) == _flat("".join(tokens))  # what was shown before Esc is kept
 
-    monkeypatch.setattr(engine, "llm", real_llm)
+    monkeypatch.setattr(engine.parts, "load_model", real_load)
     complete: list[str] = []
     monkeypatch.setattr(conv, "append_token", lambda piece: (complete.append(piece), original(piece)))
     conv.new_chat.emit()

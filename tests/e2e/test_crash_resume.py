@@ -25,7 +25,7 @@ def snapshot(home: Path) -> tuple[dict[str, tuple[str, str | None]], int, set[st
     with Engine(home=home) as engine:
         files = {f.path: (f.status, f.reason) for f in engine.catalog.files()}
         chunk_ids = {c.id for b in engine.catalog.all_chunks() for c in b}
-        assert engine.store.ids() == chunk_ids, "Chroma holds exactly the catalog's chunks"
+        assert engine.parts.store.ids() == chunk_ids, "Chroma holds exactly the catalog's chunks"
         return files, engine.catalog.chunk_count(), chunk_ids
 
 

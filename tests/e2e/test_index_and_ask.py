@@ -102,7 +102,7 @@ def test_rename_reuses_chunks_edit_replaces_them_delete_removes_them(home: Path,
     cli(home, "index")
     with Engine() as engine:
         before = {c.id for b in engine.catalog.all_chunks() for c in b}
-        assert engine.store.ids() == before
+        assert engine.parts.store.ids() == before
     (docs / "sub").mkdir()
     (docs / "a.docx").rename(docs / "sub" / "moved.docx")
     out = cli(home, "index").stdout
@@ -114,7 +114,7 @@ def test_rename_reuses_chunks_edit_replaces_them_delete_removes_them(home: Path,
     with Engine() as engine:
         texts = [c.text for b in engine.catalog.all_chunks() for c in b]
         assert texts == ["The boiler service is every October."]
-        assert engine.store.ids() == {c.id for b in engine.catalog.all_chunks() for c in b}
+        assert engine.parts.store.ids() == {c.id for b in engine.catalog.all_chunks() for c in b}
         assert [f.path for f in engine.catalog.files()] == [str(docs / "notes.txt")]
 
 

@@ -22,15 +22,15 @@ def test_new_embedding_model_rebuilds_vectors_from_the_catalog_with_a_message(ho
         engine.add_folder(str(docs))
         engine.index()
         chunks = engine.catalog.chunk_count()
-        assert chunks and engine.store.count() == chunks
+        assert chunks and engine.parts.store.count() == chunks
         engine.catalog.set_meta("embedding_model", "older-embedder@0123456789ab")  # as an older release wrote
     with Engine(home) as engine:
-        assert engine.store.count() == 0
+        assert engine.parts.store.count() == 0
         assert "embedding model changed (older-embedder@0123456789ab" in engine.recovered
         assert any("holds 0 of" in w for w in engine.warnings())
         summary = engine.index()
         assert summary.files == 0  # no document was read again
-        assert engine.store.count() == chunks and not engine.vector_gap()
+        assert engine.parts.store.count() == chunks and not engine.vector_gap()
         assert engine.search("wirewound potentiometer")[0].page == 1
         assert [r["event"] for r in engine.audit.records()].count("model_changed") == 1
 

@@ -1,0 +1,155 @@
+"""Answering as a service: search, and ask with its bookkeeping (the question checked, the chat's earlier
+questions and workspace, the pipeline run, the answer stored with its chat, the audit records and the
+log line). The pipeline gets a retriever and a model handle, nothing more."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sealroom.core.answer.pipeline import Answer, AnswerPipeline, ModelInfo
+from sealroom.core.answer.retriever import Retriever
+from sealroom.core.protocols import DEFAULT_WORKSPACE, AuditLog, Embedder, Generator, Hit, VectorIndex
+from sealroom.core.runtime import logs
+from sealroom.core.runtime.config import Settings
+from sealroom.core.runtime.errors import UsageError
+from sealroom.core.runtime.hashing import sha256_text
+from sealroom.core.store.catalog import Catalog
+
+MAX_QUESTION_CHARS = 2000
+
+
+class Parts(Protocol):
+    """What answering uses, started on first use (`components.Components`)."""
+
+    @property
+    def embedder(self) -> Embedder: ...
+    @property
+    def store(self) -> VectorIndex: ...
+    def load_model(self) -> tuple[Generator, ModelInfo]: ...
+    def cancel_generation(self) -> None: ...
+
+
+class Answering:
+    def __init__(
+        self,
+        catalog: Catalog,
+        parts: Parts,
+        settings: Callable[[], Settings],
+        audit: AuditLog,
+        indexing: Callable[[], bool],
+    ) -> None:
+        """`indexing()`: whether an index run is under way (it keeps the embedder's working memory)."""
+        self.catalog, self.parts, self.settings, self.audit, self._indexing = (
+            catalog,
+            parts,
+            settings,
+            audit,
+            indexing,
+        )
+        self._stop = threading.Event()  # the stop switch of the answer under way
+
+    def retriever(self) -> Retriever:
+        return Retriever(self.catalog, self.parts.store, self.parts.embedder)
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        folders: list[str] | None = None,
+        types: list[str] | None = None,
+        context: str = "",
+    ) -> list[Hit]:
+        """Passages for `query` from files under `folders` (None: everywhere; []: nowhere); `context`: the
+        earlier question of a follow-up."""
+        if not query.strip():
+            raise UsageError("the search is empty")
+        return self.retriever().search(query, k or self.settings().search_k, folders, types, context)
+
+    def pipeline(self) -> AnswerPipeline:
+        s = self.settings()
+        return AnswerPipeline(
+            self.retriever(),
+            self.parts.embedder,
+            self.parts.load_model,
+            k=s.search_k,
+            min_similarity=s.min_similarity,
+            min_evidence=s.min_evidence,
+            max_answer_tokens=s.max_answer_tokens,
+        )
+
+    def ask(
+        self,
+        question: str,
+        chat_id: int | None = None,
+        on_token: Callable[[str], None] | None = None,
+        folders: list[str] | None = None,
+        types: list[str] | None = None,
+        workspace: str | None = None,
+        stop: threading.Event | None = None,
+    ) -> Answer:
+        """Answer from the sources: the evidence at once, then verified sentences as they come.
+
+        `stop` (or `cancel()`) ends the answer early, keeping what was shown. The chat and its
+        messages are written only once the answer is complete, so a failed ask leaves nothing.
+        `folders` None: those of `workspace` (or of the chat's), or everywhere.
+        """
+        if not question.strip():
+            raise UsageError("the question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise UsageError(
+                f"the question is too long ({len(question)} characters; at most {MAX_QUESTION_CHARS})"
+            )
+        self._stop = stop = stop or threading.Event()
+        if chat_id is not None and not self.catalog.chat_exists(chat_id):
+            raise UsageError(f"no chat with id {chat_id}")
+        earlier: list[str] = []
+        if chat_id is not None:
+            earlier = [text for role, text in self.catalog.messages(chat_id) if role == "user"]
+            workspace = workspace or self.catalog.chat_workspace(chat_id)
+        if folders is None and workspace:
+            folders = [path for _, path in self.catalog.folders(workspace)]
+        pending = self.catalog.count_by_status().get("pending", 0)
+        answer = self.pipeline().run(question, earlier, folders, types, on_token, stop, pending)
+        self._store(answer, chat_id, workspace or DEFAULT_WORKSPACE)
+        if not self._indexing():  # the evidence's sentence vectors grew the arena (~20 MB)
+            self.parts.embedder.release_memory()
+        return answer
+
+    def _store(self, answer: Answer, chat_id: int | None, workspace: str) -> None:
+        """The answer into its chat, the question and answer into the audit trail (as hashes unless IT
+        asks for the question's words), a line into the log."""
+        question = answer.question
+        answer.chat_id = self.catalog.record_answer(
+            chat_id, question, answer.text, answer.citations, answer.to_dict(), workspace
+        )
+        answer.answer_id = self.catalog.last_answer_id(answer.chat_id)
+        asked: dict[str, Any] = {"chat_id": answer.chat_id, "question_sha256": sha256_text(question)}
+        if self.settings().audit_question_text:
+            asked["question"] = question
+        self.audit.record("question_asked", **asked)
+        self.audit.record(
+            "answer_given",
+            chat_id=answer.chat_id,
+            answer_id=answer.answer_id,
+            answer_sha256=sha256_text(answer.text),
+            cited_chunks=[f"{c['sha256']}:{c['seq']}" for c in answer.citations],
+            model_sha256=answer.model.sha256 or None,
+            abstained=answer.abstained,
+        )
+        logs.event(
+            "answered",
+            chat_id=answer.chat_id,
+            sources=len(answer.sources),
+            evidence=len(answer.evidence),
+            abstained=answer.abstained,
+            shown=len(answer.shown),
+            dropped=len(answer.dropped),
+            **answer.timings,
+        )
+
+    def cancel(self) -> None:
+        """Stop the answer under way (from any thread); what was generated so far is kept."""
+        self._stop.set()
+        self.parts.cancel_generation()
