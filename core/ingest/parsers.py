@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 #: Bump when parsing improves: files that failed or were skipped are then tried again.
-PARSER_VERSION = "5"
+PARSER_VERSION = "6"
 
 
 @dataclass
@@ -614,10 +614,15 @@ def parse_csv(path: Path) -> Parsed:
 
 
 def parse_eml(path: Path) -> Parsed:
+    """A message's headers and body, its attached messages, and each attached file parsed as its own type
+    and cited inside the message ("mail.eml › report.pdf", page as the attachment's)."""
+    from sealroom.core.ingest.office import attached_files
+
     message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
     sections: list[Section] = []
-    _eml_sections(message, sections)
-    return _require_text(Parsed(sections))
+    files: list[tuple[str, bytes]] = []
+    _eml_sections(message, sections, files)
+    return _require_text(Parsed(sections + attached_files(files, sum(len(s.text) for s in sections))))
 
 
 def _own_parts(message: Any) -> list[Any]:
@@ -635,7 +640,7 @@ def _own_parts(message: Any) -> list[Any]:
     return parts
 
 
-def _eml_sections(message: Any, out: list[Section]) -> None:
+def _eml_sections(message: Any, out: list[Section], files: list[tuple[str, bytes]]) -> None:
     subject = str(message.get("subject", "") or "").strip() or None
     header_lines = [
         f"{k}: {message.get(k)}" for k in ("From", "To", "Cc", "Date", "Subject") if message.get(k)
@@ -645,13 +650,16 @@ def _eml_sections(message: Any, out: list[Section]) -> None:
     for part in _own_parts(message):
         if part is not message and part.get_content_type() == "message/rfc822":
             for inner in part.iter_parts():
-                _eml_sections(inner, out)
+                _eml_sections(inner, out, files)
             continue
         if part.is_multipart():
             continue
         filename = part.get_filename()
         if filename or part.get_content_disposition() == "attachment":
             attachments.append(str(filename or part.get_content_type()))
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes) and payload:
+                files.append((str(filename or f"attachment {len(attachments)}"), payload))
             continue
         ctype = part.get_content_type()
         if ctype not in ("text/plain", "text/html"):
@@ -684,17 +692,111 @@ PARSERS: dict[str, Callable[[Path], Parsed]] = {
     ".eml": parse_eml,
 }
 
-SUPPORTED_SUFFIXES = frozenset(PARSERS)
+
+#: What a file is, from its first bytes, when its name does not say (no or an unknown extension)
+MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG image; OCR is not available"),
+    (b"\xff\xd8\xff", "JPEG image; OCR is not available"),
+    (b"II*\x00", "TIFF image; OCR is not available"),
+    (b"MM\x00*", "TIFF image; OCR is not available"),
+    (b"GIF8", "GIF image"),
+    (b"\x1f\x8b", "gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "7-Zip archive"),
+    (b"Rar!", "RAR archive"),
+    (b"\x7fELF", "a program"),
+    (b"MZ", "a Windows program"),
+    (b"OggS", "audio or video"),
+    (b"ID3", "MP3 audio"),
+    (b"SQLite format 3\x00", "SQLite database"),
+)
+ZIP_KINDS = (  # a ZIP's members say which office format it is
+    ("word/document.xml", ".docx", "Word document"),
+    ("xl/workbook.xml", ".xlsx", "Excel workbook"),
+    ("ppt/presentation.xml", ".pptx", "PowerPoint presentation"),
+)
+OPENDOCUMENT = {  # an OpenDocument package's `mimetype` member
+    b"application/vnd.oasis.opendocument.text": (".odt", "OpenDocument text"),
+    b"application/vnd.oasis.opendocument.spreadsheet": (".ods", "OpenDocument spreadsheet"),
+    b"application/vnd.oasis.opendocument.presentation": (".odp", "OpenDocument presentation"),
+}
+OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+HTML_START = re.compile(rb"\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)[\s>]", re.I | re.S)
+EMAIL_HEADER = re.compile(
+    rb"(?:(?:Return-Path|Received|From|To|Subject|Date|Message-ID|MIME-Version):[^\n]*\r?\n)+"
+)
+
+
+def sniff(path: Path) -> tuple[str | None, str]:
+    """For a file whose name does not say what it is: the PARSERS key to read it with (None: no parser
+    reads it) and what it is, judged by its first bytes."""
+    with path.open("rb") as file:
+        head = file.read(8192)
+    if not head:
+        return None, "empty file"
+    if head.startswith(b"%PDF-"):
+        return ".pdf", "PDF document"
+    if head.startswith(b"PK\x03\x04"):
+        return _zip_kind(path)
+    if head.startswith(OLE):
+        return _ole_kind(path)
+    if head.startswith(b"{\\rtf"):
+        return ".rtf", "RTF document"
+    for magic, what in MAGIC:
+        if head.startswith(magic):
+            return None, what
+    if looks_binary(head):
+        return None, "binary data"
+    if HTML_START.match(head):
+        return ".html", "HTML page"
+    if EMAIL_HEADER.match(head) and re.search(rb"^(?:From|Subject):", head, re.M):
+        return ".eml", "e-mail message"
+    return ".txt", "text"
+
+
+def _zip_kind(path: Path) -> tuple[str | None, str]:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist()[:5000])
+            mimetype = archive.read("mimetype")[:100].strip() if "mimetype" in names else b""
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError):
+        return None, "damaged ZIP archive"
+    for member, kind, what in ZIP_KINDS:
+        if member in names:
+            return kind, what
+    if mimetype in OPENDOCUMENT:
+        return OPENDOCUMENT[mimetype]
+    return None, "ZIP archive"
+
+
+def _ole_kind(path: Path) -> tuple[str | None, str]:
+    """An OLE compound file: an Outlook message has a properties stream; the rest are Office 97-2003 files."""
+    import olefile
+
+    try:
+        with olefile.OleFileIO(str(path)) as ole:
+            if ole.exists("__properties_version1.0"):
+                return ".msg", "Outlook message"
+    except Exception:  # olefile's errors for damaged files vary
+        return None, "damaged Office 97-2003 file"
+    return None, "Office 97-2003 document (.doc, .xls, .ppt); save it as .docx, .xlsx or .pptx to index it"
+
+
+def parser_for(path: Path) -> tuple[str | None, str]:
+    """The PARSERS key for `path`: by its extension when known, else by its content (`sniff`)."""
+    suffix = path.suffix.lower()
+    return (suffix, suffix) if suffix in PARSERS else sniff(path)
 
 
 def parse(path: Path, max_chars: int = 0, part: tuple[int, int] = (0, 1), pdfium: bool = True) -> Parsed:
     """The file's sections; with `max_chars`, about that much text at most (then `truncated`).
     With `part` (k, n) only every n-th page of a PDF from page k + 1 (several workers share one file).
     `pdfium=False` reads a PDF with pypdf alone (after PDFium took its process down on that file)."""
-    try:
-        parser = PARSERS[path.suffix.lower()]
-    except KeyError:
-        raise Unindexable(f"unsupported file type {path.suffix or '(none)'}") from None
+    kind, what = parser_for(path)
+    if kind is None:
+        raise Unindexable(f"unsupported type ({what})")
+    parser = PARSERS[kind]
     if parser is parse_pdf and not pdfium:
         parser = _parse_pdf_pypdf
     _Budget.chars, _Budget.cut, _Budget.part = max_chars, False, part
@@ -705,3 +807,9 @@ def parse(path: Path, max_chars: int = 0, part: tuple[int, int] = (0, 1), pdfium
     if _Budget.cut:
         parsed.truncated = True
     return parsed.within(max_chars) if max_chars else parsed
+
+
+from sealroom.core.ingest import office  # noqa: E402 - its parsers build on this module's
+
+PARSERS.update(office.PARSERS)
+SUPPORTED_SUFFIXES = frozenset(PARSERS)

@@ -8,6 +8,7 @@ become garbage for `Engine.collect_garbage`.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable, Iterable
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from sealroom.core.ingest.parsers import SUPPORTED_SUFFIXES
+from sealroom.core.ingest.parsers import SUPPORTED_SUFFIXES, sniff
 from sealroom.core.runtime.hashing import content_key
 from sealroom.core.runtime.paths import is_within
 from sealroom.core.store.catalog import Catalog
@@ -26,10 +27,10 @@ TEMP_SUFFIXES = ("~", ".tmp", ".swp", ".part", ".crdownload")
 
 
 def is_candidate(path: Path) -> bool:
+    """Every entry of a watched folder gets a status (indexed, or why not), except hidden files (a name
+    starting with '.') and editors' temporary and lock files, which are no one's documents."""
     name = path.name
-    if name.startswith(".") or name.startswith(TEMP_PREFIXES) or name.endswith(TEMP_SUFFIXES):
-        return False
-    return path.suffix.lower() in SUPPORTED_SUFFIXES
+    return not (name.startswith(".") or name.startswith(TEMP_PREFIXES) or name.endswith(TEMP_SUFFIXES))
 
 
 @dataclass
@@ -57,8 +58,15 @@ def entry_problem(path: Path, root: str) -> str | None:
             target = path.resolve(strict=True)
         except RuntimeError:
             return "link loop (the link points back to itself)"
-        except OSError:
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return "link loop (the link points back to itself)"
             return f"broken link (points to {os.readlink(path)}, which does not exist)"
+        if target.is_dir():
+            return (
+                f"link to a folder ({target}); linked folders are not followed, as they may lead anywhere: "
+                "add the folder itself to watch it"
+            )
         if not is_within(str(target), os.path.realpath(root)):
             return f"link to a file outside the watched folder ({target}); links are followed only inside it"
         try:
@@ -155,7 +163,8 @@ class Scanner:
 
         for dirpath, dirnames, filenames in os.walk(root, onerror=failed, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in sorted(filenames):
+            linked = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]  # listed, not walked
+            for name in sorted([*filenames, *linked]):
                 path = Path(dirpath) / name
                 if is_candidate(path):
                     yield path
@@ -204,6 +213,8 @@ class Scanner:
             self.emit({"event": "failed", "path": key, "status": "skipped", "reason": reason})
             return
         try:
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES and self._unsupported(folder_id, path, info):
+                return
             sha = content_key(path)
         except OSError as exc:
             reason = f"cannot read file: {exc.strerror or exc}"
@@ -228,6 +239,20 @@ class Scanner:
             return
         self.catalog.upsert_file(folder_id, key, info.st_size, info.st_mtime_ns, sha, "pending")
         result.queued += 1
+
+    def _unsupported(self, folder_id: int, path: Path, info: os.stat_result) -> bool:
+        """A file whose name does not say its type is judged by its content (`sniff`): text, a PDF, a Word
+        document… is read as such; anything else is listed as skipped with what it is. True: skipped."""
+        kind, what = sniff(path)
+        if kind is not None:
+            return False
+        reason = f"unsupported type ({what})"
+        key = str(path)
+        self.catalog.upsert_file(
+            folder_id, key, info.st_size, info.st_mtime_ns, f"unsupported:{key}", "skipped", reason
+        )
+        self.emit({"event": "failed", "path": key, "status": "skipped", "reason": reason})
+        return True
 
     def _remove(self, path: str, result: ScanResult) -> None:
         if self.catalog.remove_file(path):

@@ -1,12 +1,13 @@
 import contextlib
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from sealroom.core.ingest.parse_pool import ParserPool
-from sealroom.core.ingest.parsers import Unindexable, parse, rebuild_xref
+from sealroom.core.ingest.parsers import Unindexable, parse, rebuild_xref, sniff
 from tests.conftest import CORPUS, PDFS
 
 
@@ -266,3 +267,51 @@ def test_html_page_furniture_is_left_out_and_table_cells_stay_apart(tmp_path: Pa
     assert "Name | Storage Size\nsmallint | 2 bytes" in section.text
     assert re.search(r"\nbigint\n+large-range integer", section.text)
     assert not any(w in section.text for w in ("index", "next", "Previous", "Copyright", "\u00b6"))
+
+
+def _png() -> bytes:
+    return b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(32)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "kind", "what"),
+    [
+        ("LICENSE", b"Permission is hereby granted, free of charge, to any person.\n", ".txt", "text"),
+        ("README", "Lisez-moi : données à caractère personnel.\n".encode("cp1252"), ".txt", "text"),
+        ("notes.log", b"2026-12-01 backup finished\n", ".txt", "text"),
+        ("page", b"<!DOCTYPE html><html><body><p>Hi</p></body></html>", ".html", "HTML page"),
+        ("mail", b"From: a@example.org\nTo: b@example.org\nSubject: Lease\n\nBody", ".eml", "e-mail message"),
+        ("scan.png", _png(), None, "PNG image; OCR is not available"),
+        ("photo", b"\xff\xd8\xff\xe0" + bytes(64), None, "JPEG image; OCR is not available"),
+        ("note.msg", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), None, "damaged Office 97-2003 file"),
+        ("blob", bytes(range(256)) * 8, None, "binary data"),
+        ("empty", b"", None, "empty file"),
+    ],
+)
+def test_a_file_whose_name_does_not_say_its_type_is_judged_by_its_content(
+    tmp_path: Path, name: str, content: bytes, kind: str | None, what: str
+):
+    path = tmp_path / name
+    path.write_bytes(content)
+    found, description = sniff(path)
+    assert found == kind and what in description
+
+
+def test_sniffed_pdf_word_and_zip_files_are_read_by_their_parser_or_named(tmp_path: Path):
+    pdf, docx = tmp_path / "scan-0042", tmp_path / "contract-final"
+    pdf.write_bytes((PDFS / "001-trivial" / "minimal-document.pdf").read_bytes())
+    docx.write_bytes((CORPUS / "docx-samples" / "test.docx").read_bytes())
+    assert sniff(pdf) == (".pdf", "PDF document") and parse(pdf).sections
+    assert sniff(docx) == (".docx", "Word document") and parse(docx).sections
+    archive = tmp_path / "bundle"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    assert sniff(archive) == (".xlsx", "Excel workbook")
+    with pytest.raises(Unindexable, match="damaged spreadsheet"):
+        parse(archive)
+    other = tmp_path / "photos"
+    with zipfile.ZipFile(other, "w") as z:
+        z.writestr("holiday.jpg", b"\xff\xd8\xff")
+    assert sniff(other) == (None, "ZIP archive")
+    with pytest.raises(Unindexable, match=r"unsupported type \(ZIP archive\)"):
+        parse(other)
