@@ -27,7 +27,9 @@ setup: $(STAMP)
 QT_DEBS := libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbus-1-3 libglib2.0-0 \
 	libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 \
 	libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core
-TEST_DEBS := $(QT_DEBS) xvfb samba gnome-keyring dbus
+# OCR of scanned pages and images (core/ingest/ocr.py): Tesseract with English, German and French data.
+OCR_DEBS := tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra
+TEST_DEBS := $(QT_DEBS) $(OCR_DEBS) xvfb samba gnome-keyring dbus
 
 define apt_ensure
 	@command -v dpkg >/dev/null 2>&1 || exit 0; \
@@ -42,7 +44,7 @@ define apt_ensure
 endef
 
 qt-libs:
-	$(call apt_ensure,$(QT_DEBS))
+	$(call apt_ensure,$(QT_DEBS) $(OCR_DEBS))
 
 test-libs:
 	$(call apt_ensure,$(TEST_DEBS))
@@ -89,6 +91,8 @@ bench: setup qt-libs
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/gui.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/large_folder.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/scale.py --chunks 10000
+	$(BIN)/pip install --quiet 'rapidocr-onnxruntime>=1.4,<2'  # the OCR engine Tesseract is measured against
+	$(BIN)/python bench/ocr.py
 	$(BIN)/python bench/goals.py
 
 # Hybrid search and `ask` up to the evidence at 100k passages (issue 11, goal 3). The text is real: the Python

@@ -152,7 +152,7 @@ class Components:
             if self._pool is None:
                 s = self.settings
                 self._pool = ParserPool(
-                    s.parser_processes, s.parse_timeout_s, s.parse_memory_mb, text_budget(s)
+                    s.parser_processes, s.parse_timeout_s, s.parse_memory_mb, text_budget(s), ocr=s.ocr
                 )
             return self._pool
 

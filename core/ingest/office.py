@@ -120,7 +120,7 @@ def parse_xlsx(path: Path) -> Parsed:
     except Exception as exc:
         handle.close()  # openpyxl's errors for a damaged package vary (KeyError, ValueError, zip errors)
         raise Unindexable(f"damaged spreadsheet ({type(exc).__name__})") from None
-    budget, sections = _Text(), []
+    budget, sections = _Text(), list[Section]()
     try:
         for sheet in book.worksheets:
             rows = (
@@ -198,7 +198,7 @@ def _ods_rows(table: Any) -> Iterator[tuple[int, list[str]]]:
 def parse_ods(path: Path) -> Parsed:
     from odf.table import Table
 
-    document, budget, sections = _odf(path), _Text(), []
+    document, budget, sections = _odf(path), _Text(), list[Section]()
     for table in document.spreadsheet.getElementsByType(Table):
         sections.extend(_sheet_sections(str(table.getAttribute("name") or "Sheet"), _ods_rows(table), budget))
         if budget.full():
@@ -222,7 +222,7 @@ def parse_pptx(path: Path) -> Parsed:
         deck = pptx.Presentation(str(path))
     except Exception as exc:
         raise Unindexable(f"damaged presentation ({type(exc).__name__})") from None
-    budget, sections = _Text(), []
+    budget, sections = _Text(), list[Section]()
     for number, slide in enumerate(deck.slides, 1):
         title_shape = slide.shapes.title
         title = " ".join(title_shape.text_frame.text.split()) if title_shape is not None else ""
@@ -249,7 +249,7 @@ def parse_odp(path: Path) -> Parsed:
     from odf.draw import Page
     from odf.text import P
 
-    document, budget, sections = _odf(path), _Text(), []
+    document, budget, sections = _odf(path), _Text(), list[Section]()
     pages = document.presentation.getElementsByType(Page)
     for number, page in enumerate(pages, 1):
         lines = [_odf_text(p) for p in page.getElementsByType(P)]
@@ -264,7 +264,7 @@ def parse_odp(path: Path) -> Parsed:
 
 # --- text documents -------------------------------------------------------------------------------------
 def parse_odt(path: Path) -> Parsed:
-    document, budget, sections = _odf(path), _Text(), []
+    document, budget, sections = _odf(path), _Text(), list[Section]()
     heading: str | None = None
     lines: list[str] = []
 

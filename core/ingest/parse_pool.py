@@ -56,19 +56,27 @@ class _Worker:
         max_chars: int = 0,
         part: tuple[int, int] = (0, 1),
         pdfium: bool = True,
+        ocr: bool = True,
     ) -> ParseOutcome:
         assert self.proc.stdin is not None
         try:
-            request = {"path": path, "max_chars": max_chars, "part": list(part), "pdfium": pdfium}
+            request = {"path": path, "max_chars": max_chars, "part": list(part), "pdfium": pdfium, "ocr": ocr}
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             return ParseOutcome(None, "failed", "parse error: the parser process stopped")
-        try:
-            line = self.lines.get(timeout=timeout)
-        except queue.Empty:
-            self.kill()
-            return ParseOutcome(None, "failed", f"parse timeout after {timeout:g} s")
+        # `timeout` without a word from the worker is a hang; a file being OCR'd reports each page, and
+        # may take OCR_TIMEOUTS timeouts in all
+        deadline = time.monotonic() + timeout * OCR_TIMEOUTS
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, min(timeout, deadline - time.monotonic())))
+            except queue.Empty:
+                self.kill()
+                waited = timeout if time.monotonic() < deadline else timeout * OCR_TIMEOUTS
+                return ParseOutcome(None, "failed", f"parse timeout after {waited:g} s")
+            if line is None or not line.startswith('{"progress"'):
+                break
         if line is None:
             code = self.proc.wait()
             return ParseOutcome(
@@ -98,6 +106,9 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.kill()
 
+
+#: A file being read by OCR (it reports each page) may take this many parse timeouts in all.
+OCR_TIMEOUTS = 20
 
 #: A PDF larger than this is parsed by all workers at once, each reading its share of the pages.
 SHARED_PDF_BYTES = 512 * 1024
@@ -145,8 +156,10 @@ class ParserPool:
         memory_mb: int = 1024,
         max_chars: int = 0,
         idle_stop_s: float = IDLE_STOP_S,
+        ocr: bool = True,
     ) -> None:
         self.timeout_s = timeout_s
+        self.ocr = ocr  # scanned pages and images read by OCR
         self.max_chars = max_chars  # text sent back per file at most (0: all)
         self.memory_mb = memory_mb
         self.idle_stop_s = idle_stop_s
@@ -193,7 +206,7 @@ class ParserPool:
         inflates past the memory limit, where pypdf stops with a reason) is read again by pypdf alone."""
         worker = self._checkout()
         try:
-            outcome = worker.parse(path, self.timeout_s, self.max_chars, part, pdfium)
+            outcome = worker.parse(path, self.timeout_s, self.max_chars, part, pdfium, self.ocr)
         finally:
             if not worker.alive:
                 worker.close()

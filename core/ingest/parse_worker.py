@@ -68,9 +68,10 @@ def failure_kind(exc: BaseException, path: Path) -> str:
 
 
 def handle(request: dict[str, Any], memory_mb: int) -> dict[str, object]:
-    from sealroom.core.ingest.parsers import Unindexable, parse
+    from sealroom.core.ingest.parsers import Unindexable, _Budget, parse
 
     path = Path(request["path"])
+    _Budget.ocr = bool(request.get("ocr", True))
     try:
         k, n = request.get("part") or (0, 1)
         parsed = parse(
@@ -84,6 +85,8 @@ def handle(request: dict[str, Any], memory_mb: int) -> dict[str, object]:
             "status": "failed",
             "reason": f"parse error: needs more than {memory_mb} MB of memory",
         }
+    except TimeoutError as exc:
+        return {"ok": False, "status": "failed", "reason": f"parse error: {exc}"}
     except RecursionError:
         return {"ok": False, "status": "failed", "reason": "parse error: structure nested too deeply"}
     except FileNotFoundError:
@@ -111,6 +114,13 @@ def main() -> None:
     logging.disable(logging.CRITICAL)
     out = sys.stdout
     sys.stdout = sys.stderr  # a chatty parser must not corrupt the protocol
+    from sealroom.core.ingest.parsers import _Budget
+
+    def progress() -> None:  # a slow step (an OCR'd page) is done: the pool waits on, this is not a hang
+        out.write('{"progress": 1}\n')
+        out.flush()
+
+    _Budget.progress = progress
     for line in sys.stdin:
         response = handle(json.loads(line), memory_mb)
         # Python keeps the memory of a big parse: a worker that grew large is replaced by a fresh one

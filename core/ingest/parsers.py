@@ -103,6 +103,10 @@ class Unindexable(Exception):
     """The file is fine but has nothing we can index (encrypted, no text): status `skipped`."""
 
 
+class NoTextAfterOcr(Unindexable):
+    """Every page was read by OCR and none held text."""
+
+
 NO_TEXT = "no extractable text"
 NO_PDF_TEXT = "no extractable text (scanned or image-only pages; OCR is not available)"
 
@@ -181,6 +185,8 @@ def parse_pdf(path: Path) -> Parsed:
         return _parse_pdf_pypdf(path)
     try:
         parsed = _parse_pdf_pdfium(document)
+    except NoTextAfterOcr:
+        raise
     except (pypdfium2.PdfiumError, Unindexable):  # a page PDFium could not read, or no text: pypdf tries
         return _parse_pdf_pypdf(path)
     finally:
@@ -215,6 +221,12 @@ def _pdfium_outline_by_page(document: Any) -> dict[int, str]:
 
 
 def _parse_pdf_pdfium(document: Any) -> Parsed:
+    """Each page's text layer; a page without one (a scan) is read by OCR when it can run here."""
+    from sealroom.core.ingest import ocr
+
+    scanned: dict[int, float] = {}  # page -> OCR confidence
+    can_ocr = _Budget.ocr and not ocr.available()
+
     def text_of(number: int) -> str:
         page = document[number - 1]
         try:
@@ -225,9 +237,27 @@ def _parse_pdf_pdfium(document: Any) -> Parsed:
                 textpage.close()
         finally:
             page.close()
-        return PDFIUM_SOFT_HYPHEN.sub("", raw.replace("\r\n", "\n").replace("\r", "\n"))
+        text = PDFIUM_SOFT_HYPHEN.sub("", raw.replace("\r\n", "\n").replace("\r", "\n"))
+        if can_ocr and len(text.strip()) < ocr.MIN_PAGE_CHARS and len(scanned) < ocr.MAX_PAGES:
+            read = ocr.read(ocr.pdf_page_image(document, number - 1))
+            _Budget.progress()
+            if len(read.text.strip()) > len(text.strip()):
+                scanned[number] = read.confidence
+                return read.text
+        return text
 
-    return _pdf_pages(len(document), _pdfium_outline_by_page(document), text_of)
+    try:
+        parsed = _pdf_pages(len(document), _pdfium_outline_by_page(document), text_of)
+    except Unindexable:
+        if can_ocr:  # every page OCR'd and still no text: say so, not that OCR is missing
+            raise NoTextAfterOcr(
+                "no text found by OCR (pictures, or blank or unreadable scanned pages)"
+            ) from None
+        raise
+    for section in parsed.sections:
+        if section.page in scanned:
+            section.heading = ocr.heading(scanned[section.page], section.heading)
+    return parsed
 
 
 def _pdf_pages(pages: int, headings: dict[int, str], text_of: Callable[[int], str]) -> Parsed:
@@ -399,6 +429,8 @@ class _Budget:
 
     chars = 0  # 0: no limit
     cut = False  # set when the file held more than was read
+    ocr = True  # scanned pages and images are read by OCR (the setting `ocr`)
+    progress: Callable[[], None] = staticmethod(lambda: None)  # a slow step done (an OCR'd page): not hung
     part = (0, 1)  # (k, n): read only the pages p with (p - 1) % n == k (a large PDF parsed by n workers)
 
 
@@ -693,12 +725,14 @@ PARSERS: dict[str, Callable[[Path], Parsed]] = {
 }
 
 
+IMAGES = (  # read by OCR
+    (b"\x89PNG\r\n\x1a\n", ".png", "PNG image"),
+    (b"\xff\xd8\xff", ".jpg", "JPEG image"),
+    (b"II*\x00", ".tif", "TIFF image"),
+    (b"MM\x00*", ".tif", "TIFF image"),
+)
 #: What a file is, from its first bytes, when its name does not say (no or an unknown extension)
 MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\x89PNG\r\n\x1a\n", "PNG image; OCR is not available"),
-    (b"\xff\xd8\xff", "JPEG image; OCR is not available"),
-    (b"II*\x00", "TIFF image; OCR is not available"),
-    (b"MM\x00*", "TIFF image; OCR is not available"),
     (b"GIF8", "GIF image"),
     (b"\x1f\x8b", "gzip archive"),
     (b"7z\xbc\xaf\x27\x1c", "7-Zip archive"),
@@ -741,6 +775,9 @@ def sniff(path: Path) -> tuple[str | None, str]:
         return _ole_kind(path)
     if head.startswith(b"{\\rtf"):
         return ".rtf", "RTF document"
+    for magic, kind, what in IMAGES:
+        if head.startswith(magic):
+            return kind, what
     for magic, what in MAGIC:
         if head.startswith(magic):
             return None, what
@@ -789,6 +826,37 @@ def parser_for(path: Path) -> tuple[str | None, str]:
     return (suffix, suffix) if suffix in PARSERS else sniff(path)
 
 
+def parse_image(path: Path) -> Parsed:
+    """An image file (a TIFF: each of its pages) read by OCR, each page cited as a page."""
+    from sealroom.core.ingest import ocr
+
+    why = ocr.available() if _Budget.ocr else "OCR is turned off"
+    if why:
+        raise Unindexable(f"image ({why})")
+    sections, used, pages = [], 0, 0
+    try:
+        for pages, image in enumerate(ocr.image_pages(path), 1):
+            if _Budget.chars and used > _Budget.chars:
+                _Budget.cut = True
+                break
+            read = ocr.read(image)
+            _Budget.progress()
+            if read.text:
+                sections.append(Section(read.text, page=pages, heading=ocr.heading(read.confidence)))
+                used += len(read.text)
+    except (ocr.OcrUnavailable, TimeoutError):
+        raise
+    except Exception as exc:  # PIL's errors for damaged or bomb images vary
+        if "too large" in str(exc) or type(exc).__name__ == "DecompressionBombError":
+            raise Unindexable(f"image too large to read (more than {ocr.MAX_PIXELS:,} pixels)") from None
+        if not sections:
+            raise Unindexable(f"damaged image ({type(exc).__name__})") from None
+        _Budget.cut = True  # the pages read so far are kept
+    if pages >= ocr.MAX_PAGES:
+        _Budget.cut = True
+    return _require_text(Parsed(sections, pages=pages), "no text found by OCR (a photo, or a blank page)")
+
+
 def parse(path: Path, max_chars: int = 0, part: tuple[int, int] = (0, 1), pdfium: bool = True) -> Parsed:
     """The file's sections; with `max_chars`, about that much text at most (then `truncated`).
     With `part` (k, n) only every n-th page of a PDF from page k + 1 (several workers share one file).
@@ -812,4 +880,5 @@ def parse(path: Path, max_chars: int = 0, part: tuple[int, int] = (0, 1), pdfium
 from sealroom.core.ingest import office  # noqa: E402 - its parsers build on this module's
 
 PARSERS.update(office.PARSERS)
+PARSERS.update(dict.fromkeys([".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"], parse_image))
 SUPPORTED_SUFFIXES = frozenset(PARSERS)

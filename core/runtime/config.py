@@ -35,6 +35,7 @@ class Settings:
     parser_processes: int = 2
     parse_timeout_s: float = 60.0
     parse_memory_mb: int = 480  # per parser process; with the engine, the whole tree stays under 1.5 GB
+    ocr: bool = True  # scanned PDF pages and image files are read by OCR (Tesseract)
     max_file_mb: int = 200
     max_chunks_per_file: int = 3000  # a bigger file is indexed up to this many passages, and says so
     debounce_s: float = 0.25

@@ -237,11 +237,16 @@ def test_an_email_attachment_is_read_as_its_own_type_and_cited_inside_the_messag
     message.set_content("The signed lease is attached.")
     pdf = (PDFS / "004-pdflatex-4-pages" / "pdflatex-4-pages.pdf").read_bytes()
     message.add_attachment(pdf, maintype="application", subtype="pdf", filename="lease-signed.pdf")
-    message.add_attachment(b"\x89PNG\r\n\x1a\n" + bytes(40), maintype="image", subtype="png", filename="stamp.png")
+    message.add_attachment(
+        b"\x89PNG\r\n\x1a\n" + bytes(40), maintype="image", subtype="png", filename="stamp.png"
+    )
     path = tmp_path / "lease.eml"
     path.write_bytes(bytes(message))
     sections = parse(path).sections
-    assert sections[0].heading == "Signed lease" and "Attachments: lease-signed.pdf, stamp.png" in sections[0].text
+    assert (
+        sections[0].heading == "Signed lease"
+        and "Attachments: lease-signed.pdf, stamp.png" in sections[0].text
+    )
     pages = [s.page for s in sections if (s.heading or "").startswith("lease-signed.pdf")]
     assert pages[:1] == [1] and max(pages) == 4
     stamp = [s.text for s in sections if s.heading == "stamp.png"]

@@ -19,7 +19,7 @@ def test_every_entry_has_a_status_and_text_without_an_extension_is_searchable(ho
     (folder / "minutes.log").write_text("Board minutes: the audit committee met on 3 May.\n")
     (folder / "scan-0042").write_bytes((PDFS / "001-trivial" / "minimal-document.pdf").read_bytes())
     (folder / "contract-final").write_bytes((CORPUS / "docx-samples" / "test.docx").read_bytes())
-    (folder / "fax.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     (folder / "sub" / "blob.bin").write_bytes(bytes(range(256)) * 4)
     (folder / "elsewhere").symlink_to(tmp_path, target_is_directory=True)  # a link to a folder
     (folder / "loop").symlink_to(folder / "loop")
@@ -39,7 +39,7 @@ def test_every_entry_has_a_status_and_text_without_an_extension_is_searchable(ho
     assert set(files) == listed  # every entry of the folder but the hidden and lock files, none missing
     for name in ("LICENSE", "README", "minutes.log", "scan-0042", "contract-final"):
         assert files[name]["status"] == "indexed", files[name]
-    assert files["fax.png"]["reason"] == "unsupported type (PNG image; OCR is not available)"
+    assert files["broken.png"]["reason"].startswith("damaged image")
     assert files["sub/blob.bin"]["reason"] == "unsupported type (binary data)"
     assert "link to a folder" in files["elsewhere"]["reason"] and files["elsewhere"]["status"] == "skipped"
     assert "link loop" in files["loop"]["reason"]
@@ -47,3 +47,42 @@ def test_every_entry_has_a_status_and_text_without_an_extension_is_searchable(ho
 
     hits = cli_json(home, "search", "Harbourside referral templates", "-k", "1")["hits"]
     assert Path(hits[0]["path"]).name == "LICENSE"
+
+
+def test_one_file_of_each_new_type_is_indexed_and_found(home: Path, tmp_path: Path):
+    import pypdfium2
+
+    from bench.scans import degrade, render
+    from tests.core.test_ocr import FOUR_PAGES
+    from tests.core.test_office import MSGS, RTF, make_odf, make_pptx, make_xlsx
+
+    folder = tmp_path / "office"
+    folder.mkdir()
+    make_xlsx(folder / "retention.xlsx")
+    make_pptx(folder / "review.pptx")
+    make_odf(folder / "agreement.odt", "odt")
+    make_odf(folder / "fees.ods", "ods")
+    make_odf(folder / "intake.odp", "odp")
+    (folder / "nda.rtf").write_text(RTF)
+    (folder / "message.msg").write_bytes((MSGS / "strangeDate.msg").read_bytes())
+    degrade(render(pypdfium2.PdfDocument(FOUR_PAGES), 0, 200), seed=3).save(folder / "scan.png")
+    (folder / "NOTICE").write_text("Harbourside Clinic keeps referral letters for eight years.\n")
+    cli(home, "add", str(folder))
+    cli(home, "index", timeout=600)
+    files = {Path(f["path"]).name: f for f in cli_json(home, "status")["files"]}
+    assert {n: f["status"] for n, f in files.items()} == dict.fromkeys(os.listdir(folder), "indexed")
+    expected = {
+        "Audit logs kept 10 years after the contract ends": ("retention.xlsx", "Retention, rows"),
+        "notify the DPO within 72 hours": ("review.pptx", "Slide 2: Data breach drill"),
+        "end this agreement with 90 days written notice": ("agreement.odt", "Termination"),
+        "probate fee": ("fees.ods", "Fees, rows 2–3"),
+        "call the duty solicitor": ("intake.odp", "Slide 2"),
+        "information confidential for five years": ("nda.rtf", None),
+        "Jane Roe for females": ("message.msg", "MSG Test File"),
+        "blind text gives you information about the selected font": ("scan.png", "OCR text, confidence"),
+        "referral letters eight years": ("NOTICE", None),
+    }
+    for query, (name, heading) in expected.items():
+        hits = cli_json(home, "search", query, "-k", "3")["hits"]
+        top = next(h for h in hits if Path(h["path"]).name == name)  # found among the first three
+        assert heading is None or (top["heading"] or "").startswith(heading), (query, top)
