@@ -211,3 +211,8 @@ def test_no_signature_that_crosses_a_room_is_typed_any():
         if room(_module(path)) != room(module) and module in text and re.search(rf"(?<!def )\b{name}\(", text)
     )
     assert crossing == []
+
+
+def test_the_engine_stays_wiring():
+    """The Engine wires rooms together; what it grows beyond this belongs in a room (issue 25: 808 -> 248)."""
+    assert len((ROOT / "core" / "engine.py").read_text().splitlines()) <= 250

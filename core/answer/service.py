@@ -65,7 +65,9 @@ class Answering:
         earlier question of a follow-up."""
         if not query.strip():
             raise UsageError("the search is empty")
-        return self.retriever().search(query, k or self.settings().search_k, folders, types, context)
+        return self.retriever().search(
+            query, self.settings().search_k if k is None else k, folders, types, context
+        )
 
     def pipeline(self) -> AnswerPipeline:
         s = self.settings()
