@@ -25,6 +25,10 @@ ALWAYS = ["fonts-dejavu-core"]  # Qt finds no font without one
 IGNORE_LIBS = {"linux-vdso.so.1"}
 
 
+
+#: OCR runs Debian's Tesseract (core/ingest/ocr.py): the program and its English, German and French data
+OCR_PACKAGES = ["tesseract-ocr", "tesseract-ocr-eng", "tesseract-ocr-deu", "tesseract-ocr-fra"]
+
 def version() -> str:
     return str(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"])
 
@@ -181,7 +185,7 @@ def build(bundle: Path, out: Path) -> Path:
             f"warning: libraries found neither in the bundle nor on this system: {sorted(missing)}",
             file=sys.stderr,
         )
-    depends = packages_of(used)
+    depends = packages_of(used) + OCR_PACKAGES
     size_kb = sum(p.stat().st_size for p in stage.rglob("*") if p.is_file() and not p.is_symlink()) // 1024
     debian = stage / "DEBIAN"
     debian.mkdir()

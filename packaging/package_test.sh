@@ -37,6 +37,10 @@ if [ ! -f "$BASE" ]; then
   tar -C "$WORK/base" -cf "$BASE" .
   rm -rf "$WORK/base"
 fi
+# a scanned page for OCR: the second page of a corpus PDF rendered at 200 dpi, speckled and skewed
+.venv/bin/python -c "import sys; sys.path.insert(0, 'bench'); import pypdfium2; from scans import degrade, render; \
+degrade(render(pypdfium2.PdfDocument('tests/corpus/pdf-samples/006-pdflatex-outline/pdflatex-outline.pdf'), 1, 200), 7).save('$WORK/scan.png')"
+
 mkdir -p "$R"
 tar -C "$R" -xf "$BASE"
 cp /etc/resolv.conf "$R/etc/resolv.conf"
@@ -91,6 +95,13 @@ in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Optio
 again=$(offline sealroom index)
 echo "after the upgrade: $again"
 echo "$again" | grep -q " 0 pages, 0 chunks" || { echo "the upgrade made Sealroom re-index"; exit 1; }
+
+# a scanned page (an image, no text layer): read by the Tesseract the package depends on, with no network
+cp "$WORK/scan.png" "$R/root/docs/scanned-letter.png"
+offline sealroom index >/dev/null
+offline sealroom status --json | grep -A2 '"scanned-letter.png' | grep -q '"indexed"' || { echo "the scanned page was not indexed"; offline sealroom status; exit 1; }
+offline sealroom search "Huardest gefburn" --json | grep -q 'OCR text, confidence' || { echo "OCR read nothing"; exit 1; }
+echo "a scanned page was read by OCR in the clean root"
 
 version=$(offline sealroom --version)
 echo "$version"
