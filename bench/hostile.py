@@ -45,7 +45,9 @@ MUTATIONS = ("flip", "truncate", "duplicate", "delete", "zero", "garbage", "swap
 
 
 def sources() -> list[Path]:
-    files = [p for p in sorted(CORPUS.rglob("*")) if p.suffix.lower() in (".pdf", ".docx", ".eml", ".md")]
+    files = [
+        p for p in sorted(CORPUS.rglob("*")) if p.suffix.lower() in (".pdf", ".docx", ".eml", ".md", ".msg")
+    ]
     return [p for p in files if p.stat().st_size < 1_200_000]  # big ones are few; they only slow the run
 
 
@@ -199,9 +201,62 @@ def crafted(rng: random.Random) -> dict[str, bytes]:
     out["utf16-odd-length.txt"] = "Odd".encode("utf-16") + b"\x00"
     out["random-bytes.txt"] = rng.randbytes(50_000)
     out["nul-text.md"] = b"# Title\n\x00\x00\x00 text with NULs"
-    for suffix in (".pdf", ".docx", ".eml", ".txt", ".md", ".html", ".csv"):
+    out.update(crafted_new_types(rng))
+    for suffix in (".pdf", ".docx", ".eml", ".txt", ".md", ".html", ".csv", *NEW_TYPES):
         out[f"empty{suffix}"] = b""
         out[f"garbage{suffix}"] = rng.randbytes(rng.randint(1, 20_000))
+    return out
+
+
+NEW_TYPES = (".xlsx", ".ods", ".pptx", ".odp", ".odt", ".rtf", ".msg", ".png", ".jpg", ".tif")
+
+
+def zip_with(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def crafted_new_types(rng: random.Random) -> dict[str, bytes]:
+    """Issue 26's formats at their worst: bombs, endless repeats, huge dimensions, truncated files."""
+    import struct
+
+    sys.path.insert(0, str(ROOT / "tests" / "core"))
+    from test_ocr import _png_header_only, many_page_tiff  # the same bombs the unit tests use
+
+    odf = "application/vnd.oasis.opendocument."
+    big = b"<a>" + b"x " * 100_000_000 + b"</a>"  # 200 MB of XML, a few hundred KB zipped
+    row = b'<table:table-row table:number-rows-repeated="1000000"><table:table-cell office:value-type="string" table:number-columns-repeated="16384"><text:p>x</text:p></table:table-cell></table:table-row>'
+    ods = (
+        b'<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        b'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0">'
+        b'<office:body><office:spreadsheet><table:table table:name="S">'
+        + row
+        + b"</table:table></office:spreadsheet></office:body></office:document-content>"
+    )
+    out = {
+        "zip-bomb.xlsx": zip_with(
+            {"[Content_Types].xml": b"<Types/>", "xl/workbook.xml": b"<w/>", "xl/worksheets/sheet1.xml": big}
+        ),
+        "zip-bomb.pptx": zip_with({"ppt/presentation.xml": b"<p/>", "ppt/slides/slide1.xml": big}),
+        "zip-bomb.odt": zip_with({"mimetype": (odf + "text").encode(), "content.xml": big}),
+        "repeated-million-rows.ods": zip_with(
+            {"mimetype": (odf + "spreadsheet").encode(), "content.xml": ods}
+        ),
+        "rtf-deep.rtf": b"{\\rtf1 " + b"{" * 200_000 + b"deep" + b"}" * 200_000 + b"}",
+        "rtf-huge-picture.rtf": b"{\\rtf1 text before {\\pict\\pngblip "
+        + b"89504e47" * 2_000_000
+        + b"} text after}",
+        "msg-ole-garbage.msg": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + rng.randbytes(30_000),
+        "msg-truncated.msg": (CORPUS / "msg-samples" / "strangeDate.msg").read_bytes()[:9000],
+        "png-30000x30000.png": _png_header_only(30_000, 30_000),
+        "tiff-10000-pages.tif": many_page_tiff(10_000),
+        "jpeg-truncated.jpg": b"\xff\xd8\xff\xe0" + rng.randbytes(3000),
+        "png-huge-width.png": _png_header_only(2_000_000, 1),
+        "tiff-lying-offsets.tif": b"II*\x00" + struct.pack("<I", 0xFFFFFFF0) + rng.randbytes(200),
+    }
     return out
 
 
@@ -255,6 +310,7 @@ def generate(out: Path, files: int, seed: int) -> dict[str, object]:
         os.symlink(target, out / name)
         entries.append(str(out / name))
     (out / "link-to-etc").symlink_to("/etc")
+    entries.append(str(out / "link-to-etc"))  # a link to a folder: listed with its reason, never followed
     os.mkfifo(out / "fifo.txt")
     entries.append(str(out / "fifo.txt"))
     sock = socket.socket(socket.AF_UNIX)

@@ -16,8 +16,8 @@ def test_encrypted_pdf_is_skipped_as_encrypted():
         parse(PDFS / "005-libreoffice-writer-password" / "libreoffice-writer-password.pdf")
 
 
-def test_image_only_pdf_has_no_extractable_text():
-    with pytest.raises(Unindexable, match="no extractable text"):
+def test_an_image_only_pdf_of_a_picture_says_ocr_found_no_text():
+    with pytest.raises(Unindexable, match=r"no text found by OCR \(pictures"):
         parse(PDFS / "019-grayscale-image" / "grayscale-image.pdf")
 
 
@@ -281,8 +281,8 @@ def _png() -> bytes:
         ("notes.log", b"2026-12-01 backup finished\n", ".txt", "text"),
         ("page", b"<!DOCTYPE html><html><body><p>Hi</p></body></html>", ".html", "HTML page"),
         ("mail", b"From: a@example.org\nTo: b@example.org\nSubject: Lease\n\nBody", ".eml", "e-mail message"),
-        ("scan.png", _png(), None, "PNG image; OCR is not available"),
-        ("photo", b"\xff\xd8\xff\xe0" + bytes(64), None, "JPEG image; OCR is not available"),
+        ("scan.png", _png(), ".png", "PNG image"),
+        ("photo", b"\xff\xd8\xff\xe0" + bytes(64), ".jpg", "JPEG image"),
         ("note.msg", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64), None, "damaged Office 97-2003 file"),
         ("blob", bytes(range(256)) * 8, None, "binary data"),
         ("empty", b"", None, "empty file"),

@@ -44,7 +44,7 @@ def test_add_folder_index_ask_and_follow_a_citation(window: MainWindow, docs: Pa
     assert "4 indexed" in side.folders.item(0).text() and "3 not indexed" in side.folders.item(0).text()
     reasons = [side.indexing.failed.item(i).text() for i in range(side.indexing.failed.count())]
     assert any("libreoffice-writer-password.pdf — skipped: encrypted" in r for r in reasons), reasons
-    assert any("grayscale-image.pdf — skipped: no extractable text" in r for r in reasons), reasons
+    assert any("grayscale-image.pdf — skipped: no text found by OCR" in r for r in reasons), reasons
     assert any(r.startswith("broken.pdf — failed:") for r in reasons), reasons
     assert side.indexing.retry_button.isVisible()
 
