@@ -92,6 +92,8 @@ def run_set(name: str, home: Path, models: list[str], split: str | None, no_mode
         questions_path, folders = SETS["real"][0], [scanned_manual(home)]
     else:
         questions_path, folders = SETS[name]
+    if name == "sample":  # the documents the questions were written for, not the corpus' licences
+        folders = [evaluate.documents_only(f, home.parent / f"{home.name}-docs") for f in folders]
     questions = evaluate.load_questions(questions_path)
     if name == "scanned":
         questions = [q for q in questions if q.corpus == SCANNED_CORPUS]

@@ -92,6 +92,23 @@ class Result:
     cut_quotes: int = 0  # quotes shown that end mid-clause (no closing punctuation)
 
 
+#: The sample corpus' own bookkeeping: its licences and pdf-samples' metadata (files.json). Sealroom indexes
+#: them like any file (issue 26); the sample questions were written for the documents, so the sample eval
+#: watches a copy of the documents alone (`documents_only`). With them visible, two unanswerable questions
+#: are answered from them (README, "Measuring answer quality").
+BOOKKEEPING = frozenset(["LICENSE", "files.json"])
+
+
+def documents_only(folder: Path, into: Path) -> Path:
+    """A copy of `folder` without the corpus' bookkeeping files (made once; kept in `into`)."""
+    import shutil
+
+    target = into / folder.name
+    if not target.exists():
+        shutil.copytree(folder, target, ignore=lambda _, names: [n for n in names if n in BOOKKEEPING])
+    return target
+
+
 def load_questions(path: Path) -> list[Question]:
     questions: list[Question] = []
     try:

@@ -160,7 +160,9 @@ def test_an_outlook_message_has_its_headers_body_and_attachments_each_cited_insi
     )
     assert "Attachments: import OleFileIO.tif, raised value error.tif" in first.text
     # the attachments are screenshots (TIFF): read by OCR, cited inside the message with their own page
-    attached = [s for s in parsed.sections[1:] if (s.heading or "").startswith("import OleFileIO.tif › OCR text")]
+    attached = [
+        s for s in parsed.sections[1:] if (s.heading or "").startswith("import OleFileIO.tif › OCR text")
+    ]
     assert attached and attached[0].page == 1 and "Refactoring" in attached[0].text
     plain = parse(MSGS / "strangeDate.msg").sections[0]
     assert plain.heading == "MSG Test File" and '"Jane Doe" or "Jane Roe"' in plain.text
