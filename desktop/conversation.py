@@ -66,8 +66,12 @@ def entry_of(
 
 
 def source_label(source: dict[str, Any]) -> str:
+    """'file, p. 2', or 'file · Retention, rows 2–28' where the place is a heading (a sheet's rows, a
+    slide, an attachment) rather than a page."""
     page = f", p. {source['page']}" if source.get("page") else ""
-    return f"{os.path.basename(source['path'])}{page}"
+    heading = source.get("heading") or ""
+    place = f" · {heading[:48]}" if heading and not page else ""
+    return f"{os.path.basename(source['path'])}{page}{place}"
 
 
 class QuestionEdit(QPlainTextEdit):

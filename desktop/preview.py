@@ -109,8 +109,11 @@ class SourcePreview(QWidget):
         return "".join(out)
 
     def _title(self, source: dict[str, Any]) -> str:
+        """The file and page, and the heading: a section, a sheet's rows, a slide, an attachment, or
+        'OCR text, confidence N %' for a page read from a scan."""
         page = f" — page {source['page']}" if source.get("page") else ""
-        return f"{os.path.basename(source['path'])}{page}"
+        heading = f" · {source['heading']}" if source.get("heading") else ""
+        return f"{os.path.basename(source['path'])}{page}{heading}"
 
     def _open(self) -> None:
         if self.source and not open_in_viewer(self.source["path"], self.source.get("page")):

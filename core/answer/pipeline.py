@@ -102,6 +102,9 @@ class Answer:
                     "n": n,
                     "path": hit.path,
                     "page": hit.page,
+                    # where in the file beyond the page: a section, a sheet's rows, a slide, an attachment,
+                    # or that the page was read by OCR and with what confidence
+                    "heading": hit.heading,
                     "text": " … ".join(e.shown for e in quotes),
                     "sha256": hit.sha256,
                     "seq": hit.seq,

@@ -37,6 +37,8 @@ def answer_item(record: dict[str, Any], answer_id: int, include_text: bool) -> d
     citations = []
     for c in record.get("citations", []):
         entry: dict[str, Any] = {"n": c["n"], "path": c["path"], "page": c.get("page")}
+        if c.get("heading"):
+            entry["heading"] = c["heading"]
         if include_text:
             entry["text"] = c.get("text", "")
         citations.append(entry)
@@ -114,7 +116,9 @@ def render(doc: dict[str, Any], fmt: str) -> bytes:
 
 
 def _where(c: dict[str, Any]) -> str:
-    return f"{c['path']}" + (f", page {c['page']}" if c.get("page") else "")
+    """'file, page 2 — Slide 2: Title' (the heading says where beyond the page, or that OCR read it)."""
+    where = f"{c['path']}" + (f", page {c['page']}" if c.get("page") else "")
+    return where + (f" — {c['heading']}" if c.get("heading") else "")
 
 
 def _provenance(doc: dict[str, Any]) -> list[str]:
@@ -218,7 +222,10 @@ def _table(d: Any, rows: list[dict[str, Any]], with_score: bool) -> None:
     for cell, header in zip(table.rows[0].cells, headers, strict=True):
         cell.text = header
     for r in rows:
-        values = [str(r["n"]), r["path"], str(r.get("page") or "")]
+        place = " — ".join(
+            str(p) for p in (r.get("page"), r.get("heading")) if p
+        )  # a sheet's rows, a slide, OCR
+        values = [str(r["n"]), r["path"], place]
         if with_score:
             values.append(f"{r['score']:.3f}")
         if has_text:

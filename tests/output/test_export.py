@@ -362,3 +362,16 @@ def test_audit_records_never_hold_document_text_or_questions_by_default(tmp_path
     events = [json.loads(line)["event"] for line in trail.splitlines()]
     assert events[-3:] == ["destination_added", "export_queued", "export_delivered"]
     assert os.stat(dest / result.item.delivered_as).st_mode & 0o044 == 0o044
+
+
+def test_a_citation_says_where_beyond_the_page_and_that_ocr_read_it():
+    record = answer_record(2)
+    record["citations"][0] |= {"path": "/docs/scan.pdf", "page": 2, "heading": "OCR text, confidence 91 %"}
+    record["citations"][1] |= {"path": "/docs/fees.xlsx", "page": None, "heading": "Fees, rows 2–3"}
+    doc = exp.document("answer", "Fees?", "Case 12", True, answers=[exp.answer_item(record, 7, True)])
+    md = exp.render(doc, "md").decode()
+    assert "`/docs/scan.pdf, page 2 — OCR text, confidence 91 %`" in md
+    assert "`/docs/fees.xlsx — Fees, rows 2–3`" in md
+    assert json.loads(exp.render(doc, "json"))["answers"][0]["citations"][1]["heading"] == "Fees, rows 2–3"
+    rows = docx.Document(io.BytesIO(exp.render(doc, "docx"))).tables[0].rows
+    assert [c.text for c in rows[1].cells][:3] == ["1", "/docs/scan.pdf", "2 — OCR text, confidence 91 %"]
