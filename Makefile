@@ -81,7 +81,7 @@ test-security: setup test-libs
 # A seeded set of 1,100 hostile files (mutated corpus files, bombs, odd names, links, special files) indexed
 # under a time limit: no traceback, no hang, every file with a status and reason, peak memory of the whole
 # process tree within 1.5 GB, the control files found. Figures go to bench/results/hostile.json.
-test-hostile: setup
+test-hostile: setup test-libs
 	$(BIN)/python bench/hostile.py run --json bench/results/hostile.json
 
 bench: setup qt-libs
