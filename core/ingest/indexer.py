@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from sealroom.core.ingest import ocr
 from sealroom.core.ingest.chunker import chunk_sections
 from sealroom.core.ingest.parse_pool import ParseOutcome, ParserPool
 from sealroom.core.ingest.parsers import without_running_lines
@@ -148,7 +149,9 @@ class Indexer:
                 paused = self.paused.is_set()
                 # when paused, finish the parses in hand and take no new files
                 if len(in_flight) < depth and not paused:
-                    for row in self.catalog.pending(depth - len(in_flight), exclude=list(in_flight)):
+                    for row in self.catalog.pending(
+                        depth - len(in_flight), exclude=list(in_flight), last=ocr.IMAGE_SUFFIXES
+                    ):
                         if row.sha256 not in in_flight:  # copies of one content are parsed once
                             in_flight[row.sha256] = (row, self.pool.submit(row.path))
                 ready = next((sha for sha, (_, f) in in_flight.items() if f.done()), None)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sealroom.core.ingest.parsers import Unindexable
+
 if TYPE_CHECKING:
     from PIL.Image import Image
 
@@ -34,8 +36,8 @@ IMAGE_SUFFIXES = frozenset([".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".
 MIN_PAGE_CHARS = 20
 
 
-class OcrUnavailable(Exception):
-    """Tesseract is not installed (or its language data is missing)."""
+class OcrUnavailable(Unindexable):
+    """Tesseract (or a library OCR needs) is not installed: the file is skipped, saying so."""
 
 
 @dataclass

@@ -846,6 +846,8 @@ def parse_image(path: Path) -> Parsed:
                 used += len(read.text)
     except (ocr.OcrUnavailable, TimeoutError):
         raise
+    except ImportError as exc:  # an installation without Pillow or pytesseract: not the image's fault
+        raise ocr.OcrUnavailable(f"OCR is not available: {exc.name or 'a library'} is missing") from None
     except Exception as exc:  # PIL's errors for damaged or bomb images vary
         if "too large" in str(exc) or type(exc).__name__ == "DecompressionBombError":
             raise Unindexable(f"image too large to read (more than {ocr.MAX_PIXELS:,} pixels)") from None

@@ -328,13 +328,16 @@ class Catalog:
         )
         return _file_row(rows[0]) if rows else None
 
-    def pending(self, limit: int = 8, exclude: Iterable[str] = ()) -> list[FileRow]:
-        skip = list(exclude)
+    def pending(self, limit: int = 8, exclude: Iterable[str] = (), last: Iterable[str] = ()) -> list[FileRow]:
+        """Files to index, oldest first; those whose names end in one of `last` (image files, read by OCR
+        at several seconds a page) after all others, so text documents are searchable first."""
+        skip, slow = list(exclude), [f"*{suffix}" for suffix in last]
         marks = ",".join("?" * len(skip))
         sql = "SELECT * FROM files WHERE status = 'pending'"
         sql += f" AND sha256 NOT IN ({marks})" if skip else ""
-        sql += " ORDER BY queued_at, id LIMIT ?"
-        return [_file_row(r) for r in self.query(sql, (*skip, limit))]
+        later = " OR ".join("lower(path) GLOB ?" for _ in slow)
+        sql += f" ORDER BY ({later}), queued_at, id LIMIT ?" if slow else " ORDER BY queued_at, id LIMIT ?"
+        return [_file_row(r) for r in self.query(sql, (*skip, *slow, limit))]
 
     def counts_by_folder(self) -> dict[str, dict[str, int]]:
         """Per watched folder: how many files are indexed, pending, failed and skipped."""

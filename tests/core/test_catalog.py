@@ -109,3 +109,14 @@ def test_a_catalog_whose_keyword_index_does_not_stem_is_indexed_again_on_open(tm
     raw.close()
     catalog = Catalog(path)
     assert [cid for cid, _ in catalog.keyword_search('"terminate"', 5)] == [chunk_id(sha, 0)]
+
+
+def test_image_files_wait_until_the_text_documents_are_indexed(tmp_path: Path):
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    catalog.add_folder("/docs")
+    folder = catalog.folders()[0][0]
+    for n, name in enumerate(["fax.TIF", "lease.pdf", "scan.png", "notes.txt", "photo.jpg"]):
+        catalog.upsert_file(folder, f"/docs/{name}", 1, 10, f"{n}" * 64, "pending")
+    order = [Path(r.path).name for r in catalog.pending(10, last=(".png", ".jpg", ".tif"))]
+    assert order == ["lease.pdf", "notes.txt", "fax.TIF", "scan.png", "photo.jpg"]
+    assert [Path(r.path).name for r in catalog.pending(2)] == ["fax.TIF", "lease.pdf"]  # queued order

@@ -137,3 +137,15 @@ def test_with_ocr_off_a_scan_says_so(tmp_path: Path):
     finally:
         pool.close()
     assert outcome.parsed is None and outcome.status == "skipped" and "no extractable text" in outcome.reason
+
+
+def test_a_missing_ocr_library_is_said_as_such_not_as_a_damaged_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import pypdfium2
+
+    png = tmp_path / "letter.png"
+    render(pypdfium2.PdfDocument(FOUR_PAGES), 0, 100).save(png)
+    monkeypatch.setitem(sys.modules, "pytesseract", None)  # an installation without it
+    with pytest.raises(Unindexable, match="OCR is not available: pytesseract is missing"):
+        parse(png)
