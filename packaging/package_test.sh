@@ -99,7 +99,7 @@ echo "$again" | grep -q " 0 pages, 0 chunks" || { echo "the upgrade made Sealroo
 # a scanned page (an image, no text layer): read by the Tesseract the package depends on, with no network
 cp "$WORK/scan.png" "$R/root/docs/scanned-letter.png"
 offline sealroom index >/dev/null
-offline sealroom status --json | grep -A2 '"scanned-letter.png' | grep -q '"indexed"' || { echo "the scanned page was not indexed"; offline sealroom status; exit 1; }
+offline sealroom status | grep -q "^indexed  /root/docs/scanned-letter.png" || { echo "the scanned page was not indexed"; offline sealroom status; exit 1; }
 offline sealroom search "Huardest gefburn" --json | grep -q 'OCR text, confidence' || { echo "OCR read nothing"; exit 1; }
 echo "a scanned page was read by OCR in the clean root"
 
