@@ -24,7 +24,7 @@ import numpy as np
 from sealroom.core.ingest import ocr
 from sealroom.core.ingest.chunker import chunk_sections
 from sealroom.core.ingest.parse_pool import ParseOutcome, ParserPool
-from sealroom.core.ingest.parsers import without_running_lines
+from sealroom.core.ingest.parsers import LATER, without_running_lines
 from sealroom.core.ingest.scanner import EventSink
 from sealroom.core.protocols import Embedder, VectorIndex
 from sealroom.core.runtime import logs
@@ -90,6 +90,10 @@ class _Step:
     vectors: Future[Any]  # one row per passage in that order, stored when done
 
 
+#: The reason of a pending file that had scanned pages in its first pass: read with OCR on its turn
+WAITING_FOR_OCR = "waiting for OCR"
+
+
 class Indexer:
     def __init__(
         self,
@@ -153,12 +157,20 @@ class Indexer:
                         depth - len(in_flight), exclude=list(in_flight), last=ocr.IMAGE_SUFFIXES
                     ):
                         if row.sha256 not in in_flight:  # copies of one content are parsed once
-                            in_flight[row.sha256] = (row, self.pool.submit(row.path))
+                            # a first pass reads text layers only; a file with scans comes back after
+                            # the text documents (reason WAITING_FOR_OCR) and is read with OCR then
+                            later = self.pool.ocr and not (row.reason or "").startswith(WAITING_FOR_OCR)
+                            submitted = self.pool.submit(row.path, LATER if later else None)
+                            in_flight[row.sha256] = (row, submitted)
                 ready = next((sha for sha, (_, f) in in_flight.items() if f.done()), None)
                 if ready is not None:  # first of all: a parsed file becomes searchable by keyword
                     row, future = in_flight.pop(ready)
                     show(row)
-                    job = self._start(row, future.result(), summary)
+                    outcome = future.result()
+                    if outcome.status == "later":
+                        self.catalog.wait_for_ocr(row.sha256, outcome.reason or WAITING_FOR_OCR)
+                        continue
+                    job = self._start(row, outcome, summary)
                     if job is None:
                         done += 1
                     elif _room(jobs, len(job.chunks)):

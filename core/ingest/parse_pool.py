@@ -56,7 +56,7 @@ class _Worker:
         max_chars: int = 0,
         part: tuple[int, int] = (0, 1),
         pdfium: bool = True,
-        ocr: bool = True,
+        ocr: bool | str = True,
     ) -> ParseOutcome:
         assert self.proc.stdin is not None
         try:
@@ -124,7 +124,7 @@ def _large_pdf(path: str) -> bool:
 def merge(parts: list[ParseOutcome]) -> ParseOutcome:
     """One outcome from the parts of a shared PDF: any part's failure is the file's, else its pages
     in order; no text on any page is the usual 'no extractable text'."""
-    for status in ("gone", "failed", "skipped"):
+    for status in ("gone", "failed", "later", "skipped"):
         bad = next((p for p in parts if p.parsed is None and p.status == status), None)
         if bad is not None:
             return bad
@@ -201,12 +201,16 @@ class ParserPool:
         """Parser processes alive now (busy or idle)."""
         return self._started
 
-    def _run(self, path: str, part: tuple[int, int] = (0, 1), pdfium: bool = True) -> ParseOutcome:
+    def _run(
+        self, path: str, part: tuple[int, int] = (0, 1), pdfium: bool = True, ocr: bool | str | None = None
+    ) -> ParseOutcome:
         """Parse in a worker. A PDF whose parse took its process down (PDFium aborts when a stream
         inflates past the memory limit, where pypdf stops with a reason) is read again by pypdf alone."""
         worker = self._checkout()
         try:
-            outcome = worker.parse(path, self.timeout_s, self.max_chars, part, pdfium, self.ocr)
+            outcome = worker.parse(
+                path, self.timeout_s, self.max_chars, part, pdfium, self.ocr if ocr is None else ocr
+            )
         finally:
             if not worker.alive:
                 worker.close()
@@ -216,16 +220,16 @@ class ParserPool:
                 self._last_used = time.monotonic()
                 self._idle.put(worker)
         if pdfium and path.lower().endswith(".pdf") and (outcome.reason or "").startswith(CRASHED):
-            return self._run(path, part, pdfium=False)
+            return self._run(path, part, pdfium=False, ocr=ocr)
         return outcome
 
-    def submit(self, path: str) -> Future[ParseOutcome]:
+    def submit(self, path: str, ocr: bool | str | None = None) -> Future[ParseOutcome]:
         """Parse in a worker; a large PDF is shared between all workers, each reading every n-th page
         (a 117-page PDF: 7.7 s in one worker), so it is searchable sooner and embedding starts sooner."""
         n = self._size if _large_pdf(path) else 1
         if n == 1:
-            return self._executor.submit(self._run, path)
-        parts = [self._executor.submit(self._run, path, (k, n)) for k in range(n)]
+            return self._executor.submit(self._run, path, (0, 1), True, ocr)
+        parts = [self._executor.submit(self._run, path, (k, n), True, ocr) for k in range(n)]
         whole: Future[ParseOutcome] = Future()
         left = [n]
         lock = threading.Lock()

@@ -68,15 +68,18 @@ def failure_kind(exc: BaseException, path: Path) -> str:
 
 
 def handle(request: dict[str, Any], memory_mb: int) -> dict[str, object]:
-    from sealroom.core.ingest.parsers import Unindexable, _Budget, parse
+    from sealroom.core.ingest.parsers import LATER, NeedsOcr, Unindexable, _Budget, parse
 
     path = Path(request["path"])
-    _Budget.ocr = bool(request.get("ocr", True))
+    requested = request.get("ocr", True)
+    _Budget.ocr = LATER if requested == LATER else bool(requested)
     try:
         k, n = request.get("part") or (0, 1)
         parsed = parse(
             path, int(request.get("max_chars") or 0), (int(k), int(n)), bool(request.get("pdfium", True))
         )
+    except NeedsOcr as exc:
+        return {"ok": False, "status": "later", "reason": str(exc)}
     except Unindexable as exc:
         return {"ok": False, "status": "skipped", "reason": str(exc)}
     except MemoryError:

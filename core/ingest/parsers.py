@@ -107,6 +107,15 @@ class NoTextAfterOcr(Unindexable):
     """Every page was read by OCR and none held text."""
 
 
+class NeedsOcr(Unindexable):
+    """A first pass (`_Budget.ocr == LATER`) met a scanned page: the file is parsed again, with OCR, once
+    the text documents are indexed."""
+
+
+#: `_Budget.ocr` for a first pass: text layers only; a file with scanned pages raises NeedsOcr
+LATER = "later"
+
+
 NO_TEXT = "no extractable text"
 NO_PDF_TEXT = "no extractable text (scanned or image-only pages; OCR is not available)"
 
@@ -185,7 +194,7 @@ def parse_pdf(path: Path) -> Parsed:
         return _parse_pdf_pypdf(path)
     try:
         parsed = _parse_pdf_pdfium(document)
-    except NoTextAfterOcr:
+    except (NoTextAfterOcr, NeedsOcr):
         raise
     except (pypdfium2.PdfiumError, Unindexable):  # a page PDFium could not read, or no text: pypdf tries
         return _parse_pdf_pypdf(path)
@@ -225,7 +234,7 @@ def _parse_pdf_pdfium(document: Any) -> Parsed:
     from sealroom.core.ingest import ocr
 
     scanned: dict[int, float] = {}  # page -> OCR confidence
-    can_ocr = _Budget.ocr and not ocr.available()
+    can_ocr = bool(_Budget.ocr) and not ocr.available()
 
     def text_of(number: int) -> str:
         page = document[number - 1]
@@ -239,6 +248,8 @@ def _parse_pdf_pdfium(document: Any) -> Parsed:
             page.close()
         text = PDFIUM_SOFT_HYPHEN.sub("", raw.replace("\r\n", "\n").replace("\r", "\n"))
         if can_ocr and len(text.strip()) < ocr.MIN_PAGE_CHARS and len(scanned) < ocr.MAX_PAGES:
+            if _Budget.ocr == LATER:  # the text documents first: this file comes back for its OCR pass
+                raise NeedsOcr(f"waiting for OCR (page {number} is a scan; text documents are indexed first)")
             read = ocr.read(ocr.pdf_page_image(document, number - 1))
             _Budget.progress()
             if len(read.text.strip()) > len(text.strip()):
@@ -248,6 +259,8 @@ def _parse_pdf_pdfium(document: Any) -> Parsed:
 
     try:
         parsed = _pdf_pages(len(document), _pdfium_outline_by_page(document), text_of)
+    except NeedsOcr:
+        raise
     except Unindexable:
         if can_ocr:  # every page OCR'd and still no text: say so, not that OCR is missing
             raise NoTextAfterOcr(
@@ -429,7 +442,7 @@ class _Budget:
 
     chars = 0  # 0: no limit
     cut = False  # set when the file held more than was read
-    ocr = True  # scanned pages and images are read by OCR (the setting `ocr`)
+    ocr: bool | str = True  # scanned pages and images read by OCR (the setting `ocr`); LATER: a first pass
     progress: Callable[[], None] = staticmethod(lambda: None)  # a slow step done (an OCR'd page): not hung
     part = (0, 1)  # (k, n): read only the pages p with (p - 1) % n == k (a large PDF parsed by n workers)
 

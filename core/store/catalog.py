@@ -335,8 +335,9 @@ class Catalog:
         marks = ",".join("?" * len(skip))
         sql = "SELECT * FROM files WHERE status = 'pending'"
         sql += f" AND sha256 NOT IN ({marks})" if skip else ""
-        later = " OR ".join("lower(path) GLOB ?" for _ in slow)
-        sql += f" ORDER BY ({later}), queued_at, id LIMIT ?" if slow else " ORDER BY queued_at, id LIMIT ?"
+        later = " OR ".join("lower(path) GLOB ?" for _ in slow) or "0 = 1"
+        # files waiting for their OCR pass (a reason while pending) after the rest, images after text
+        sql += f" ORDER BY reason IS NOT NULL, ({later}), queued_at, id LIMIT ?"
         return [_file_row(r) for r in self.query(sql, (*skip, *slow, limit))]
 
     def counts_by_folder(self) -> dict[str, dict[str, int]]:
@@ -424,6 +425,15 @@ class Catalog:
             "SELECT COUNT(*) AS n FROM chunks WHERE sha256 IN (SELECT sha256 FROM unembedded)"
         )[0]["n"]
         return int(files), int(chunks)
+
+    def wait_for_ocr(self, sha256: str, reason: str) -> None:
+        """Files of this content go back to the queue, behind every file without that `reason`: their
+        text layer held scanned pages, which are read by OCR once the text documents are indexed."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE files SET status = 'pending', reason = ?, queued_at = ? WHERE sha256 = ?",
+                (reason, time.time(), sha256),
+            )
 
     def requeue_failed(self) -> int:
         """Queue the failed files again (after a fix, or once a file is readable)."""

@@ -120,3 +120,7 @@ def test_image_files_wait_until_the_text_documents_are_indexed(tmp_path: Path):
     order = [Path(r.path).name for r in catalog.pending(10, last=(".png", ".jpg", ".tif"))]
     assert order == ["lease.pdf", "notes.txt", "fax.TIF", "scan.png", "photo.jpg"]
     assert [Path(r.path).name for r in catalog.pending(2)] == ["fax.TIF", "lease.pdf"]  # queued order
+    catalog.wait_for_ocr("1" * 64, "waiting for OCR (page 2 is a scan)")  # lease.pdf had a scanned page
+    order = [Path(r.path).name for r in catalog.pending(10, last=(".png", ".jpg", ".tif"))]
+    assert order == ["notes.txt", "fax.TIF", "scan.png", "photo.jpg", "lease.pdf"]
+    assert catalog.file("/docs/lease.pdf").reason == "waiting for OCR (page 2 is a scan)"

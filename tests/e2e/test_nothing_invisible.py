@@ -86,3 +86,25 @@ def test_one_file_of_each_new_type_is_indexed_and_found(home: Path, tmp_path: Pa
         hits = cli_json(home, "search", query, "-k", "3")["hits"]
         top = next(h for h in hits if Path(h["path"]).name == name)  # found among the first three
         assert heading is None or (top["heading"] or "").startswith(heading), (query, top)
+
+
+def test_a_scanned_pdf_is_read_by_ocr_after_the_text_documents(home: Path, tmp_path: Path):
+    from bench.scans import scanned_copy
+    from sealroom.core.engine import Engine
+    from tests.core.test_ocr import FOUR_PAGES
+
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    scanned_copy(FOUR_PAGES, folder / "a-scanned-contract.pdf", dpi=200)  # first by name and by queue
+    for n in range(4):
+        (folder / f"note-{n}.txt").write_text(f"Meeting note {n}: the lease renewal is due in March.\n")
+    order: list[str] = []
+    with Engine(home) as engine:
+        engine.emit = lambda e: (
+            order.append(Path(str(e["path"])).name) if e.get("event") == "indexed" else None
+        )
+        engine.add_folder(str(folder))
+        engine.index()
+        rows = {Path(r.path).name: r for r in engine.catalog.files()}
+    assert order[-1] == "a-scanned-contract.pdf" and sorted(order[:-1]) == [f"note-{n}.txt" for n in range(4)]
+    assert rows["a-scanned-contract.pdf"].status == "indexed" and rows["a-scanned-contract.pdf"].pages == 4
