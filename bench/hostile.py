@@ -223,8 +223,8 @@ def crafted_new_types(rng: random.Random) -> dict[str, bytes]:
     """Issue 26's formats at their worst: bombs, endless repeats, huge dimensions, truncated files."""
     import struct
 
-    sys.path.insert(0, str(ROOT / "tests" / "core"))
-    from test_ocr import _png_header_only, many_page_tiff  # the same bombs the unit tests use
+    sys.path.insert(0, str(ROOT / "bench"))
+    from scans import many_page_tiff, png_header_only  # the same bombs the unit tests use
 
     odf = "application/vnd.oasis.opendocument."
     big = b"<a>" + b"x " * 100_000_000 + b"</a>"  # 200 MB of XML, a few hundred KB zipped
@@ -251,10 +251,10 @@ def crafted_new_types(rng: random.Random) -> dict[str, bytes]:
         + b"} text after}",
         "msg-ole-garbage.msg": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + rng.randbytes(30_000),
         "msg-truncated.msg": (CORPUS / "msg-samples" / "strangeDate.msg").read_bytes()[:9000],
-        "png-30000x30000.png": _png_header_only(30_000, 30_000),
+        "png-30000x30000.png": png_header_only(30_000, 30_000),
         "tiff-10000-pages.tif": many_page_tiff(10_000),
         "jpeg-truncated.jpg": b"\xff\xd8\xff\xe0" + rng.randbytes(3000),
-        "png-huge-width.png": _png_header_only(2_000_000, 1),
+        "png-huge-width.png": png_header_only(2_000_000, 1),
         "tiff-lying-offsets.tif": b"II*\x00" + struct.pack("<I", 0xFFFFFFF0) + rng.randbytes(200),
     }
     return out

@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import json
 import random
+import struct
 import sys
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -182,6 +184,41 @@ def cer(truth: str, found: str, furniture_lines: list[str] = ()) -> float:  # ty
     a = normalise(without_furniture(truth, list(furniture_lines)))
     b = normalise(without_furniture(found, list(furniture_lines)))
     return Levenshtein.distance(a, b) / max(1, len(a))
+
+
+# --- image bombs for the OCR tests and make test-hostile ---------------------------------------------
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG declaring `width` x `height` pixels with almost no data: an image bomb in a few bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def many_page_tiff(pages: int, side: int = 64) -> bytes:
+    """A TIFF of `pages` blank grey pages sharing one strip (PIL takes minutes to write 10,000 frames)."""
+    entries = [(256, 3, side), (257, 3, side), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 8),
+               (277, 3, 1), (278, 3, side), (279, 4, side * side)]  # fmt: skip
+    strip = b"\xff" * (side * side)
+    ifd_size = 2 + 12 * len(entries) + 4
+    first = 8 + len(strip)
+    out = bytearray(b"II*\x00" + struct.pack("<I", first) + strip)
+    for n in range(pages):
+        following = first + (n + 1) * ifd_size if n + 1 < pages else 0
+        out += struct.pack("<H", len(entries))
+        for tag, kind, value in entries:
+            out += struct.pack("<HHI", tag, kind, 1) + (
+                struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
+            )
+        out += struct.pack("<I", following)
+    return bytes(out)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from sealroom.core.ingest import ocr
 from sealroom.core.ingest.chunker import chunk_sections
 from sealroom.core.ingest.parse_pool import ParseOutcome, ParserPool
-from sealroom.core.ingest.parsers import LATER, without_running_lines
+from sealroom.core.ingest.parsers import IMAGE_SUFFIXES, LATER, without_running_lines
 from sealroom.core.ingest.scanner import EventSink
 from sealroom.core.protocols import Embedder, VectorIndex
 from sealroom.core.runtime import logs
@@ -154,7 +153,7 @@ class Indexer:
                 # when paused, finish the parses in hand and take no new files
                 if len(in_flight) < depth and not paused:
                     for row in self.catalog.pending(
-                        depth - len(in_flight), exclude=list(in_flight), last=ocr.IMAGE_SUFFIXES
+                        depth - len(in_flight), exclude=list(in_flight), last=IMAGE_SUFFIXES
                     ):
                         if row.sha256 not in in_flight:  # copies of one content are parsed once
                             # a first pass reads text layers only; a file with scans comes back after

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +31,6 @@ MAX_PIXELS = 120_000_000  # an image declaring more is not decoded
 MAX_SIDE = 7000  # pixels; larger images are scaled down first (about A4 at 600 dpi)
 MAX_PAGES = 300  # pages of one file read by OCR at most (the rest: the file says it was cut)
 PAGE_TIMEOUT_S = 60
-IMAGE_SUFFIXES = frozenset([".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"])
 #: A page with fewer characters of text than this (after OCR is considered) counts as image-only
 MIN_PAGE_CHARS = 20
 
@@ -163,18 +162,3 @@ def pdf_page_image(document: Any, index: int) -> Image:
         return bitmap.to_pil()
     finally:
         page.close()
-
-
-def ocr_pages(
-    pages: Iterator[tuple[int, Callable[[], Image]]], left: Callable[[], bool]
-) -> Iterator[tuple[int, OcrPage]]:
-    """OCR each (page number, image maker) while `left()` says there is budget."""
-    for number, make in pages:
-        if not left():
-            return
-        yield number, read(make())
-
-
-def enabled() -> bool:
-    """OCR runs unless SEALROOM_OCR=0 (tests that measure text parsing alone, or IT's choice)."""
-    return os.environ.get("SEALROOM_OCR", "1") != "0"

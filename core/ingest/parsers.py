@@ -894,6 +894,8 @@ def parse(path: Path, max_chars: int = 0, part: tuple[int, int] = (0, 1), pdfium
 
 from sealroom.core.ingest import office  # noqa: E402 - its parsers build on this module's
 
+#: Image files, read by OCR (core/ingest/ocr.py)
+IMAGE_SUFFIXES = frozenset([".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"])
 PARSERS.update(office.PARSERS)
-PARSERS.update(dict.fromkeys([".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"], parse_image))
+PARSERS.update(dict.fromkeys(sorted(IMAGE_SUFFIXES), parse_image))
 SUPPORTED_SUFFIXES = frozenset(PARSERS)

@@ -3,9 +3,7 @@ cited like any page and say they are OCR text; bombs and endless TIFFs end with 
 
 from __future__ import annotations
 
-import struct
 import sys
-import zlib
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from sealroom.core.ingest.parsers import Unindexable, parse
 from tests.conftest import PDFS, ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
-from scans import cer, degrade, render, scanned_copy, text_layer
+from scans import cer, degrade, many_page_tiff, png_header_only, render, scanned_copy, text_layer
 
 FOUR_PAGES = PDFS / "004-pdflatex-4-pages" / "pdflatex-4-pages.pdf"
 
@@ -46,43 +44,11 @@ def test_image_files_are_read_a_tiff_page_by_page(tmp_path: Path):
     assert [s.page for s in parse(tiff).sections] == [1, 2]
 
 
-def _png_header_only(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + chunk(b"IEND", b"")
-    )
-
-
 def test_an_image_bomb_is_refused_before_it_is_decoded(tmp_path: Path):
     bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(_png_header_only(30_000, 30_000))
+    bomb.write_bytes(png_header_only(30_000, 30_000))
     with pytest.raises(Unindexable, match="image too large to read"):
         parse(bomb)
-
-
-def many_page_tiff(pages: int, side: int = 64) -> bytes:
-    """A TIFF of `pages` blank grey pages sharing one strip (PIL takes minutes to write 10,000 frames)."""
-    entries = [(256, 3, side), (257, 3, side), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 8),
-               (277, 3, 1), (278, 3, side), (279, 4, side * side)]  # fmt: skip
-    strip = b"\xff" * (side * side)
-    ifd_size = 2 + 12 * len(entries) + 4
-    first = 8 + len(strip)
-    out = bytearray(b"II*\x00" + struct.pack("<I", first) + strip)
-    for n in range(pages):
-        following = first + (n + 1) * ifd_size if n + 1 < pages else 0
-        out += struct.pack("<H", len(entries))
-        for tag, kind, value in entries:
-            out += struct.pack("<HHI", tag, kind, 1) + (
-                struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
-            )
-        out += struct.pack("<I", following)
-    return bytes(out)
 
 
 def test_a_tiff_of_ten_thousand_pages_stops_at_the_page_limit_with_a_reason(tmp_path: Path):
