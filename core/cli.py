@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sealroom.core.engine import Engine
 
+from sealroom.core.protocols import REASONS
 from sealroom.core.runtime.errors import DiskFull, SealroomError, UsageError, is_disk_full
 
 
@@ -53,12 +54,43 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--folder", help="only files under this folder")
     ask.add_argument("--type", action="append", dest="types", help="only this file type")
     ask.add_argument("--json", action="store_true")
-    ev = sub.add_parser("eval", help="measure answer quality on a question set (JSON lines)")
-    ev.add_argument("file", metavar="FILE.jsonl")
+    ev = sub.add_parser(
+        "eval", help="measure answer quality on a question set (JSON lines), or on your rated answers"
+    )
+    ev.add_argument("file", metavar="FILE.jsonl", nargs="?")
+    ev.add_argument(
+        "--feedback",
+        action="store_true",
+        help="run your rated and corrected answers through today's setup and compare with the last run",
+    )
+    ev.add_argument(
+        "--revert", action="store_true", help="with --feedback: go back to the settings before a regression"
+    )
     ev.add_argument("--model", help="chat model for this run (a GGUF path or a known sha256)")
     ev.add_argument("--check", action="store_true", help="exit 1 when a quality target is missed")
     ev.add_argument("--split", choices=["dev", "test"], help="only the questions of this split")
     ev.add_argument("--json", action="store_true")
+    fb = sub.add_parser(
+        "feedback",
+        help="rate an answer (helpful or not, why, and what does answer it); list or remove ratings",
+        description="Reasons for --bad: " + ", ".join(f"{k} ({v})" for k, v in REASONS.items()),
+    )
+    fb.add_argument("answer", type=int, nargs="?", metavar="ANSWER_ID", help="printed with every answer")
+    rating = fb.add_mutually_exclusive_group()
+    rating.add_argument("--good", action="store_true", help="the answer was helpful")
+    rating.add_argument("--bad", choices=list(REASONS), metavar="REASON", help="not helpful, and why")
+    rating.add_argument("--list", action="store_true", help="your ratings and corrections")
+    rating.add_argument("--remove", type=int, metavar="FEEDBACK_ID", help="remove a rating or correction")
+    fb.add_argument("--passage", metavar="CHUNK_ID", help="the passage that does answer (see search --json)")
+    fb.add_argument("--expected", metavar="TEXT", help="the answer you expected")
+    fb.add_argument("--json", action="store_true")
+    rp = sub.add_parser("report", help="health over time: use, latency, ratings, failures, alerts, drift")
+    rp.add_argument(
+        "--html", metavar="FILE", help="write an HTML report with charts (for a compliance review)"
+    )
+    rp.add_argument("--days", type=_positive, default=30)
+    rp.add_argument("--prometheus", action="store_true", help="the metrics in Prometheus' text format")
+    rp.add_argument("--json", action="store_true")
     ex = sub.add_parser(
         "export", help="export an answer, a chat or a search to a destination (via the outbox)"
     )
@@ -171,6 +203,8 @@ def _index(engine: Engine, args: argparse.Namespace) -> None:
 
 def _status(engine: Engine, args: argparse.Namespace) -> None:
     status = engine.status()
+    alerts = engine.feedback.alerts()
+    status["alerts"] = [a.to_dict() for a in alerts]
     if args.json:
         _print_json(status)
         return
@@ -179,6 +213,10 @@ def _status(engine: Engine, args: argparse.Namespace) -> None:
     print(f"{status['chunks']} chunks; " + ", ".join(f"{n} {s}" for s, n in sorted(status["counts"].items())))
     if status["semantic_pending"]["message"]:
         print(status["semantic_pending"]["message"])
+    for warning in status["warnings"]:
+        print(f"warning: {warning}")
+    for alert in alerts:
+        print(f"alert: {alert.line()}")
 
 
 def _search(engine: Engine, args: argparse.Namespace) -> None:
@@ -259,7 +297,70 @@ def _ask(engine: Engine, args: argparse.Namespace) -> int:
         print(f"[{c['n']}] {c['path']}" + (f", page {c['page']}" if c["page"] else ""))
     for note in answer.notes():
         print(f"({note})")
-    print(f"(chat {answer.chat_id}; continue with --chat {answer.chat_id})")
+    print(
+        f"(answer {answer.answer_id} in chat {answer.chat_id}; continue with --chat {answer.chat_id}; "
+        f"rate it with: sealroom feedback {answer.answer_id} --good, or --bad REASON)"
+    )
+    return 0
+
+
+def _feedback(engine: Engine, args: argparse.Namespace) -> int:
+    fb = engine.feedback
+    if args.list:
+        ratings = fb.all()
+        if args.json:
+            _print_json({"feedback": [r.to_dict() for r in ratings]})
+            return 0
+        from sealroom.core.answer.corrections import when
+
+        for r in ratings:
+            said = r.rating + (f" ({r.reason})" if r.reason else "")
+            fix = (f"; passage {r.passage}" if r.passage else "") + (
+                f"; expected: {r.expected}" if r.expected else ""
+            )
+            print(f"{r.id:>4}  {when(r.created_at)}  answer {r.answer_id}  {said}{fix}\n      {r.question}")
+        if not ratings:
+            print("no ratings yet")
+        return 0
+    if args.remove is not None:
+        removed = fb.remove(args.remove)
+        print(f"removed feedback {removed.id} (answer {removed.answer_id}); it is no longer used or checked")
+        return 0
+    if args.answer is None or not (args.good or args.bad):
+        raise UsageError("say which answer and how: sealroom feedback ANSWER_ID --good, or --bad REASON")
+    if args.good and (args.passage or args.expected):
+        raise UsageError("--passage and --expected go with --bad")
+    rating = fb.rate(args.answer, args.good, args.bad or "", args.passage or "", args.expected or "")
+    if args.json:
+        _print_json(rating.to_dict())
+    else:
+        what = "a correction" if rating.is_correction else "a rating"
+        print(
+            f"saved {what} of answer {args.answer} (feedback {rating.id}); `sealroom eval --feedback` checks it"
+        )
+    return 0
+
+
+def _report(engine: Engine, args: argparse.Namespace) -> int:
+    fb = engine.feedback
+    fb.sample(force=True)
+    if args.prometheus:
+        sys.stdout.write(fb.prometheus())
+        return 0
+    history = fb.history(args.days)
+    if args.html:
+        from pathlib import Path
+
+        from sealroom.core.feedback import report
+
+        path = report.write_html(Path(args.html), history, fb.drift_report())
+        print(f"wrote {path}")
+    if args.json:
+        _print_json({**history, "drift": fb.drift_report()})
+    elif not args.html:
+        from sealroom.core.feedback import report
+
+        print(report.text(history, fb.drift_report()))
     return 0
 
 
@@ -379,6 +480,10 @@ def _eval(engine: Engine, args: argparse.Namespace) -> int:
 
     from sealroom.core.answer import evaluate
 
+    if args.feedback:
+        return _eval_feedback(engine, args)
+    if not args.file:
+        raise UsageError("name a question set (FILE.jsonl), or use --feedback for your rated answers")
     questions = evaluate.load_questions(Path(args.file))
     if args.split:
         questions = [q for q in questions if q.split == args.split]
@@ -405,6 +510,43 @@ def _eval(engine: Engine, args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_feedback(engine: Engine, args: argparse.Namespace) -> int:
+    """The regression set of rated answers run now, and the drift report against the last run."""
+    fb = engine.feedback
+    if args.revert:
+        from sealroom.core.runtime.config import save_user_settings
+
+        back = fb.revert_settings()
+        engine.apply_settings(save_user_settings(back))
+        fb.dismiss_drift(reverted=True)
+        print("went back to " + ", ".join(f"{k} = {v!r}" for k, v in back.items()))
+        return 0
+    if args.model:
+        import dataclasses
+
+        engine.apply_settings(dataclasses.replace(engine.settings, chat_model=args.model))
+    bar = _progress_bar()
+    run, report = fb.check("you asked", bar and (lambda i, n: bar(i, n, None)))
+    passed = sum(r["passed"] for r in run.results)
+    if args.json:
+        _print_json(
+            {"run": run.id, "items": len(run.results), "passed": passed, "results": run.results,
+             "drift": report.to_dict() if report else None}
+        )  # fmt: skip
+    else:
+        from sealroom.core.feedback import report as render
+
+        print(f"{passed} of {len(run.results)} rated answers as they should be (run {run.id})")
+        for r in run.results:
+            print(f"  {'ok  ' if r['passed'] else 'MISS'} {r['id']:>4} {r['question'][:70]}")
+        if report:
+            print(render.drift_text(report.to_dict()))
+    if report is not None and report.regression:
+        print(f"sealroom: {report.summary()}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _data_dir_name() -> str:
     from sealroom.core.runtime.paths import data_dir
 
@@ -422,6 +564,8 @@ COMMANDS: dict[str, Callable[[Engine, argparse.Namespace], int | None]] = {
     "search": _search,
     "ask": _ask,
     "eval": _eval,
+    "feedback": _feedback,
+    "report": _report,
     "export": _export,
     "destinations": _destinations,
     "outbox": _outbox,

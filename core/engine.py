@@ -1,11 +1,10 @@
 """The engine: one object that owns a data directory and wires the rooms together.
 
-Construction takes the data-directory lock and opens the catalog; the embedder, Chroma, the
-parser pool and the chat model start on first use (`components.Components`), so `status` and
-`folders` stay fast. Indexing (`ingest.service`), answering (`answer.service`), export
-(`output.service`) and the report of what the folder holds (`store.health`) are their rooms'
-own; the Engine hands each what it needs and adds what crosses rooms: folders, settings, chats.
-The CLI and the desktop app are thin layers on this.
+Construction takes the data-directory lock and opens the catalog; the embedder, Chroma, the parser pool and
+the chat model start on first use (`components.Components`), so `status` and `folders` stay fast. Indexing
+(`ingest.service`), answering (`answer.service`), export (`output.service`), what the folder holds
+(`store.health`) and the feedback loop (`feedback.service`) are their rooms' own; the Engine hands each
+what it needs and adds what crosses rooms: folders, settings, chats. The CLI and the window are thin layers.
 """
 
 from __future__ import annotations
@@ -19,13 +18,14 @@ from typing import Any
 from sealroom.core.answer.pipeline import Answer
 from sealroom.core.answer.service import MAX_QUESTION_CHARS, Answering
 from sealroom.core.components import Components
+from sealroom.core.feedback.service import Feedback
 from sealroom.core.ingest.indexer import Progress
 from sealroom.core.ingest.scanner import EventSink
 from sealroom.core.ingest.service import Indexing, WatchState
 from sealroom.core.output.audit import AuditTrail
 from sealroom.core.output.service import ExportResult, Output
 from sealroom.core.protocols import DEFAULT_WORKSPACE, Hit, ModelChoice, Passage
-from sealroom.core.runtime import logs, offline
+from sealroom.core.runtime import logs, offline, tracing
 from sealroom.core.runtime.config import Settings, changes, load_settings, policy_digest, under_policy
 from sealroom.core.runtime.errors import UsageError
 from sealroom.core.runtime.lock import DataDirLock
@@ -59,27 +59,24 @@ class Engine:
         self.answering = Answering(
             self.catalog, self.parts, self._settings, self.audit, self.indexing.lock.locked
         )
-        self.health = Health(self.home, self.catalog, lambda: self.parts.store.count(), self._store_opened)
+        parts = self.parts
+        self.health = Health(self.home, self.catalog, lambda: parts.store.count(), lambda: parts.store_opened)
         # what the rooms offer as they offer it
         self.index, self.collect_garbage = self.indexing.index, self.indexing.collect_garbage
         self.pause, self.resume, self.rescan = self.indexing.pause, self.indexing.resume, self.indexing.rescan
         self.paused, self.watch_state = self.indexing.paused, self.indexing.state
         h, a = self.health, self.answering
-        self.status, self.overview, self.warnings, self.vector_gap = (
-            h.status,
-            h.overview,
-            h.warnings,
-            h.vector_gap,
-        )
-        self.search_in, self.pipeline, self.cancel = a.search, a.pipeline, a.cancel
+        self.status, self.overview, self.warnings = h.status, h.overview, h.warnings
+        self.vector_gap, self.search_in = h.vector_gap, a.search
+        self.pipeline, self.cancel = a.pipeline, a.cancel
+        tracing.setup(self.home, self.settings.monitoring)  # each ask traced stage by stage, locally
+        rooms = (self.home, self.catalog, self._settings, a.pipeline, self.output, self.audit)
+        self.feedback = Feedback(*rooms, self.indexing.state, self.parts.embedding_model_id)
         self.llm, self.unload_model, self.models = self.parts.llm, self.parts.unload_model, self.parts.models
         self.embedding_model = self.parts.embedding_model_id
 
     def _settings(self) -> Settings:
         return self.settings
-
-    def _store_opened(self) -> bool:
-        return self.parts.store_opened
 
     @property
     def recovered(self) -> str:
@@ -103,6 +100,8 @@ class Engine:
         self.settings = self.output.settings = self.parts.settings = settings
         self.audit.enabled = settings.audit_enabled
         logs.log.setLevel(settings.log_level.upper())
+        if "monitoring" in changed:
+            tracing.setup(self.home, settings.monitoring)
         if reload:
             self.unload_model()
 
@@ -115,6 +114,7 @@ class Engine:
         self.audit.prune(self.settings.audit_retention_days)
 
     def close(self) -> None:
+        self.feedback.close()
         self.parts.close()
         self.catalog.close()
         self._lock.release()
@@ -165,9 +165,12 @@ class Engine:
     ) -> None:
         """Index, then keep the index fresh until `stop`; waiting exports go out meanwhile."""
         stop = stop or threading.Event()
-        courier = threading.Thread(target=self.output.courier, args=(stop,), name="outbox", daemon=True)
-        courier.start()  # waiting exports go out when their share is back, whatever indexing does
+        for name, loop in (("outbox", self.output.courier), ("monitor", self.feedback.monitor)):
+            # waiting exports go out when their share is back, and metrics are sampled, whatever indexing does
+            threading.Thread(target=loop, args=(stop,), name=name, daemon=True).start()
+        self.feedback.watching = True  # from now on a watcher that is not running is an alert
         self.indexing.watch(on_ready, stop, progress)
+        self.feedback.watching = False  # stopped as asked (an error leaves the alert standing)
 
     def retry_failed(self) -> int:
         """Queue the failed files again (after a fix, or once a file is readable)."""
@@ -199,8 +202,7 @@ class Engine:
         self.audit.record("data_deleted", what="chat", chat_id=chat_id)
 
     def preference(self, key: str) -> str | None:
-        """A choice the window remembers in this data folder (the last export destination, say)."""
-        return self.catalog.get_meta(key)
+        return self.catalog.get_meta(key)  # a choice the window remembers here (the last destination, say)
 
     def remember(self, key: str, value: str) -> None:
         self.catalog.set_meta(key, value)

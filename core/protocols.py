@@ -184,3 +184,13 @@ class ModelChoice(Protocol):
     context_length: int | None
     chat_template: bool
     default: bool
+
+
+#: Why an answer was not helpful: each reason says what the answer should have done instead.
+REASONS = {
+    "wrong": "the answer is wrong",
+    "incomplete": "the answer is incomplete",
+    "wrong_source": "it cites the wrong source",
+    "should_abstain": 'it should have said "not found"',
+    "should_answer": "it should have answered",
+}

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from sealroom.core.answer.pipeline import answer_notes
 from sealroom.core.answer.prompts import EVIDENCE_HEADING
+from sealroom.core.protocols import REASONS
 
 CITATION = re.compile(r"\[(\d{1,2})\]")
 
@@ -43,7 +44,12 @@ class Entry:
     # generated sentences that failed verification, shown only behind a marked toggle
     dropped: list[dict[str, Any]] = field(default_factory=list)
     show_dropped: bool = False
-    answer_id: int = 0  # the stored answer, for Export…
+    answer_id: int = 0  # the stored answer, for Export… and rating
+    rating: str = ""  # the user's standing rating: "", "good", or "bad: <reason>"
+    trace_id: str = ""  # the ask's trace, for "Why this answer?"
+    question: str = ""
+    # every passage the answer retrieved (n, path, page, chunk_id): what a correction may choose from
+    sources: list[dict[str, Any]] = field(default_factory=list)
 
 
 def answer_note(record: dict[str, Any]) -> str:
@@ -57,12 +63,36 @@ def dropped_of(record: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 def entry_of(
-    role: str, text: str, citations: list[dict[str, Any]], record: dict[str, Any] | None, answer_id: int = 0
+    role: str,
+    text: str,
+    citations: list[dict[str, Any]],
+    record: dict[str, Any] | None,
+    answer_id: int = 0,
+    rating: str = "",
 ) -> Entry:
     """A stored message as a transcript entry (older messages have no record)."""
+    record = record or {}
     return Entry(
-        role, text, citations, answer_note(record) if record else "", dropped_of(record), answer_id=answer_id
+        role,
+        text,
+        citations,
+        answer_note(record) if record else "",
+        dropped_of(record),
+        answer_id=answer_id,
+        rating=rating,
+        trace_id=str(record.get("trace_id") or ""),
+        question=str(record.get("question") or ""),
+        sources=list(record.get("sources") or []),
     )
+
+
+def rating_text(rating: str) -> str:
+    if rating == "good":
+        return "You rated this helpful"
+    if rating.startswith("bad"):
+        why = rating.partition(": ")[2]
+        return "You rated this not helpful" + (f" ({REASONS.get(why, why)})" if why else "")
+    return ""
 
 
 def source_label(source: dict[str, Any]) -> str:
@@ -94,6 +124,8 @@ class Conversation(QWidget):
     new_chat = Signal()
     source_clicked = Signal(dict)
     export_answer = Signal(int)  # an answer id
+    rate_answer = Signal(int, bool)  # an entry's index, helpful or not
+    why_answer = Signal(int)  # an entry's index: show its trace
     export_chat = Signal()
 
     def __init__(self) -> None:
@@ -260,6 +292,19 @@ class Conversation(QWidget):
         export = f" · <a href='export:{i}'>Export…</a>" if entry.answer_id and self.can_export else ""
         if sources or export:
             html_out += f"<p style='margin-left:12px'><small>Sources: {sources or '—'}{export}</small></p>"
+        if entry.answer_id:
+            said = rating_text(entry.rating)
+            links = [
+                f"<a href='rate:{i}:good'>Helpful</a>" if entry.rating != "good" else "",
+                f"<a href='rate:{i}:bad'>{'Correct it' if entry.rating.startswith('bad') else 'Not helpful'}…</a>",
+                f"<a href='why:{i}'>Why this answer?</a>" if entry.trace_id else "",
+            ]
+            html_out += (
+                "<p style='margin-left:12px'><small>"
+                + (f"<i>{html.escape(said)}</i> · " if said else "")
+                + " · ".join(link for link in links if link)
+                + "</small></p>"
+            )
         if entry.note:
             html_out += f"<p style='margin-left:12px'><small><i>{html.escape(entry.note)}</i></small></p>"
         if entry.dropped:
@@ -282,6 +327,13 @@ class Conversation(QWidget):
         kind, _, rest = url.toString().partition(":")
         if kind == "export":
             self.export_answer.emit(self.entries[int(rest)].answer_id)
+            return
+        if kind == "rate":
+            index, _, how = rest.partition(":")
+            self.rate_answer.emit(int(index), how == "good")
+            return
+        if kind == "why":
+            self.why_answer.emit(int(rest))
             return
         if kind == "dropped":
             entry = self.entries[int(rest)]

@@ -33,6 +33,7 @@ from sealroom.core.runtime import logs
 from .conversation import Conversation, Entry, answer_note, dropped_of, entry_of
 from .dialogs import DiagnosticsDialog, SettingsDialog
 from .export_ui import LAST_CHOICE, AuditDialog, ExportDialog, report_export
+from .feedback_ui import FeedbackUi
 from .host import EngineHost
 from .ops import describe
 from .preview import SourcePreview
@@ -95,6 +96,9 @@ class MainWindow(QMainWindow):
         self.model_label.setAccessibleName("Model state")
         self.outbox_label = QLabel("")
         self.outbox_label.setAccessibleName("Outbox state")
+        self.alert_label = QLabel("")
+        self.alert_label.setAccessibleName("Alerts")
+        self.statusBar().addPermanentWidget(self.alert_label)
         self.statusBar().addPermanentWidget(self.outbox_label)
         self.statusBar().addPermanentWidget(self.model_label)
         self.delivered: set[str] | None = None  # outbox items known delivered, for notifications
@@ -105,6 +109,8 @@ class MainWindow(QMainWindow):
         self._menus()
         self._connect()
         self.tray = self._tray()
+        self.feedback = FeedbackUi(self, host, self.conversation)
+        self.alert_label.linkActivated.connect(lambda _: self.feedback.open_health())
         self.refresh_timer = QTimer(self)
         self.refresh_timer.setSingleShot(True)
         self.refresh_timer.setInterval(400)  # file events come in bursts: refresh counts once per burst
@@ -126,6 +132,7 @@ class MainWindow(QMainWindow):
         file.addSeparator()
         file.addAction("Quit", QKeySequence("Ctrl+Q"), self.quit)
         help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction("Health…", lambda: self.feedback.open_health())
         help_menu.addAction("Diagnostics…", self.open_diagnostics)
         help_menu.addAction("Audit trail…", self.open_audit)
         help_menu.addAction("About Sealroom", self.about)
@@ -140,6 +147,7 @@ class MainWindow(QMainWindow):
         host.progress.connect(self._on_progress)
         host.file_event.connect(self._on_file_event)
         host.indexing_done.connect(self.refresh)
+        host.indexing_done.connect(lambda: self.feedback.maybe_check_drift())
         host.folders_changed.connect(self.refresh)
         host.model_state.connect(self.on_model_state)
         host.watch_failed.connect(lambda why: self.statusBar().showMessage(f"Watching stopped: {why}"))
@@ -191,6 +199,7 @@ class MainWindow(QMainWindow):
         self.new_chat()
         self.refresh_outbox()
         self.outbox_timer.start()
+        self.feedback.start()
 
     def on_start_failed(self, why: str) -> None:
         self.statusBar().showMessage(f"Sealroom cannot open its index: {why}")
@@ -303,11 +312,13 @@ class MainWindow(QMainWindow):
 
         def read(engine: Engine) -> tuple[str, list[Entry]]:
             title = dict(engine.chats(self.host.workspace)).get(chat_id, "Chat")
-            ids = iter(engine.answer_ids(chat_id))
-            return title, [
-                entry_of(role, text, cites, record, next(ids, 0) if role == "assistant" else 0)
-                for role, text, cites, record in engine.transcript(chat_id)
-            ]
+            answer_ids = engine.answer_ids(chat_id)
+            ratings, ids = engine.feedback.ratings_of(answer_ids), iter(answer_ids)
+            entries = []
+            for role, text, cites, record in engine.transcript(chat_id):
+                answer_id = next(ids, 0) if role == "assistant" else 0
+                entries.append(entry_of(role, text, cites, record, answer_id, ratings.get(answer_id, "")))
+            return title, entries
 
         def show(data: tuple[str, list[Entry]]) -> None:
             self.chat_id = chat_id
@@ -353,7 +364,9 @@ class MainWindow(QMainWindow):
             new = self.chat_id is None
             self.chat_id = answer.chat_id
             record = answer.to_dict()
-            conv.entries[-1].answer_id = answer.answer_id
+            entry = conv.entries[-1]
+            entry.answer_id, entry.trace_id, entry.question = answer.answer_id, answer.trace_id, question
+            entry.sources = [{**h.to_dict(), "n": n} for n, h in enumerate(answer.sources, 1)]
             conv.export_button.setEnabled(conv.can_export)
             conv.finish_answer(answer.text, answer.citations, answer_note(record), dropped_of(record))
             if answer.weak:  # declined: the quotes are the closest passages, not citations of an answer
@@ -403,7 +416,9 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         if self.host.engine is None:
             return
-        SettingsDialog(self, self.host).open()
+        dialog = SettingsDialog(self, self.host)
+        dialog.accepted.connect(lambda: self.feedback.maybe_check_drift())  # a change may change answers
+        dialog.open()
 
     # --- export and audit ------------------------------------------------------------------
     def export_chat(self) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sealroom.core.answer.corrections import Correction
 from sealroom.core.answer.evidence import (
     QUESTION_FRAMING,
     Evidence,
@@ -37,6 +38,7 @@ from sealroom.core.answer.retriever import Hit, keyword_query, spellings
 from sealroom.core.answer.text import content_terms
 from sealroom.core.answer.verify import CITATION, SentenceCheck, Verifier, complete_prefix, split_generated
 from sealroom.core.protocols import Embedder, Generator, PassageRetriever
+from sealroom.core.runtime import tracing
 from sealroom.core.runtime.errors import ModelError
 
 ANSWER_SCHEMA = 1
@@ -72,6 +74,10 @@ class Answer:
     unmatched: list[str] = field(default_factory=list)  # question words no passage contains
     timings: dict[str, float] = field(default_factory=dict)
     created_at: float = field(default_factory=time.time)
+
+    # the user's correction this answer was given from (`corrections.Correction.to_dict`); {} when none
+    correction: dict[str, Any] = field(default_factory=dict)
+    trace_id: str = ""  # the ask's trace (`runtime/tracing.py`): "Why this answer?" reads it
 
     # The verified sentence that could state the answer above the quotes. Measured, not put first: on the
     # real documents' test split 40-50 % of them did not state the expected answer (README, issue 23).
@@ -127,7 +133,10 @@ class Answer:
             "weak": self.weak,
             "evidence": [e.to_dict() for e in self.evidence],
             "citations": self.citations,
-            "sources": [{"n": n, "path": h.path, "page": h.page} for n, h in enumerate(self.sources, 1)],
+            "sources": [
+                {"n": n, "path": h.path, "page": h.page, "heading": h.heading, "chunk_id": h.chunk_id}
+                for n, h in enumerate(self.sources, 1)
+            ],
             "direct": self.direct.text if self.direct else "",
             "verification": {
                 "shown": [s.to_dict() for s in self.shown],
@@ -145,6 +154,8 @@ class Answer:
             "pending_files": self.pending_files,
             "finish_reason": self.finish_reason,
             "model_problem": self.model_problem,
+            "correction": self.correction,
+            "trace_id": self.trace_id,
             "timings": self.timings,
             "created_at": self.created_at,
         }
@@ -160,6 +171,14 @@ def answer_notes(record: dict[str, Any], count_dropped: bool = True) -> list[str
     """What the reader should know about an answer, from its record (`Answer.to_dict()`): one wording for
     the window, the command line and exports."""
     notes = []
+    correction = record.get("correction") or {}
+    if correction:
+        notes.append(
+            f"Answered from your correction of {correction.get('date')}"
+            + (": nothing in your documents answers this." if correction.get("abstain") else ".")
+        )
+        if correction.get("expected"):
+            notes.append(f"Your expected answer: {correction['expected']}")
     reason = record.get("finish_reason")
     if reason == "cancelled":
         notes.append("Stopped.")
@@ -254,26 +273,63 @@ class AnswerPipeline:
         on_text: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
         pending_files: int = 0,
+        correction: Correction | None = None,
     ) -> Answer:
+        """`correction`: the user's correction of this question (`corrections.find`): its passage is the
+        evidence, or, when it says nothing answers, the answer declines."""
         stop = stop or threading.Event()
         emit = on_text or (lambda _: None)
-        started = time.perf_counter()
+        started, t0 = time.perf_counter(), time.time_ns()
         timings: dict[str, float] = {}
         context = " ".join(earlier_questions[-1:])  # follow-ups: the last question joins retrieval
-        hits = self.relevant(self.retriever.search(question, self.k, folders, types, context), question)
+        found = self.retriever.search(question, self.k, folders, types, context)
+        hits = self.relevant(found, question)
         timings["retrieve_ms"] = _ms(started)
-        evidence = self.selector.select(question, hits, context)
-        unmatched = self._unknown(unmatched_words(question, hits))
-        if (
-            unmatched_share(question, unmatched) >= self.max_unmatched
-            and max((e.score for e in evidence), default=0.0) < self.strong_evidence
-        ):
-            evidence = []  # the question is about something no passage mentions
+        t1 = time.time_ns()
+        tracing.stage(
+            "retrieve",
+            t0,
+            t1,
+            k=self.k,
+            found=len(found),
+            kept=[h.chunk_id for h in hits],
+            dropped_unrelated=[h.chunk_id for h in found if h.chunk_id not in {k.chunk_id for k in hits}],
+            keyword=sum(h.keyword for h in hits),
+            vector=sum(h.similarity is not None for h in hits),
+            follow_up=bool(context),
+        )
+        if correction is not None:
+            pinned = [correction.passage] if correction.passage else []
+            hits = pinned + [h for h in hits if not pinned or h.chunk_id != pinned[0].chunk_id][: self.k - 1]
+            # the user said this passage answers: its best sentences are the evidence, whatever they score
+            evidence = EvidenceSelector(self.embedder, min_score=0.0).select(question, pinned, context)
+            unmatched: list[str] = []
+        else:
+            evidence = self.selector.select(question, hits, context)
+            unmatched = self._unknown(unmatched_words(question, hits))
+            if (
+                unmatched_share(question, unmatched) >= self.max_unmatched
+                and max((e.score for e in evidence), default=0.0) < self.strong_evidence
+            ):
+                evidence = []  # the question is about something no passage mentions
         timings["evidence_ms"] = _ms(started) - timings["retrieve_ms"]
         answer = Answer(question, "", evidence, hits, pending_files=pending_files, timings=timings)
         answer.unmatched = unmatched
         answer.embedding_model = self.embedder.model_id
-        answer.weak = misses_what_is_asked(question, " ".join(e.shown for e in evidence)) if evidence else ""
+        if correction is not None:
+            answer.correction = correction.to_dict()
+        elif evidence:
+            answer.weak = misses_what_is_asked(question, " ".join(e.shown for e in evidence))
+        tracing.stage(
+            "evidence",
+            t1,
+            quotes=[f"{e.n}:{e.sha256[:12]}:{e.seq}" for e in evidence],
+            scores=[round(e.score, 3) for e in evidence],
+            unmatched_words=len(unmatched),
+            weak=answer.weak or None,
+            correction=correction.rating.id if correction else None,
+            declined=not evidence or bool(answer.weak),
+        )
         if not evidence or answer.weak:
             # declined; where passages came close, they are shown as that and no more
             answer.text, answer.abstained = abstention(pending_files, unmatched), True
@@ -296,13 +352,16 @@ class AnswerPipeline:
         self, answer: Answer, emit: Callable[[str], None], stop: threading.Event, started: float
     ) -> None:
         """Ask the model to phrase the evidence; show each sentence once it is verified."""
+        t_load = time.time_ns()
         try:
             generator, answer.model = self.generator()
         except ModelError as exc:  # refused by the IT policy, missing, damaged: the quotes stand, and say why
             answer.finish_reason, answer.model_problem = "no_model", str(exc)
+            tracing.stage("model_load", t_load, failed=str(exc))
             return
         answer.called_model = True
         answer.timings["load_model_ms"] = _ms(started) - answer.timings["first_text_ms"]
+        tracing.stage("model_load", t_load, model=answer.model.name)
         if stop.is_set():  # stopped while the model loaded: the evidence stands
             answer.finish_reason = "cancelled"
             return
@@ -320,14 +379,17 @@ class AnswerPipeline:
             stream = generator.generate(messages=messages, max_tokens=self.max_answer_tokens)
         else:
             stream = generator.generate(prompt=prompt, max_tokens=self.max_answer_tokens, stop=STOP)
-        gen_start = time.perf_counter()
+        gen_start, t_gen = time.perf_counter(), time.time_ns()
         buffer, tokens, cancel_sent = "", 0, False
         separator = "\n\n"
+        verifying = 0  # ns spent checking sentences
 
         def settle(sentences: list[str]) -> None:
-            nonlocal separator
+            nonlocal separator, verifying
             for sentence in sentences:
+                t = time.time_ns()
                 check = verifier.check(sentence)
+                verifying += time.time_ns() - t
                 answer.generated.append(check)
                 if check.verified and not check.repeats_evidence:
                     piece = separator + check.text
@@ -358,6 +420,27 @@ class AnswerPipeline:
             answer.timings["tokens_per_s"] = round(rate, 2)
         answer.invalid_citations = sorted({n for s in answer.generated for n in s.invalid})
         answer.direct = direct_answer(answer.question, answer.generated, answer.evidence)
+        t_end = time.time_ns()
+        tracing.stage(
+            "generate",
+            t_gen,
+            t_end,
+            tokens=tokens,
+            prompt_tokens=prompt_tokens,
+            finish_reason=answer.finish_reason,
+        )
+        tracing.stage(
+            "verify",
+            t_end - verifying,
+            t_end,
+            sentences=len(answer.generated),
+            shown=len(answer.shown),
+            repeats_quotes=sum(s.verified and s.repeats_evidence for s in answer.generated),
+            dropped=len(answer.dropped),
+            dropped_why=[s.reason for s in answer.dropped],
+            invalid_citations=answer.invalid_citations,
+            direct=answer.direct is not None,
+        )
 
 
 #: A direct answer is short: the fact, not the quote again.

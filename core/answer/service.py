@@ -5,13 +5,15 @@ log line). The pipeline gets a retriever and a model handle, nothing more."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from sealroom.core.answer import corrections
 from sealroom.core.answer.pipeline import Answer, AnswerPipeline, ModelInfo
 from sealroom.core.answer.retriever import Retriever
 from sealroom.core.protocols import DEFAULT_WORKSPACE, AuditLog, Embedder, Generator, Hit, VectorIndex
-from sealroom.core.runtime import logs
+from sealroom.core.runtime import logs, tracing
 from sealroom.core.runtime.config import Settings
 from sealroom.core.runtime.errors import UsageError
 from sealroom.core.runtime.hashing import sha256_text
@@ -113,8 +115,19 @@ class Answering:
         if folders is None and workspace:
             folders = [path for _, path in self.catalog.folders(workspace)]
         pending = self.catalog.count_by_status().get("pending", 0)
-        answer = self.pipeline().run(question, earlier, folders, types, on_token, stop, pending)
-        self._store(answer, chat_id, workspace or DEFAULT_WORKSPACE)
+        with tracing.ask(follow_up=bool(earlier), folders=len(folders or []), pending_files=pending) as (
+            span,
+            trace_id,
+        ):
+            correction = corrections.find(self.catalog, question, folders)
+            answer = self.pipeline().run(
+                question, earlier, folders, types, on_token, stop, pending, correction
+            )
+            answer.trace_id = trace_id
+            t = time.time_ns()
+            self._store(answer, chat_id, workspace or DEFAULT_WORKSPACE)
+            tracing.stage("store", t, answer_id=answer.answer_id)
+            tracing.annotate(span, answer_id=answer.answer_id, abstained=answer.abstained, **answer.timings)
         if not self._indexing():  # the evidence's sentence vectors grew the arena (~20 MB)
             self.parts.embedder.release_memory()
         return answer

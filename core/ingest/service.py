@@ -48,6 +48,7 @@ class WatchState:
     watcher: FolderWatcher | None = None
     last_index: float | None = None
     errors: list[str] = field(default_factory=list)
+    restarts: int = 0  # times a watcher that stopped was started again
 
     def started(self, folders: list[str], watcher: FolderWatcher) -> None:
         self.folders, self.polling, self.watcher = folders, list(watcher.polling), watcher
@@ -126,7 +127,14 @@ class Indexing:
         try:
             while not stop.is_set():
                 folders = [path for _, path in self.catalog.folders(None)]
-                if watcher is None or folders != state.folders:
+                stopped = watcher is not None and not watcher.healthy()
+                if watcher is None or folders != state.folders or stopped:
+                    if stopped:  # its thread died (an inotify limit, a vanished mount): start it again
+                        state.restarts += 1
+                        state.errors.append(
+                            f"{time.strftime('%H:%M:%S')} the folder watcher stopped; restarted"
+                        )
+                        logs.problem("watcher restarted", error=True)
                     if watcher:
                         watcher.stop()
                     # started before the scan, so nothing saved meanwhile is missed

@@ -60,6 +60,14 @@ class Settings:
     audit_enabled: bool = True
     audit_question_text: bool = False  # false: the trail holds a hash of each question, not its text
     audit_retention_days: int = 0  # 0: keep every record
+    # The feedback loop (issue 27): local metrics and traces, the drift check, alerts, IT's metrics
+    monitoring: bool = True  # local metrics (metrics.sqlite) and traces of each ask (traces.jsonl)
+    drift_check: bool = True  # run the rated answers again after anything that can change answers
+    alert_export_hours: float = 24.0  # an export waiting longer is an alert
+    alert_disk_gb: float = 2.0  # less free space on the data folder's disk is an alert
+    metrics_destination: str = ""  # IT: an export destination that receives the metrics file (no content)
+    metrics_interval_hours: float = 24.0
+    metrics_textfile_dir: str = ""  # IT: write sealroom.prom here (node_exporter's textfile collector)
     force_polling: bool = False
     log_level: str = "INFO"
     locked: frozenset[str] = frozenset()

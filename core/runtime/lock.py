@@ -17,7 +17,9 @@ class DataDirLock:
     """Holds an OS file lock on the data directory; a second owner fails at once."""
 
     def __init__(self, data_dir: Path, purpose: str = "") -> None:
-        self._lock = FileLock(str(data_dir / "sealroom.lock"))
+        # not thread-local: the window opens the engine on a worker thread and closes it on another; a
+        # thread-local lock would look unheld there and stay held until the process ended
+        self._lock = FileLock(str(data_dir / "sealroom.lock"), thread_local=False)
         self._owner_file = data_dir / "owner.json"
         self._purpose = purpose or " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:2])
 
