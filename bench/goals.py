@@ -23,6 +23,7 @@ SOURCES = [
     "large_folder.json",
     "scale-10k.json",
     "scale-100k.json",
+    "monitoring.json",
 ]  # in table order
 README = ROOT / "README.md"
 BEGIN, END = "<!-- goals table: bench/goals.py -->", "<!-- end goals table -->"

@@ -15,12 +15,15 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
     QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
     QTextBrowser,
     QVBoxLayout,
     QWidget,
@@ -132,6 +135,78 @@ class RatingDialog(QDialog):
             str(item.data(256) or "") if item else "",
             self.expected.toPlainText().strip(),
         )
+
+
+class RatingsDialog(QDialog):
+    """Your ratings and corrections: what each said, and Remove (a removed correction is no longer used or
+    checked)."""
+
+    def __init__(self, parent: QWidget | None, host: EngineHost) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Ratings and corrections — Sealroom")
+        self.setAccessibleName("Ratings and corrections")
+        self.host = host
+        self.table = QTableWidget(0, 4)
+        self.table.setAccessibleName("Your ratings and corrections")
+        self.table.setHorizontalHeaderLabels(["Date", "Question", "Rating", "Correction"])
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setWordWrap(True)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.remove = QPushButton("Remove")
+        self.remove.setAccessibleName("Remove the chosen rating or correction")
+        self.remove.clicked.connect(self._remove)
+        self.empty = QLabel("No ratings yet: rate answers with Helpful or Not helpful… under each answer.")
+        self.empty.setWordWrap(True)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        row = QHBoxLayout()
+        row.addWidget(self.remove)
+        row.addStretch(1)
+        row.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.empty)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(row)
+        self.resize(860, 420)
+        self.ids: list[int] = []
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.host.read(lambda engine: engine.feedback.all(), self._show)
+
+    def _show(self, ratings: list[Any]) -> None:
+        from sealroom.core.answer.corrections import when
+
+        self.ids = [r.id for r in ratings]
+        self.table.setRowCount(len(ratings))
+        for row, r in enumerate(reversed(ratings)):
+            said = "helpful" if r.rating == "good" else "not helpful: " + REASONS.get(r.reason, r.reason)
+            fix = "; ".join(
+                x
+                for x in (
+                    f"passage {r.passage}" if r.passage else "",
+                    f"expected: {r.expected}" if r.expected else "",
+                )
+                if x
+            )
+            for col, text in enumerate((when(r.created_at), r.question, said, fix or "—")):
+                self.table.setItem(row, col, QTableWidgetItem(text))
+        self.ids.reverse()
+        self.table.resizeRowsToContents()
+        self.empty.setVisible(not ratings)
+        self.remove.setEnabled(bool(ratings))
+
+    def _remove(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return
+        feedback_id = self.ids[rows[0].row()]
+        self.host.read(lambda engine: engine.feedback.remove(feedback_id), lambda _: self.refresh())
 
 
 STAGE_NAMES = {
@@ -250,6 +325,14 @@ class FeedbackUi(QObject):
 
         self.host.read(lambda engine: engine.feedback.trace(entry.trace_id), show)
 
+    def open_ratings(self) -> None:
+        self.ratings_dialog = RatingsDialog(self.window, self.host)
+        # the open chat shows the ratings as they now stand
+        self.ratings_dialog.finished.connect(
+            lambda _: self.window.chat_id and self.window.open_chat(self.window.chat_id)
+        )
+        self.ratings_dialog.open()
+
     # --- health and drift ---------------------------------------------------------------------------
     def open_health(self, days: int = 30) -> None:
         from .health import HealthWindow
@@ -296,7 +379,7 @@ class FeedbackUi(QObject):
             self.window.statusBar().showMessage(f"Checking your rated answers: {done} of {total}…")
 
         def work(report: Callable[[Any], None]) -> Any:
-            return engine.feedback.check(trigger, lambda i, n: report((i, n)))
+            return engine.feedback.check(trigger, lambda i, n: report((i, n)), self.host.closing)
 
         def done(result: Any) -> None:
             self.checking = False

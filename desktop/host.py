@@ -114,6 +114,11 @@ class EngineHost(QObject):
         closer.start()
         closer.join(10)
 
+    @property
+    def closing(self) -> threading.Event:
+        """Set when the window shuts down: long background work (the drift check) stops at it."""
+        return self._stop
+
     def require_engine(self) -> Engine:
         if self.engine is None:
             raise RuntimeError("the engine is not open yet")

@@ -133,6 +133,7 @@ class MainWindow(QMainWindow):
         file.addAction("Quit", QKeySequence("Ctrl+Q"), self.quit)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("Health…", lambda: self.feedback.open_health())
+        help_menu.addAction("Ratings and corrections…", lambda: self.feedback.open_ratings())
         help_menu.addAction("Diagnostics…", self.open_diagnostics)
         help_menu.addAction("Audit trail…", self.open_audit)
         help_menu.addAction("About Sealroom", self.about)

@@ -112,6 +112,14 @@ answer=$(offline sealroom ask "What is the power rating of the potentiometer?" -
 ask_s=$(secs "$t0" "$(now)")
 echo "$answer" | grep -q '"page": 1' || { echo "no cited page in: $answer"; exit 1; }
 echo "$answer" | grep -q '"called_model": true'
+# the feedback loop from the bundle: rate the answer, run the rated answers, the report with its charts
+answer_id=$(echo "$answer" | sed -n 's/.*"answer_id": \([0-9]*\).*/\1/p' | head -1)
+offline sealroom feedback "$answer_id" --good >/dev/null
+offline sealroom eval --feedback | grep -q "^1 of 1 rated answers" || { echo "eval --feedback failed"; exit 1; }
+offline sealroom report --html /root/health.html >/dev/null
+grep -q "data:image/png;base64" "$R/root/health.html" || { echo "the report has no charts"; exit 1; }
+offline sealroom report --prometheus | grep -q "^sealroom_files{status=\"indexed\"}" || { echo "no Prometheus text"; exit 1; }
+grep -q '"name":"generate"' "$R/root/.local/share/Sealroom/traces.jsonl" || { echo "the ask was not traced"; exit 1; }
 
 # the window under Xvfb (the X socket is shared into the root; no network namespace needed for it)
 # -displayfd: Xvfb picks a free display and writes its number once it accepts clients (a fixed

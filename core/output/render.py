@@ -17,9 +17,10 @@ import unicodedata
 from typing import Any
 
 from sealroom.core.answer.pipeline import answer_notes
-from sealroom.core.protocols import Hit
+from sealroom.core.protocols import REASONS, Hit
 from sealroom.core.runtime.errors import UsageError
 from sealroom.core.runtime.paths import sealroom_version
+from sealroom.core.store.ratings import Rating
 
 EXPORT_SCHEMA = "sealroom-export"
 EXPORT_SCHEMA_VERSION = 1
@@ -31,8 +32,10 @@ def _iso(ts: float | None) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts)) if ts else None
 
 
-def answer_item(record: dict[str, Any], answer_id: int, include_text: bool) -> dict[str, Any]:
-    """One answer of the document from its stored record (`Answer.to_dict()`)."""
+def answer_item(
+    record: dict[str, Any], answer_id: int, include_text: bool, rating: Rating | None = None
+) -> dict[str, Any]:
+    """One answer of the document from its stored record (`Answer.to_dict()`) and the user's rating of it."""
     verification = record.get("verification") or {}
     citations = []
     for c in record.get("citations", []):
@@ -62,8 +65,35 @@ def answer_item(record: dict[str, Any], answer_id: int, include_text: bool) -> d
             "finish_reason": record.get("finish_reason", "stop"),
             "model_problem": record.get("model_problem", ""),
         },
-        "notes": answer_notes(record),  # as the window and the command line say them
+        "notes": answer_notes(record) + _rating_notes(rating, include_text),  # as the window and CLI say them
+        "feedback": _feedback(rating, include_text),
     }
+
+
+def _feedback(rating: Rating | None, include_text: bool) -> dict[str, Any] | None:
+    if rating is None:
+        return None
+    return {
+        "rating": rating.rating,
+        "reason": rating.reason or None,
+        "passage": rating.passage or None,
+        "expected": (rating.expected or None) if include_text else bool(rating.expected),
+        "rated_at": _iso(rating.created_at),
+    }
+
+
+def _rating_notes(rating: Rating | None, include_text: bool) -> list[str]:
+    if rating is None:
+        return []
+    if rating.rating == "good":
+        return [f"Rated helpful on {_iso(rating.created_at)}."]
+    why = REASONS.get(rating.reason, rating.reason)
+    note = f"Rated not helpful on {_iso(rating.created_at)}: {why}."
+    if rating.passage:
+        note += f" Corrected with passage {rating.passage}."
+    if rating.expected and include_text:
+        note += f" Expected answer: {rating.expected}"
+    return [note]
 
 
 def _refs_only(record: dict[str, Any]) -> str:

@@ -34,6 +34,7 @@ from sealroom.core.runtime.config import Settings, under_policy
 from sealroom.core.runtime.errors import UsageError
 from sealroom.core.runtime.paths import sealroom_version
 from sealroom.core.store.catalog import Catalog
+from sealroom.core.store.ratings import Ratings
 
 #: What a search export holds: (query, hits, embedding model, workspace)
 SearchExport = tuple[str, list[Hit], str, str]
@@ -159,7 +160,8 @@ class Output:
             if not rows:
                 what = f"answer {answer_id}" if answer_id is not None else f"chat {chat_id}"
                 raise UsageError(f"no {what} (answer ids are in `sealroom ask --json` and the window)")
-            items = [exp.answer_item(r["record"], r["id"], include) for r in rows]
+            rated = Ratings(self.catalog).for_answers([int(r["id"]) for r in rows])
+            items = [exp.answer_item(r["record"], r["id"], include, rated.get(int(r["id"]))) for r in rows]
             first = rows[0]
             if answer_id is not None:
                 kind, ident, title = (

@@ -123,7 +123,30 @@ def test_rate_correct_and_check_drift_in_the_window(window: MainWindow, docs: Pa
     window.feedback.open_health()
     qtbot.waitUntil(lambda: feedback.health is not None and feedback.health.isVisible(), timeout=10_000)
     assert feedback.health.windowTitle() == "Health — Sealroom"
+    feedback.health.close()
     window.host.shutdown()
     qtbot.waitUntil(lambda: not (home / "owner.json").exists(), timeout=30_000)  # the engine closed
     result = cli_json(home, "eval", "--feedback")  # the window is closed: the command line counts it too
     assert result["items"] == 1 and result["results"][0]["expect"] == "passage"
+
+
+def test_ratings_and_corrections_are_listed_and_removed_in_the_window(window: MainWindow, docs: Path, qtbot):
+    conv, feedback = window.conversation, window.feedback
+    engine = window.host.require_engine()
+    window.add_folder(str(docs))
+    qtbot.waitUntil(lambda: window.sidebar.folders.count() == 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "4 indexed" in window.sidebar.folders.item(0).text(), timeout=WAIT_MS)
+    ask(window, qtbot, QUESTION)
+    click_link(window, "Helpful", nth=0)  # (find is case-blind: the first is the link "Helpful")
+    qtbot.waitUntil(lambda: conv.entries[-1].rating == "good", timeout=10_000)
+    assert "You rated this helpful" in conv.transcript.toPlainText()
+    feedback.open_ratings()
+    dialog = feedback.ratings_dialog
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 1, timeout=10_000)
+    assert dialog.table.item(0, 1).text() == QUESTION and dialog.table.item(0, 2).text() == "helpful"
+    dialog.table.selectRow(0)
+    qtbot.mouseClick(dialog.remove, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 0 and dialog.empty.isVisible(), timeout=10_000)
+    assert engine.feedback.all() == []
+    dialog.reject()
+    qtbot.waitUntil(lambda: "You rated this helpful" not in conv.transcript.toPlainText(), timeout=10_000)

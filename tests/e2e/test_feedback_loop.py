@@ -19,7 +19,7 @@ from sealroom.core.answer import evaluate
 from sealroom.core.engine import Engine
 from sealroom.core.runtime.config import save_user_settings
 from sealroom.core.runtime.errors import SealroomError
-from tests.conftest import CORPUS, ROOT, cli_json
+from tests.conftest import CORPUS, ROOT, cli, cli_json
 from tests.e2e.test_disk_full import small_disk
 
 QUESTION = "Why could the message to jangel1 not be delivered?"
@@ -51,6 +51,13 @@ def test_a_corrected_answer_is_given_from_the_correction_next_time_and_eval_coun
         assert not again.abstained and again.citations[0]["seq"] == int(passage.rsplit("-", 1)[1])
         other = engine.ask("Who sent the message with the subject 'yeah for Ians!!'?")
         assert not other.correction  # another question is answered as before
+        # exported like the answer it rates: the rating and its correction go with it
+        (home.parent / "share").mkdir()
+        engine.output.add_destination("Review", str(home.parent / "share"))
+        assert engine.output.export("Review", "json", answer_id=first.answer_id).delivered
+        [exported] = json.loads(next((home.parent / "share").glob("*.json")).read_text())["answers"]
+        assert exported["feedback"]["reason"] == "wrong_source" and exported["feedback"]["passage"] == passage
+        assert any(n.startswith("Rated not helpful on ") and passage in n for n in exported["notes"])
         # the window and exports read the correction from the stored record
         assert (
             engine.catalog.answers(answer_id=again.answer_id)[0]["record"]["correction"]["passage"] == passage
@@ -58,6 +65,14 @@ def test_a_corrected_answer_is_given_from_the_correction_next_time_and_eval_coun
     result = cli_json(home, "eval", "--feedback")
     assert result["items"] == 1 and result["results"][0]["id"] == rating.id
     assert result["results"][0]["expect"] == "passage"  # measured without the correction: the pipeline itself
+    for args, said in (
+        (("feedback", "999", "--good"), "no answer with id 999"),
+        (("feedback", str(first.answer_id)), "say which answer and how"),
+        (("feedback", str(first.answer_id), "--good", "--passage", passage), "go with --bad"),
+        (("feedback", str(first.answer_id), "--bad", "wrong", "--passage", "nope-3"), "no passage nope-3"),
+    ):
+        proc = cli(home, *args, check=False)
+        assert proc.returncode == 2 and said in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
     listed = cli_json(home, "feedback", "--list")["feedback"]
     assert [(f["id"], f["reason"], f["passage"]) for f in listed] == [(rating.id, "wrong_source", passage)]
     with Engine() as engine:
@@ -188,6 +203,15 @@ def test_an_export_waiting_past_its_limit_is_an_alert(home: Path, tmp_path: Path
         time.sleep(1.0)
         [alert] = [a for a in engine.feedback.alerts() if a.kind == "export_waiting"]
         assert alert.message.startswith("1 export has waited") and "Outbox" in alert.fix
+    # the command line says so too, with what to do; and the report lists it
+    save_user_settings({"alert_export_hours": 0.0002})
+    lines = cli(home, "status").stdout.splitlines()
+    assert any(line.startswith("alert: 1 export has waited more than") for line in lines), lines
+    assert cli_json(home, "status")["alerts"][0]["kind"] == "export_waiting"
+    text = cli(home, "report").stdout
+    assert "1 questions" in text and "export has waited" in text
+    cli(home, "report", "--html", str(tmp_path / "health.html"))
+    assert (tmp_path / "health.html").read_text().count("data:image/png;base64,") >= 1
 
 
 def _an_answer(engine: Engine, tmp_path: Path, words: str = "The canteen opens at noon on weekdays.") -> int:
