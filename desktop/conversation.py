@@ -354,6 +354,7 @@ class Conversation(QWidget):
             item = self.chips_layout.takeAt(0)
             widget = item.widget() if item else None
             if widget:
+                widget.hide()  # not painted under the new chips until Qt deletes it
                 widget.deleteLater()
         self.chip_buttons = []
         if citations:

@@ -431,7 +431,14 @@ def _two_gauges(left: tuple[str, str, str], right: tuple[str, str, str]) -> Call
             if series:
                 xs = [float(t) for t, _ in series]
                 ys = [float(v) for _, v in series]
-                view.addItem(pg.PlotDataItem(xs, ys, pen=pg.mkPen(colour, width=2)))
+                marks = (
+                    {"symbol": "o", "symbolSize": 5, "symbolBrush": colour, "symbolPen": None}
+                    if len(xs) < 3
+                    else {}
+                )
+                view.addItem(
+                    pg.PlotDataItem(xs, ys, pen=pg.mkPen(colour, width=2), **marks)
+                )  # few samples: dots
                 if key == "disk_free_gb":
                     view.setYRange(0, max([*ys, 1.0]) * 1.1, padding=0)
                 else:  # counts: no half files

@@ -46,9 +46,9 @@ def text(history: dict[str, Any], drift: dict[str, Any] | None) -> str:
         series = gauges.get(name) or []
         if series:
             first, last = series[0][1], series[-1][1]
-            lines.append(
-                f"  {label}: {last:,.1f} (was {first:,.1f} {_ago(series[0][0])})".replace(".0 ", " ")
-            )
+            ago = _ago(series[0][0])
+            since = f"unchanged since {ago}" if first == last else f"was {first:,.1f} {ago}"
+            lines.append(f"  {label}: {last:,.1f} ({since})".replace(".0 ", " "))
     if history.get("runs"):
         last = history["runs"][-1]
         lines.append(
@@ -63,8 +63,10 @@ def text(history: dict[str, Any], drift: dict[str, Any] | None) -> str:
 
 
 def _ago(at: float) -> str:
-    days = (time.time() - at) / 86400
-    return f"{days:.0f} days ago" if days >= 1 else f"{days * 24:.0f} hours ago"
+    hours = (time.time() - at) / 3600
+    if hours < 1:
+        return f"{hours * 60:.0f} minutes ago"
+    return f"{hours / 24:.0f} days ago" if hours >= 24 else f"{hours:.0f} hours ago"
 
 
 def drift_text(drift: dict[str, Any]) -> str:
@@ -293,7 +295,9 @@ def _charts(history: dict[str, Any], start: float, end: float) -> list[tuple[str
             axes = [ax, ax.twinx()]
             for axis, (key, label, colour) in zip(axes, (left, right), strict=True):
                 xs, ys = series(key)
-                if xs:
+                if len(xs) == 1:  # one sample so far: a step needs two, a marker shows it
+                    axis.plot(xs, ys, "o", markersize=4, color=colour, label=label)
+                elif xs:
                     axis.step(xs, ys, where="post", color=colour, label=label)
                 axis.set_ylabel(label, color=colour)
                 axis.tick_params(axis="y", colors=colour)

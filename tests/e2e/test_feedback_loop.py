@@ -119,6 +119,7 @@ def test_a_worse_setting_is_caught_on_a_20_item_set_as_a_regression_with_an_aler
         assert engine.feedback.due() == "min evidence 0.3 → 0.95"
         _, report = engine.feedback.check(engine.feedback.due())
         assert report is not None and report.regression, report and report.summary()
+        print("\n" + report.summary())
         assert report.worse and report.figures["passed_after"] < report.figures["passed_before"]
         assert report.changes == {"min_evidence": [0.3, 0.95]} and report.revertible == {"min_evidence": 0.3}
         assert all(i["before"]["passed"] and not i["after"]["passed"] for i in report.worse)
@@ -264,3 +265,18 @@ def test_what_it_receives_holds_numbers_only_and_parses_as_prometheus(home: Path
     assert {s.labels["status"]: s.value for s in families["sealroom_files"].samples}["indexed"] == 1.0
     assert families["sealroom_questions_7d"].samples[0].value == 1.0
     assert (prom / "sealroom.prom").stat().st_mode & 0o777 == 0o644
+
+
+def test_an_audit_trail_that_no_longer_verifies_is_an_alert(home: Path, tmp_path: Path):
+    (tmp_path / "docs").mkdir()
+    with Engine() as engine:
+        engine.add_folder(str(tmp_path / "docs"))
+        engine.feedback.sample(force=True)
+        assert [a for a in engine.feedback.alerts() if a.kind == "audit_failed"] == []
+        lines = engine.audit.path.read_text().splitlines()
+        lines[0] = lines[0].replace('"folder_added"', '"folder_removed"')  # someone edits the trail
+        engine.audit.path.write_text("\n".join(lines) + "\n")
+        engine.feedback.sample(force=True)
+        [alert] = [a for a in engine.feedback.alerts() if a.kind == "audit_failed"]
+        assert "does not verify" in alert.message and "tell IT" in alert.fix
+        assert engine.feedback.metrics.latest()[("audit_ok", "")] == 0.0
