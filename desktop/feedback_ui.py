@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QTableWidget,
@@ -389,6 +390,7 @@ class FeedbackUi(QObject):
             if drift is not None and drift.regression:
                 message = drift.summary()
                 self._notify("Answers got worse", message + " — see Help › Health")
+                self._offer_revert(drift.summary(), drift.revertible)
             self.window.statusBar().showMessage(message, 15_000)
             self.poll()
             if self.health is not None and self.health.isVisible():
@@ -399,6 +401,31 @@ class FeedbackUi(QObject):
             self.window.statusBar().showMessage(f"The check of rated answers did not run: {exc}", 10_000)
 
         Op(None, work, done, failed, progress=progress, lane="answer").run()
+
+    def _offer_revert(self, summary: str, back: dict[str, Any]) -> None:
+        """A regression asks at once: go back to the settings before it, see the report, or keep them."""
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, "Answers got worse — Sealroom", summary, parent=self.window
+        )
+        box.setInformativeText(
+            "Go back to " + ", ".join(f"{k} = {v or 'the default'}" for k, v in back.items()) + "?"
+            if back
+            else "Nothing here can be undone from Settings (a new Sealroom, parser or embedding model); "
+            "tell IT and see the report."
+        )
+        go = box.addButton("Go back", QMessageBox.ButtonRole.AcceptRole) if back else None
+        show = box.addButton("Show report", QMessageBox.ButtonRole.ActionRole)
+        box.addButton("Keep", QMessageBox.ButtonRole.RejectRole)
+
+        def chosen(button: Any) -> None:
+            if go is not None and button is go:
+                self.revert()
+            elif button is show:
+                self.open_health()
+
+        box.buttonClicked.connect(chosen)
+        self.revert_box = box
+        box.open()
 
     def revert(self) -> None:
         engine = self.host.require_engine()

@@ -28,6 +28,8 @@ from sealroom.core.store.catalog import Catalog
 from sealroom.core.store.ratings import EvalRun, Rating, Ratings
 
 TICK_S = 60.0
+#: Trace attributes that list passages by chunk id.
+PASSAGE_KEYS = ("kept", "dropped_unrelated")
 DAY = 86400.0
 
 
@@ -97,8 +99,25 @@ class Feedback:
         }
 
     def trace(self, trace_id: str) -> list[dict[str, Any]]:
-        """The stages of one ask as traced (what "Why this answer?" shows)."""
-        return tracing.read(self.home, trace_id)
+        """The stages of one ask as traced (what "Why this answer?" shows), the passages named by file and
+        page as the reader knows them (the trace itself holds chunk ids only)."""
+        spans = tracing.read(self.home, trace_id)
+        ids = {i for s in spans for k in PASSAGE_KEYS for i in s["attributes"].get(k) or []}
+        chunks = self.catalog.chunks_by_id(sorted(ids))
+        owners = self.catalog.files_for_content({c.sha256 for c in chunks.values()})
+
+        def name(chunk_id: str) -> str:
+            chunk = chunks.get(chunk_id)
+            files = owners.get(chunk.sha256) if chunk else None
+            if not chunk or not files:
+                return f"{chunk_id} (no longer indexed)"
+            return Path(files[0].path).name + (f", p. {chunk.page}" if chunk.page else "")
+
+        for s in spans:
+            for key in PASSAGE_KEYS:
+                if key in s["attributes"]:
+                    s["attributes"][key] = [name(i) for i in s["attributes"][key]]
+        return spans
 
     # --- the regression set and the drift check ----------------------------------------------
     def fingerprint(self) -> dict[str, Any]:

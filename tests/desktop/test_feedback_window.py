@@ -13,6 +13,7 @@ from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QDialogButtonBox
 
 from sealroom.core.components import model_cache
+from sealroom.core.runtime.config import load_settings, save_user_settings
 from sealroom.desktop.dialogs import SettingsDialog
 from sealroom.desktop.window import MainWindow
 from sealroom.models.compact import COMPACT_NAME
@@ -66,6 +67,7 @@ def test_rate_correct_and_check_drift_in_the_window(window: MainWindow, docs: Pa
     stages = feedback.trace_dialog.findChild(type(conv.transcript)).toPlainText()
     for stage in ("Retrieve passages", "Choose the quotes", "Check each sentence against the quotes"):
         assert stage in stages, stages
+    assert "kept: unreadablemetadata.pdf, p. 1" in stages  # passages by file and page, not by chunk id
     feedback.trace_dialog.reject()
 
     # not helpful: the wrong source; the user searches for the passage that does answer and picks it
@@ -140,6 +142,20 @@ def test_ratings_and_corrections_are_listed_and_removed_in_the_window(window: Ma
     click_link(window, "Helpful", nth=0)  # (find is case-blind: the first is the link "Helpful")
     qtbot.waitUntil(lambda: conv.entries[-1].rating == "good", timeout=10_000)
     assert "You rated this helpful" in conv.transcript.toPlainText()
+    qtbot.waitUntil(lambda: not feedback.checking and bool(engine.feedback.ratings.runs(1)), timeout=WAIT_MS)
+
+    # a worse setting: the check runs, the regression asks at once, and "Go back" restores the setting
+    engine.apply_settings(save_user_settings({"min_evidence": 0.95}))
+    feedback.maybe_check_drift()
+    qtbot.waitUntil(lambda: getattr(feedback, "revert_box", None) is not None, timeout=WAIT_MS)
+    box = feedback.revert_box
+    assert box.text().startswith("Regression: 0 of 1 saved questions right after min evidence 0.3 → 0.95")
+    assert "min_evidence = 0.3" in box.informativeText()
+    go = next(b for b in box.buttons() if b.text() == "Go back")
+    qtbot.mouseClick(go, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: engine.settings.min_evidence == 0.3, timeout=10_000)
+    assert load_settings().min_evidence == 0.3  # saved, not only applied
+    assert not [a for a in engine.feedback.alerts() if a.kind == "drift_regression"]
     feedback.open_ratings()
     dialog = feedback.ratings_dialog
     qtbot.waitUntil(lambda: dialog.table.rowCount() == 1, timeout=10_000)
