@@ -50,13 +50,17 @@ def ask(window: MainWindow, qtbot, question: str) -> None:
     qtbot.waitUntil(lambda: not conv.busy, timeout=WAIT_MS)
 
 
-def test_rate_correct_and_check_drift_in_the_window(window: MainWindow, docs: Path, home: Path, qtbot):
-    conv, feedback = window.conversation, window.feedback
-    engine = window.host.require_engine()
+def index_and_ask(window: MainWindow, docs: Path, qtbot) -> None:
     window.add_folder(str(docs))
     qtbot.waitUntil(lambda: window.sidebar.folders.count() == 1, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: "4 indexed" in window.sidebar.folders.item(0).text(), timeout=WAIT_MS)
     ask(window, qtbot, QUESTION)
+
+
+def test_rate_correct_and_check_drift_in_the_window(window: MainWindow, docs: Path, home: Path, qtbot):
+    conv, feedback = window.conversation, window.feedback
+    engine = window.host.require_engine()
+    index_and_ask(window, docs, qtbot)
     first = conv.entries[-1]
     assert first.answer_id and first.trace_id and first.sources
     assert "Helpful · Not helpful… · Why this answer?" in conv.transcript.toPlainText()
@@ -135,10 +139,7 @@ def test_rate_correct_and_check_drift_in_the_window(window: MainWindow, docs: Pa
 def test_ratings_and_corrections_are_listed_and_removed_in_the_window(window: MainWindow, docs: Path, qtbot):
     conv, feedback = window.conversation, window.feedback
     engine = window.host.require_engine()
-    window.add_folder(str(docs))
-    qtbot.waitUntil(lambda: window.sidebar.folders.count() == 1, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: "4 indexed" in window.sidebar.folders.item(0).text(), timeout=WAIT_MS)
-    ask(window, qtbot, QUESTION)
+    index_and_ask(window, docs, qtbot)
     click_link(window, "Helpful", nth=0)  # (find is case-blind: the first is the link "Helpful")
     qtbot.waitUntil(lambda: conv.entries[-1].rating == "good", timeout=10_000)
     assert "You rated this helpful" in conv.transcript.toPlainText()
