@@ -226,3 +226,18 @@ def test_no_signature_that_crosses_a_room_is_typed_any():
 def test_the_engine_stays_wiring():
     """The Engine wires rooms together; what it grows beyond this belongs in a room (issue 25: 808 -> 248)."""
     assert len((ROOT / "core" / "engine.py").read_text().splitlines()) <= 250
+
+
+def test_every_package_is_in_the_wheel():
+    """pyproject.toml lists packages by hand (the source folders map to sealroom.*): a package missing there
+    works from the editable install and is absent from a built wheel (sealroom.core.feedback once was)."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    found = {
+        "sealroom." + ".".join(init.parent.relative_to(ROOT).parts)
+        for package in ("core", "models", "desktop")
+        for init in (ROOT / package).rglob("__init__.py")
+    }
+    assert found - listed == set()
