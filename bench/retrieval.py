@@ -50,22 +50,7 @@ def quality(engine: Any, k: int = 5) -> dict[str, float]:
             chunk = chunks.get(cid)
             rows = owners.get(chunk.sha256, []) if chunk else []
             if chunk and rows and all(h.text != chunk.text for h in ranked):
-                ranked.append(
-                    Hit(
-                        cid,
-                        rows[0].path,
-                        chunk.page,
-                        chunk.heading,
-                        chunk.text,
-                        0,
-                        None,
-                        False,
-                        chunk.start,
-                        chunk.end,
-                        chunk.sha256,
-                        chunk.seq,
-                    )
-                )
+                ranked.append(Hit.of_chunk(chunk, rows[0].path, 0))
         dense.append(found(ranked[:k], q))
     n = len(qs)
     return {

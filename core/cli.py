@@ -347,20 +347,17 @@ def _report(engine: Engine, args: argparse.Namespace) -> int:
     if args.prometheus:
         sys.stdout.write(fb.prometheus())
         return 0
-    history = fb.history(args.days)
+    from sealroom.core.feedback import report
+
+    history, drift = fb.history(args.days), fb.drift_report()
     if args.html:
         from pathlib import Path
 
-        from sealroom.core.feedback import report
-
-        path = report.write_html(Path(args.html), history, fb.drift_report())
-        print(f"wrote {path}")
+        print(f"wrote {report.write_html(Path(args.html), history, drift)}")
     if args.json:
-        _print_json({**history, "drift": fb.drift_report()})
+        _print_json({**history, "drift": drift})
     elif not args.html:
-        from sealroom.core.feedback import report
-
-        print(report.text(history, fb.drift_report()))
+        print(report.text(history, drift))
     return 0
 
 
@@ -514,12 +511,9 @@ def _eval_feedback(engine: Engine, args: argparse.Namespace) -> int:
     """The regression set of rated answers run now, and the drift report against the last run."""
     fb = engine.feedback
     if args.revert:
-        from sealroom.core.runtime.config import save_user_settings
+        from sealroom.core.feedback.regression import settings_text
 
-        back = fb.revert_settings()
-        engine.apply_settings(save_user_settings(back))
-        fb.dismiss_drift(reverted=True)
-        print("went back to " + ", ".join(f"{k} = {v!r}" for k, v in back.items()))
+        print("went back to " + settings_text(fb.go_back(engine.apply_settings)))
         return 0
     if args.model:
         import dataclasses

@@ -56,6 +56,26 @@ class Hit:
     seq: int
     last_seq: int | None = None  # the last chunk a merged passage covers (None: just `seq`)
 
+    @classmethod
+    def of_chunk(
+        cls, chunk: Chunk, path: str, score: float, similarity: float | None = None, keyword: bool = False
+    ) -> Hit:
+        """The passage `chunk` of the file at `path`, found with this score."""
+        return cls(
+            chunk.id,
+            path,
+            chunk.page,
+            chunk.heading,
+            chunk.text,
+            score,
+            similarity,
+            keyword,
+            chunk.start,
+            chunk.end,
+            chunk.sha256,
+            chunk.seq,
+        )
+
     @property
     def end_seq(self) -> int:
         return self.seq if self.last_seq is None else self.last_seq

@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from sealroom.core.feedback.regression import settings_text
 from sealroom.core.protocols import REASONS, Hit
-from sealroom.core.runtime import config
 
 from .conversation import Conversation, Entry, source_label
 from .ops import Op
@@ -257,7 +257,6 @@ class FeedbackUi(QObject):
         super().__init__(window)
         self.window, self.host, self.conversation = window, host, conversation
         self.known_alerts: set[str] | None = None
-        self.alerts: list[dict[str, Any]] = []
         self.health: Any = None
         self.checking = False
         conversation.rate_answer.connect(self.rate)
@@ -408,7 +407,7 @@ class FeedbackUi(QObject):
             QMessageBox.Icon.Warning, "Answers got worse — Sealroom", summary, parent=self.window
         )
         box.setInformativeText(
-            "Go back to " + ", ".join(f"{k} = {v or 'the default'}" for k, v in back.items()) + "?"
+            "Go back to " + settings_text(back) + "?"
             if back
             else "Nothing here can be undone from Settings (a new Sealroom, parser or embedding model); "
             "tell IT and see the report."
@@ -431,16 +430,12 @@ class FeedbackUi(QObject):
         engine = self.host.require_engine()
 
         def work(_: Any) -> dict[str, Any]:
-            back = engine.feedback.revert_settings()
-            engine.apply_settings(config.save_user_settings(back))
-            engine.feedback.dismiss_drift(reverted=True)
-            return back
+            return engine.feedback.go_back(engine.apply_settings)
 
         def done(back: dict[str, Any]) -> None:
             if "chat_model" in back:
                 self.host.load_model()
-            said = ", ".join(f"{k} = {v or 'default'}" for k, v in back.items())
-            self.window.statusBar().showMessage(f"Went back to {said}", 10_000)
+            self.window.statusBar().showMessage(f"Went back to {settings_text(back)}", 10_000)
             self.poll()
             if self.health is not None:
                 self._reload(self.health.days)
@@ -452,7 +447,6 @@ class FeedbackUi(QObject):
         """Read the alerts; a new one is a tray notification (or a status-bar line without a tray)."""
 
         def show(alerts: list[dict[str, Any]]) -> None:
-            self.alerts = alerts
             kinds = {a["kind"] + a["message"] for a in alerts}
             fresh = [a for a in alerts if a["kind"] + a["message"] not in (self.known_alerts or set())]
             self.known_alerts = kinds

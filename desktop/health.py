@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-#: The report's Okabe-Ito hues (core/feedback/report.py), kept here so the window adds no import to the house
-#: plan in docs/architecture.md: told apart with the common colour blindnesses.
-BLUE, ORANGE, GREEN, RED = "#0072B2", "#E69F00", "#009E73", "#D55E00"
+from sealroom.core.feedback.regression import settings_text
+from sealroom.core.feedback.report import BLUE, GREEN, ORANGE, RED  # the report's hues
+
 NO_DATA = "no data yet"
 PERIODS = (7, 30, 90)
 CHART_HEIGHT = 190
@@ -248,8 +248,7 @@ class HealthWindow(QDialog):
         can_revert = bool(drift and drift.get("regression") and drift.get("revertible"))
         self.revert.setEnabled(can_revert)
         self.revert.setToolTip(
-            "Put back: "
-            + ", ".join(f"{k} = {v or 'default'}" for k, v in (drift or {})["revertible"].items())
+            "Put back: " + settings_text((drift or {})["revertible"])
             if can_revert
             else "Nothing to go back from: the last check found no regression"
         )

@@ -7,10 +7,10 @@ is answered from that correction next time, and the answer says so ("answered fr
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from dataclasses import dataclass
 
+from sealroom.core.answer.retriever import first_matching
 from sealroom.core.answer.text import content_terms
 from sealroom.core.protocols import Hit
 from sealroom.core.store.catalog import Catalog
@@ -32,11 +32,6 @@ class Correction:
     @property
     def date(self) -> str:
         return when(self.rating.created_at)
-
-    def note(self) -> str:
-        if self.abstain:
-            return f"Answered from your correction of {self.date}: nothing in your documents answers this."
-        return f"Answered from your correction of {self.date}."
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -84,27 +79,10 @@ def find(catalog: Catalog, question: str, folders: list[str] | None) -> Correcti
 
 
 def passage_hit(catalog: Catalog, chunk_id: str, folders: list[str] | None) -> Hit | None:
-    """The passage `chunk_id` as a search hit, from a file under `folders`; None when it is not there."""
+    """The passage `chunk_id` as a search hit, from a file under `folders` (None: anywhere; []: nowhere);
+    None when it is not there."""
     chunk = catalog.chunks_by_id([chunk_id]).get(chunk_id)
-    if chunk is None:
+    if chunk is None or folders == []:
         return None
-    owners = catalog.files_for_content([chunk.sha256]).get(chunk.sha256, [])
-    if folders is not None:
-        roots = [os.path.join(f, "") for f in folders]
-        owners = [f for f in owners if any(f.path.startswith(r) for r in roots)]
-    if not owners:
-        return None
-    return Hit(
-        chunk.id,
-        owners[0].path,
-        chunk.page,
-        chunk.heading,
-        chunk.text,
-        1.0,
-        None,
-        False,
-        chunk.start,
-        chunk.end,
-        chunk.sha256,
-        chunk.seq,
-    )
+    owner = first_matching(catalog.files_for_content([chunk.sha256]).get(chunk.sha256, []), folders, None)
+    return Hit.of_chunk(chunk, owner.path, 1.0) if owner else None

@@ -285,15 +285,15 @@ class AnswerPipeline:
         found = self.retriever.search(question, self.k, folders, types, context)
         hits = self.relevant(found, question)
         timings["retrieve_ms"] = _ms(started)
-        t1 = time.time_ns()
+        t1, kept = time.time_ns(), [h.chunk_id for h in hits]
         tracing.stage(
             "retrieve",
             t0,
             t1,
             k=self.k,
             found=len(found),
-            kept=[h.chunk_id for h in hits],
-            dropped_unrelated=[h.chunk_id for h in found if h.chunk_id not in {k.chunk_id for k in hits}],
+            kept=kept,
+            dropped_unrelated=[h.chunk_id for h in found if h.chunk_id not in kept],
             keyword=sum(h.keyword for h in hits),
             vector=sum(h.similarity is not None for h in hits),
             follow_up=bool(context),

@@ -188,32 +188,20 @@ class Retriever:
             chunk = chunks.get(chunk_id)
             if chunk is None:  # a vector whose chunk is gone (garbage not yet collected)
                 continue
-            owner = _first_matching(owners.get(chunk.sha256, []), folders, types)
+            owner = first_matching(owners.get(chunk.sha256, []), folders, types)
             if owner is None or chunk.text in seen_text:
                 continue
             seen_text.add(chunk.text)
             hits.append(
-                Hit(
-                    chunk.id,
-                    owner.path,
-                    chunk.page,
-                    chunk.heading,
-                    chunk.text,
-                    fused[chunk_id],
-                    similarity.get(chunk_id),
-                    chunk_id in keyword,
-                    chunk.start,
-                    chunk.end,
-                    chunk.sha256,
-                    chunk.seq,
+                Hit.of_chunk(
+                    chunk, owner.path, fused[chunk_id], similarity.get(chunk_id), chunk_id in keyword
                 )
             )
         return complete_edges(merge_neighbours(hits)[:k], self.catalog)
 
 
-def _first_matching(
-    rows: list[FileRow], folders: list[str] | None, types: list[str] | None
-) -> FileRow | None:
+def first_matching(rows: list[FileRow], folders: list[str] | None, types: list[str] | None) -> FileRow | None:
+    """The first of a content's files under one of `folders` (None or []: any) and of one of `types`."""
     roots = [os.path.abspath(f) for f in folders or []]
     for row in rows:
         if roots and not any(is_within(row.path, r) for r in roots):

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from sealroom.core.feedback.regression import settings_text
+
 GB = 1024**3
 #: The failed count rising this much within a day is an alert.
 FAILURES_RISE = 5
@@ -117,10 +119,7 @@ def drift(report: dict[str, Any] | None) -> list[Alert]:
         Alert(
             "drift_regression",
             report.get("summary", "answers got worse"),
-            (
-                "go back (Health › Go back, or `sealroom eval --feedback --revert`) to "
-                + ", ".join(f"{k} = {v or 'default'}" for k, v in back.items())
-            )
+            ("go back (Health › Go back, or `sealroom eval --feedback --revert`) to " + settings_text(back))
             if back
             else "see the drift report (Help › Health, or `sealroom eval --feedback`) and tell IT",
         )

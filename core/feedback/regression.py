@@ -141,9 +141,9 @@ def fingerprint(settings: Settings, embedding_model: str, parser_version: str) -
     }
 
 
-def differences(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+def differences(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[object]]:
     """What changed between two fingerprints: {name: [before, after]} (settings by their own names)."""
-    out: dict[str, list[Any]] = {}
+    out: dict[str, list[object]] = {}
     for key in ("version", "embedding_model", "parser_version"):
         if before.get(key) != after.get(key):
             out[key] = [before.get(key), after.get(key)]
@@ -154,7 +154,12 @@ def differences(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list
     return out
 
 
-def describe(changes: dict[str, list[Any]]) -> str:
+def settings_text(settings: dict[str, Any]) -> str:
+    """Settings as the user reads them, e.g. going back to them: "min_evidence = 0.3, chat_model = default"."""
+    return ", ".join(f"{k} = {v or 'default'}" for k, v in settings.items())
+
+
+def describe(changes: dict[str, list[object]]) -> str:
     if not changes:
         return "nothing that changes answers"
     parts = []
@@ -171,7 +176,7 @@ class DriftReport:
 
     before: dict[str, Any]  # run id, date, trigger, fingerprint
     after: dict[str, Any]
-    changes: dict[str, list[Any]]  # what changed between them
+    changes: dict[str, list[object]]  # what changed between them
     items: list[dict[str, Any]]  # per item: question, expect, before and after (passed, abstained, answer)
     figures: dict[str, Any]  # passed and declined, before and after, on the items both runs hold
     regression: bool

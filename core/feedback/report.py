@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sealroom.core.feedback.regression import settings_text
+
 
 def _ms(value: Any) -> str:
     return "–" if value is None else f"{value / 1000:.2f} s"
@@ -86,7 +88,7 @@ def drift_text(drift: dict[str, Any]) -> str:
         lines.append(f"      before ({before['model'] or 'quotes only'}): {_short(before['answer'])}")
         lines.append(f"      after  ({after['model'] or 'quotes only'}): {_short(after['answer'])}")
     if drift.get("regression") and drift.get("revertible"):
-        back = ", ".join(f"{k} = {v or 'default'}" for k, v in drift["revertible"].items())
+        back = settings_text(drift["revertible"])
         lines.append(f"  go back with `sealroom eval --feedback --revert` ({back})")
     return "\n".join(lines)
 
@@ -388,7 +390,7 @@ def _drift_html(drift: dict[str, Any]) -> str:
         )
         parts.append(f"<p>What changed between the checks:</p><ul>{items}</ul>")
     if drift.get("regression") and drift.get("revertible"):
-        back = ", ".join(f"{k} = {v or 'default'}" for k, v in drift["revertible"].items())
+        back = settings_text(drift["revertible"])
         parts.append(
             f"<p>To go back: Help › Health › Go back, or <code>sealroom eval --feedback --revert</code>"
             f" ({html.escape(back)}).</p>"

@@ -20,7 +20,7 @@ from sealroom.core.ingest.parsers import PARSER_VERSION
 from sealroom.core.output.service import Output
 from sealroom.core.protocols import AuditLog
 from sealroom.core.runtime import logs, tracing
-from sealroom.core.runtime.config import Settings
+from sealroom.core.runtime.config import Settings, save_user_settings
 from sealroom.core.runtime.errors import UsageError, is_disk_full
 from sealroom.core.runtime.paths import sealroom_version
 from sealroom.core.store import usage
@@ -209,6 +209,14 @@ class Feedback:
             raise UsageError("no drift regression to go back from")
         return dict(report.get("revertible") or {})
 
+    def go_back(self, apply: Callable[[Settings], None]) -> dict[str, Any]:
+        """Go back to the settings before the last regression: saved in the user's settings file, handed to
+        `apply` (the engine's `apply_settings`), the report marked as gone back from. Returns them."""
+        back = self.revert_settings()
+        apply(save_user_settings(back))
+        self.dismiss_drift(reverted=True)
+        return back
+
     # --- metrics ----------------------------------------------------------------------------
     def sample(self, force: bool = False) -> bool:
         """Record the gauges now if the last sample is older than `metrics.SAMPLE_EVERY_S` (or `force`);
@@ -253,9 +261,8 @@ class Feedback:
         oldest = max((now - i.created_at for i in waiting), default=0.0) / 3600
         return len(waiting), sum(i.status == "failed" for i in items), oldest
 
-    def history(self, days: int = 30) -> dict[str, Any]:
-        """What the Health window and `sealroom report` chart: daily use and sampled gauges since `days` ago."""
-        since = time.time() - days * DAY
+    def _daily(self, since: float) -> list[dict[str, Any]]:
+        """Per local day since `since`: use from the answer records, and the ratings given."""
         daily = {d["day"]: d for d in usage.answers_by_day(self.catalog, since)}
         for day, rating, n in self.ratings.counts_by_day(since):
             row = daily.setdefault(day, {"day": day, "questions": 0, "declined": 0, "no_model": 0})
@@ -264,6 +271,12 @@ class Feedback:
         for row in rows:
             row.setdefault("ratings_good", 0)
             row.setdefault("ratings_bad", 0)
+        return rows
+
+    def history(self, days: int = 30) -> dict[str, Any]:
+        """What the Health window and `sealroom report` chart: daily use and sampled gauges since `days` ago."""
+        since = time.time() - days * DAY
+        rows = self._daily(since)
         gauges = {
             "passages": self.metrics.series("passages", since),
             "files_failed": self.metrics.series("files", since, "failed"),
@@ -317,7 +330,7 @@ class Feedback:
         return ident
 
     def _seven_days(self) -> tuple[list[dict[str, Any]], dict[str, float]]:
-        rows = self.history(7)["daily"]
+        rows = self._daily(time.time() - 7 * DAY)
         totals = {
             k: float(sum(r.get(k) or 0 for r in rows))
             for k in ("questions", "declined", "no_model", "ratings_good", "ratings_bad")

@@ -37,6 +37,32 @@ CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
 END;
 """
 
+#: What users said of answers and the runs of the regression set those make (`store/ratings.py`).
+RATINGS = """
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY,
+    answer_id INTEGER,          -- the answer's message id (the rating stays when its chat is deleted)
+    question TEXT NOT NULL,
+    rating TEXT NOT NULL CHECK (rating IN ('good', 'bad')),
+    reason TEXT,
+    passage TEXT,               -- the chunk id of the passage that does answer (as search lists it)
+    expected TEXT,              -- the answer the user expected, in their words
+    cited TEXT NOT NULL,        -- JSON: the chunk ids the rated answer cited
+    abstained INTEGER NOT NULL, -- whether the rated answer declined
+    workspace TEXT NOT NULL DEFAULT 'default',
+    created_at REAL NOT NULL,
+    removed_at REAL
+);
+CREATE INDEX IF NOT EXISTS feedback_answer ON feedback(answer_id);
+CREATE TABLE IF NOT EXISTS eval_runs (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    trigger TEXT NOT NULL,      -- what asked for the run: a model or setting change, an upgrade, the user
+    fingerprint TEXT NOT NULL,  -- JSON: everything that can change answers (`feedback.regression`)
+    results TEXT NOT NULL       -- JSON: one result per feedback item
+);
+"""
+
 SCHEMA = (
     """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -95,6 +121,7 @@ CREATE TABLE IF NOT EXISTS messages (
     record TEXT  -- the answer's full record (Answer.to_dict), for the window and export
 );
 """
+    + RATINGS
 )
 
 

@@ -17,31 +17,6 @@ from sealroom.core.protocols import REASONS
 from sealroom.core.runtime.errors import UsageError
 from sealroom.core.store.catalog import Catalog, chunk_id
 
-TABLES = """
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY,
-    answer_id INTEGER,          -- the answer's message id (the rating stays when its chat is deleted)
-    question TEXT NOT NULL,
-    rating TEXT NOT NULL CHECK (rating IN ('good', 'bad')),
-    reason TEXT,
-    passage TEXT,               -- the chunk id of the passage that does answer (as search lists it)
-    expected TEXT,              -- the answer the user expected, in their words
-    cited TEXT NOT NULL,        -- JSON: the chunk ids the rated answer cited
-    abstained INTEGER NOT NULL, -- whether the rated answer declined
-    workspace TEXT NOT NULL DEFAULT 'default',
-    created_at REAL NOT NULL,
-    removed_at REAL
-);
-CREATE INDEX IF NOT EXISTS feedback_answer ON feedback(answer_id);
-CREATE TABLE IF NOT EXISTS eval_runs (
-    id INTEGER PRIMARY KEY,
-    at REAL NOT NULL,
-    trigger TEXT NOT NULL,      -- what asked for the run: a model or setting change, an upgrade, the user
-    fingerprint TEXT NOT NULL,  -- JSON: everything that can change answers (`feedback.regression`)
-    results TEXT NOT NULL       -- JSON: one result per feedback item
-);
-"""
-
 
 @dataclass
 class Rating:
@@ -78,13 +53,7 @@ class EvalRun:
 
 class Ratings:
     def __init__(self, catalog: Catalog) -> None:
-        self.catalog = catalog
-        if getattr(catalog, "_ratings_ready", False):
-            return
-        with catalog.transaction() as db:
-            for statement in _statements(TABLES):
-                db.execute(statement)
-        catalog._ratings_ready = True  # the tables are made once per open catalog
+        self.catalog = catalog  # its schema holds the tables (catalog.RATINGS)
 
     def rate(
         self,
@@ -187,11 +156,6 @@ class Ratings:
             EvalRun(r["id"], r["at"], r["trigger"], json.loads(r["fingerprint"]), json.loads(r["results"]))
             for r in rows
         ]
-
-
-def _statements(script: str) -> list[str]:
-    lines = [line.split("--")[0] for line in script.splitlines()]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
 def _rating(r: Any) -> Rating:

@@ -103,7 +103,7 @@ def test_a_correction_is_found_for_the_same_question_in_folders_that_hold_its_pa
     found = corrections.find(catalog, "how long are audit logs kept after the contract", ["/docs"])
     assert found is not None and found.passage is not None
     assert found.passage.path == "/docs/policy.pdf" and found.passage.seq == 1 and not found.abstain
-    assert found.note().startswith("Answered from your correction of ")
+    assert found.date == corrections.when(rating.created_at)  # the answer's note names it (see below)
     assert corrections.find(catalog, QUESTION, ["/elsewhere"]) is None  # not in the folders asked
     assert corrections.find(catalog, "How long are backups kept?", None) is None
     ratings.remove(rating.id)

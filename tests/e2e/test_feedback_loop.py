@@ -125,9 +125,7 @@ def test_a_worse_setting_is_caught_on_a_20_item_set_as_a_regression_with_an_aler
         assert all(i["before"]["passed"] and not i["after"]["passed"] for i in report.worse)
         [alert] = [a for a in engine.feedback.alerts() if a.kind == "drift_regression"]
         assert "min_evidence = 0.3" in alert.fix
-        back = engine.feedback.revert_settings()
-        engine.apply_settings(save_user_settings(back))
-        engine.feedback.dismiss_drift(reverted=True)
+        assert engine.feedback.go_back(engine.apply_settings) == {"min_evidence": 0.3}
         assert engine.settings.min_evidence == 0.3
         assert not [a for a in engine.feedback.alerts() if a.kind == "drift_regression"]
         again, after = engine.feedback.check("you asked")
