@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SAMPLE ?= $(CURDIR)/tests/corpus
 export SEALROOM_HOME ?= $(CURDIR)/.sealroom-home
 
-.PHONY: bench-scale bench-drift setup run test test-fast test-security test-hostile lint typecheck bench bench-export bench-quality package package-test models-extra clean qt-libs test-libs
+.PHONY: screenshots bench-scale bench-drift setup run test test-fast test-security test-hostile lint typecheck bench bench-export bench-quality package package-test models-extra clean qt-libs test-libs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,20 @@ run: setup qt-libs
 	else \
 		$(BIN)/sealroom-desktop; \
 	fi
+
+# Every screen of the window (tests/desktop/screens.py) under Xvfb at 1366×768, 1920×1080 and 1366×768 with
+# text at 150 %, on the real engine and default model over a folder of sample documents: PNGs in
+# artefacts/screenshots/<size>/, and a list of any text cut or widget outside the window (exit 1 if any).
+SCREENS := 1366x768:1.0 1920x1080:1.0 1366x768:1.5
+screenshots: setup test-libs
+	@status=0; for screen in $(SCREENS); do \
+		size=$${screen%%:*}; scale=$${screen##*:}; out=artefacts/screenshots/$$size-$$scale; \
+		echo "== $$size, text at $$scale×"; \
+		home=$$(mktemp -d); \
+		SEALROOM_HOME=$$home/home SEALROOM_TEXT_SCALE=$$scale $(BIN)/python -m tests.desktop.screens --xvfb $$size - $$out \
+			|| status=1; \
+		rm -rf $$home; \
+	done; exit $$status
 
 lint: setup
 	$(BIN)/ruff check core models desktop tests bench

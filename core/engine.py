@@ -1,10 +1,9 @@
 """The engine: one object that owns a data directory and wires the rooms together.
 
 Construction takes the data-directory lock and opens the catalog; the embedder, Chroma, the parser pool and
-the chat model start on first use (`components.Components`), so `status` and `folders` stay fast. Indexing
-(`ingest.service`), answering (`answer.service`), export (`output.service`), what the folder holds
-(`store.health`) and the feedback loop (`feedback.service`) are their rooms' own; the Engine hands each
-what it needs and adds what crosses rooms: folders, settings, chats. The CLI and the window are thin layers.
+the chat model start on first use (`components.Components`), so `status` stays fast. Indexing, answering,
+export, what the folder holds (`store.health`) and the feedback loop are their rooms' own services; the
+Engine hands each its parts and adds what crosses rooms (folders, settings, chats). CLI and window are thin.
 """
 
 from __future__ import annotations
@@ -72,8 +71,8 @@ class Engine:
         tracing.setup(self.home, self.settings.monitoring)  # each ask traced stage by stage, locally
         rooms = (self.home, self.catalog, self._settings, a.pipeline, self.output, self.audit)
         self.feedback = Feedback(*rooms, self.indexing.state, self.parts.embedding_model_id)
-        self.llm, self.unload_model, self.models = self.parts.llm, self.parts.unload_model, self.parts.models
-        self.embedding_model = self.parts.embedding_model_id
+        self.llm, self.unload_model, self.models = parts.llm, parts.unload_model, parts.models
+        self.embedding_model = parts.embedding_model_id
 
     def _settings(self) -> Settings:
         return self.settings
@@ -184,7 +183,7 @@ class Engine:
 
     # --- chats ------------------------------------------------------------------------------
     def chats(self, workspace: str = DEFAULT_WORKSPACE) -> list[tuple[int, str]]:
-        return self.catalog.chats(workspace)
+        return self.catalog.chats(workspace)  # with dates and origin: overview()["chats"]
 
     def transcript(self, chat_id: int) -> list[tuple[str, str, list[dict[str, Any]], dict[str, Any] | None]]:
         """(role, text, citations, answer record) of each message; records hold what export needs."""
@@ -229,10 +228,11 @@ class Engine:
         types: list[str] | None = None,
         workspace: str | None = None,
         stop: threading.Event | None = None,
+        origin: str = "",
     ) -> Answer:
         """Answer from the sources (see `Answering.ask`), from one folder, a workspace's, or everywhere."""
         return self.answering.ask(
-            question, chat_id, on_token, [folder] if folder else None, types, workspace, stop
+            question, chat_id, on_token, [folder] if folder else None, types, workspace, stop, origin
         )
 
     def passage(self, sha256: str, seq: int, start: int, end: int) -> Passage:

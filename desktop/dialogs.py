@@ -45,6 +45,16 @@ def human_size(size: int) -> str:
     return f"{size} B"
 
 
+def model_title(file: str, default: bool = False) -> str:
+    """A chat model as the status bar and Settings both name it: the file's name without '.gguf', and
+    'compact copy' for the shipped default as it runs (its context trimmed copy, models/compact.py)."""
+    name = file.rsplit("/", 1)[-1].removesuffix(".gguf")
+    compact = name.endswith("-compact")
+    name = name.removesuffix("-compact")
+    marks = [m for m, on in (("default", default), ("compact copy", compact)) if on]
+    return name + (f" ({', '.join(marks)})" if marks else "")
+
+
 class SettingsDialog(QDialog):
     def __init__(self, parent: QWidget | None, host: EngineHost) -> None:
         super().__init__(parent)
@@ -57,7 +67,7 @@ class SettingsDialog(QDialog):
 
         self.table = QTableWidget(0, 5)
         self.table.setAccessibleName("Chat models")
-        self.table.setHorizontalHeaderLabels(["Model", "Size", "Context", "sha256", "File"])
+        self.table.setHorizontalHeaderLabels(["Model", "Size", "Trained context", "sha256", "File"])
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -73,6 +83,11 @@ class SettingsDialog(QDialog):
         self.threads.setValue(self.settings.n_threads)
         self.ctx = QSpinBox()
         self.ctx.setAccessibleName("Context size in tokens")
+        self.ctx.setSuffix(" tokens")
+        self.ctx.setToolTip(
+            "How much of the model's trained context Sealroom uses for sources and the answer: "
+            "more reads more passages at once and needs more memory"
+        )
         self.ctx.setRange(512, 131072)
         self.ctx.setSingleStep(512)
         self.ctx.setValue(self.settings.n_ctx)
@@ -106,7 +121,7 @@ class SettingsDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("Threads", self.threads)
-        form.addRow("Context size", self.ctx)
+        form.addRow("Context used", self.ctx)
         form.addRow("Embedding model", embedding)
         form.addRow("Data location", where)
         form.addRow("Log level", self.log_level)
@@ -137,8 +152,11 @@ class SettingsDialog(QDialog):
         self.models = models
         chosen = self.settings.chat_model
         self.table.setRowCount(len(models))
+        running = self.host.model.removeprefix("ready: ") if self.host.model.startswith("ready: ") else ""
         for row, m in enumerate(models):
-            name = m.name + (" (default)" if m.default else "")
+            name = model_title(m.name, m.default)
+            if m.default and running.endswith("-compact.gguf"):
+                name = model_title(running, True)  # the copy that runs, as the status bar says
             cells = [name, human_size(m.size), str(m.context_length or "?"), m.sha256[:16] + "…", m.path]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -187,8 +188,20 @@ class DestinationsDialog(QDialog):
         folder = QFileDialog.getExistingDirectory(self, "Export into this folder")
         if not folder:
             return
-        name = folder.rstrip("/\\").rsplit("/", 1)[-1].rsplit("\\", 1)[-1] or "Folder"
-        self.add(name, folder=folder)
+        suggested = folder.rstrip("/\\").rsplit("/", 1)[-1].rsplit("\\", 1)[-1] or "Folder"
+        name = self.ask_name(suggested, folder)
+        if name:
+            self.add(name, folder=folder)
+
+    def ask_name(self, suggested: str, folder: str) -> str:
+        """The name exports will show for the destination, asked with the folder's name proposed."""
+        name, ok = QInputDialog.getText(
+            self,
+            "Name the destination",
+            f"Exports to {folder} will be listed under this name:",
+            text=suggested,
+        )
+        return name.strip() if ok else ""
 
     def add_smb(self) -> None:
         dialog = SmbDialog(self)
@@ -273,7 +286,11 @@ class AuditDialog(QDialog):
         self.table.setHorizontalHeaderLabels(["#", "Time (UTC)", "User", "Event", "Details"])
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        for col in range(4):  # time and event shown whole ("2026-12-06T…" and "export_delive…" were cut)
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.table.setWordWrap(False)
         self.verdict = QLabel("Checking the chain…")
         self.verdict.setAccessibleName("Audit verification")
         self.verdict.setWordWrap(True)
@@ -301,7 +318,9 @@ class AuditDialog(QDialog):
                 details,
             ]
             for col, value in enumerate(values):
-                self.table.setItem(row, col, QTableWidgetItem(value))
+                item = QTableWidgetItem(value)
+                item.setToolTip(value)
+                self.table.setItem(row, col, item)
 
 
 def report_export(parent: QWidget | None, result: Any) -> str:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import datetime
 import os
+import time
+from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMenu,
     QProgressBar,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -28,6 +33,36 @@ def _heading(text: str) -> QLabel:
     font.setBold(True)
     label.setFont(font)
     return label
+
+
+def when_text(ts: float, now: float | None = None) -> str:
+    """'Today 14:02', 'Yesterday 09:15', 'Mon 3 Dec' within a week, '3 Dec' this year, '3 Dec 2025'."""
+    now = time.time() if now is None else now
+    day = time.localtime(ts)
+    today = time.localtime(now)
+    days = (datetime.date(*today[:3]) - datetime.date(*day[:3])).days
+    if days <= 0:
+        return time.strftime("Today %H:%M", day)
+    if days == 1:
+        return time.strftime("Yesterday %H:%M", day)
+    date = f"{day.tm_mday} {time.strftime('%b', day)}"
+    if days < 7:
+        return f"{time.strftime('%a', day)} {date}"
+    return date if day.tm_year == today.tm_year else f"{date} {day.tm_year}"
+
+
+CLI_MARK = "⌨ command line"
+
+
+def chat_lines(chat: dict[str, Any], now: float | None = None) -> tuple[str, str]:
+    """The two lines of a chat in the list: its title, then when it was last used, how many questions,
+    and a mark when it was asked from the command line."""
+    parts = [when_text(chat["last"], now)]
+    if chat.get("questions", 0) > 1:
+        parts.append(f"{chat['questions']} questions")
+    if chat.get("origin") == "cli":
+        parts.append(CLI_MARK)
+    return chat["title"], " · ".join(parts)
 
 
 def folder_counts_text(counts: dict[str, int]) -> str:
@@ -70,11 +105,25 @@ class Sidebar(QWidget):
         self.remove_button.setAccessibleName("Remove folder")
         self.remove_button.clicked.connect(self._remove)
 
+        self.chat_search = QLineEdit()
+        self.chat_search.setAccessibleName("Search chats")
+        self.chat_search.setPlaceholderText("Search chats…")
+        self.chat_search.setClearButtonEnabled(True)
+        self.chat_search.textChanged.connect(self._filter_chats)
+        for button in self.chat_search.findChildren(QToolButton):  # the line's clear button
+            button.setAccessibleName("Clear the chat search")
         self.chats = QListWidget()
         self.chats.setAccessibleName("Chats")
         self.chats.itemClicked.connect(
             lambda item: self.chat_chosen.emit(item.data(Qt.ItemDataRole.UserRole))
         )
+        self.chats.itemActivated.connect(
+            lambda item: self.chat_chosen.emit(item.data(Qt.ItemDataRole.UserRole))
+        )
+        rename = QShortcut(QKeySequence(Qt.Key.Key_F2), self.chats)
+        rename.setContext(Qt.ShortcutContext.WidgetShortcut)
+        rename.activated.connect(self._rename_current)
+        self.all_chats: list[dict[str, Any]] = []
         self.chats.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.chats.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.chats.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -95,6 +144,7 @@ class Sidebar(QWidget):
         layout.addWidget(self.folders, 2)
         layout.addLayout(folder_buttons)
         layout.addWidget(_heading("Chats"))
+        layout.addWidget(self.chat_search)
         layout.addWidget(self.chats, 3)
         layout.addWidget(self.indexing)
 
@@ -119,15 +169,45 @@ class Sidebar(QWidget):
         items = self.folders.selectedItems() or ([self.folders.item(0)] if self.folders.count() == 1 else [])
         return items[0].data(Qt.ItemDataRole.UserRole) if items else None
 
-    def set_chats(self, chats: list[tuple[int, str]], current: int | None) -> None:
+    def set_chats(self, chats: list[dict[str, Any]], current: int | None) -> None:
+        """The workspace's chats (catalog chat_list rows: id, title, last, questions, origin), the most
+        recently used first, filtered by the search box."""
+        self.all_chats = chats
+        self._fill_chats(current)
+
+    def _fill_chats(self, current: int | None) -> None:
+        words = self.chat_search.text().lower().split()
         self.chats.clear()
-        for chat_id, title in chats:
-            item = QListWidgetItem(title)
-            item.setData(Qt.ItemDataRole.UserRole, chat_id)
-            item.setToolTip(title)
+        for chat in self.all_chats:
+            title, detail = chat_lines(chat)
+            if words and not all(w in f"{title} {detail}".lower() for w in words):
+                continue
+            item = QListWidgetItem(f"{title}\n{detail}")
+            item.setData(Qt.ItemDataRole.UserRole, chat["id"])
+            item.setData(Qt.ItemDataRole.UserRole + 1, title)
+            item.setToolTip(
+                f"{title}\n{detail}" + ("\nAsked with `sealroom ask`" if CLI_MARK in detail else "")
+            )
+            item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{title}, {detail}")
             self.chats.addItem(item)
-            if chat_id == current:
+            if chat["id"] == current:
                 item.setSelected(True)
+        if words and not self.chats.count():
+            empty = QListWidgetItem("No chat matches")
+            empty.setFlags(Qt.ItemFlag.NoItemFlags)
+            self.chats.addItem(empty)
+
+    def _filter_chats(self) -> None:
+        selected = self.chats.selectedItems()
+        self._fill_chats(selected[0].data(Qt.ItemDataRole.UserRole) if selected else None)
+
+    def _rename_current(self) -> None:
+        item = self.chats.currentItem()
+        if item is not None and item.data(Qt.ItemDataRole.UserRole):
+            self.rename_chat.emit(item.data(Qt.ItemDataRole.UserRole))
+
+    def chat_title(self, chat_id: int) -> str:
+        return next((c["title"] for c in self.all_chats if c["id"] == chat_id), "")
 
     def _remove(self) -> None:
         folder = self.selected_folder()
@@ -139,8 +219,10 @@ class Sidebar(QWidget):
         if item is None:
             return
         chat_id = item.data(Qt.ItemDataRole.UserRole)
+        if not chat_id:
+            return
         menu = QMenu(self)
-        menu.addAction("Rename…", lambda: self.rename_chat.emit(chat_id))
+        menu.addAction("Rename…  (F2)", lambda: self.rename_chat.emit(chat_id))
         menu.addAction("Delete", lambda: self.delete_chat.emit(chat_id))
         menu.popup(self.chats.viewport().mapToGlobal(pos))
 

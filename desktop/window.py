@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QCursor, QIcon, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -30,8 +30,9 @@ from sealroom.core.engine import Engine
 from sealroom.core.protocols import DEFAULT_WORKSPACE, Hit
 from sealroom.core.runtime import logs
 
+from .appearance import THEMES, Appearance
 from .conversation import Conversation, Entry, answer_note, dropped_of, entry_of
-from .dialogs import DiagnosticsDialog, SettingsDialog
+from .dialogs import DiagnosticsDialog, SettingsDialog, model_title
 from .export_ui import LAST_CHOICE, AuditDialog, ExportDialog, report_export
 from .feedback_ui import FeedbackUi
 from .host import EngineHost
@@ -85,13 +86,17 @@ class MainWindow(QMainWindow):
         self.centre = QStackedWidget()
         self.centre.addWidget(self.conversation)
         self.centre.addWidget(self.welcome)
-        splitter = QSplitter()
+        self.splitter = splitter = QSplitter()
         splitter.addWidget(self.sidebar)
         splitter.addWidget(self.centre)
         splitter.addWidget(self.preview)
+        # the side panes keep their width as answers stream in and chats change; the conversation takes the rest
+        for index, stretch in enumerate((0, 1, 0)):
+            splitter.setStretchFactor(index, stretch)
         splitter.setSizes([270, 620, 390])
         splitter.setChildrenCollapsible(False)
         self.setCentralWidget(splitter)
+        self.appearance = Appearance(host.home)
         self.model_label = QLabel("Model: not loaded")
         self.model_label.setAccessibleName("Model state")
         self.outbox_label = QLabel("")
@@ -117,7 +122,24 @@ class MainWindow(QMainWindow):
         self.refresh_timer.timeout.connect(self.refresh)
         self.sidebar.setEnabled(False)
         self.conversation.setEnabled(False)
-        self.resize(1280, 780)
+        self.appearance.apply()
+        self._fit_screen()
+
+    def _fit_screen(self) -> None:
+        """Four fifths of the screen, at least 1280×780 but never more than the screen's free area (a
+        1366×768 laptop): nothing outside. Larger text takes the whole free area."""
+        screen = self.screen().availableGeometry() if self.screen() else None
+        width, height = 1280, 780
+        if screen is not None:
+            free_width, free_height = screen.width(), screen.height() - 40  # a title bar
+            width = min(max(width, free_width * 4 // 5), free_width)
+            height = min(max(height, free_height * 17 // 20), free_height)
+            if self.appearance.scale > 1:
+                width, height = free_width, free_height
+            side = max(220, min(300, width // 5))
+            preview = max(260, min(420, width * 3 // 10))
+            self.splitter.setSizes([side, width - side - preview, preview])
+        self.resize(width, height)
 
     # --- wiring -----------------------------------------------------------------------
     def _menus(self) -> None:
@@ -131,6 +153,22 @@ class MainWindow(QMainWindow):
         file.addAction("Settings…", QKeySequence("Ctrl+,"), self.open_settings)
         file.addSeparator()
         file.addAction("Quit", QKeySequence("Ctrl+Q"), self.quit)
+        view = self.menuBar().addMenu("&View")
+        view.addAction("Larger text", QKeySequence(QKeySequence.StandardKey.ZoomIn), lambda: self.zoom(1))
+        view.addAction("Smaller text", QKeySequence(QKeySequence.StandardKey.ZoomOut), lambda: self.zoom(-1))
+        view.addAction("Normal text size", QKeySequence("Ctrl+0"), lambda: self.zoom(0))
+        QShortcut(QKeySequence("Ctrl+="), self, lambda: self.zoom(1))  # Ctrl + without Shift
+        view.addSeparator()
+        themes = view.addMenu("Theme")
+        group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for key, label in THEMES.items():
+            action = QAction(label, self, checkable=True)
+            action.setChecked(key == self.appearance.theme)
+            action.triggered.connect(lambda _=False, key=key: self.set_theme(key))
+            group.addAction(action)
+            themes.addAction(action)
+            self.theme_actions[key] = action
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("Health…", lambda: self.feedback.open_health())
         help_menu.addAction("Ratings and corrections…", lambda: self.feedback.open_ratings())
@@ -164,6 +202,8 @@ class MainWindow(QMainWindow):
         side.indexing.retry.connect(host.retry_failed)
         conv.ask.connect(self.ask)
         conv.search.connect(self.search)
+        conv.regenerate.connect(self.regenerate)
+        conv.copied.connect(lambda said: self.statusBar().showMessage(said, 5000))
         conv.stop.connect(self.stop_answer)
         conv.new_chat.connect(self.new_chat)
         conv.source_clicked.connect(self.show_source)
@@ -171,20 +211,32 @@ class MainWindow(QMainWindow):
         conv.export_chat.connect(self.export_chat)
 
     def _tray(self) -> QSystemTrayIcon | None:
-        if not QSystemTrayIcon.isSystemTrayAvailable():
-            return None
-        tray = QSystemTrayIcon(self.windowIcon(), self)
-        menu = QMenu(self)
+        menu = self.tray_menu = QMenu(self)
         menu.addAction("Show Sealroom", self.bring_forward)
         self.tray_pause = QAction("Pause indexing", menu, checkable=True)
         self.tray_pause.toggled.connect(self.sidebar.indexing.pause_button.setChecked)
+        self.sidebar.indexing.pause_button.toggled.connect(
+            self.tray_pause.setChecked
+        )  # one state, two places
         menu.addAction(self.tray_pause)
         menu.addAction("Quit", self.quit)
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            return None
+        tray = QSystemTrayIcon(self.windowIcon(), self)
         tray.setContextMenu(menu)
-        tray.activated.connect(lambda _: self.bring_forward())
+        tray.activated.connect(self.tray_activated)
         tray.setToolTip("Sealroom")
         tray.show()
         return tray
+
+    def tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        """A click shows the window; a right click opens the menu, also where the tray (XEmbed under a
+        plain window manager) never opens it itself."""
+        if reason == QSystemTrayIcon.ActivationReason.Context:
+            if not self.tray_menu.isVisible():
+                self.tray_menu.popup(QCursor.pos())
+        else:
+            self.bring_forward()
 
     # --- engine state -------------------------------------------------------------------
     def on_started(self) -> None:
@@ -208,7 +260,15 @@ class MainWindow(QMainWindow):
         box.open()
 
     def on_model_state(self, state: str) -> None:
+        """The model line, named as Settings names it, with the context size in use."""
         text = {"loading": "Model: loading…", "not loaded": "Model: not loaded"}.get(state, f"Model: {state}")
+        if state.startswith("ready: "):
+            file = state.removeprefix("ready: ")
+            engine = self.host.engine
+            context = f" · context {engine.settings.n_ctx:,} tokens" if engine else ""
+            default = engine is not None and not engine.settings.chat_model
+            text = f"Model: {model_title(file, default)}{context}"
+            self.model_label.setToolTip(f"{file} is loaded and ready")
         self.model_label.setText(text)
 
     def _on_file_event(self, event: dict[str, Any]) -> None:
@@ -236,6 +296,7 @@ class MainWindow(QMainWindow):
             self.sidebar.set_workspaces(data["workspaces"], workspace)
             self.sidebar.set_folders(data["counts"])
             self.sidebar.set_chats(data["chats"], self.chat_id)
+            self.conversation.set_folders(list(data["counts"]))
             self.sidebar.indexing.show_totals(
                 data["totals"], data["watching"], data["semantic_pending"]["message"]
             )
@@ -330,7 +391,7 @@ class MainWindow(QMainWindow):
         self.host.read(read, show)
 
     def rename_chat(self, chat_id: int) -> None:
-        title = self.ask_text("Rename chat", "New title:")
+        title = self.ask_text("Rename chat", "New title:", self.sidebar.chat_title(chat_id))
         if title:
             self.host.read(lambda e: e.rename_chat(chat_id, title), lambda _: self.refresh())
             if chat_id == self.chat_id:
@@ -385,17 +446,24 @@ class MainWindow(QMainWindow):
 
         self.host.ask(question, self.chat_id, token, answered, failed)
 
-    def search(self, query: str) -> None:
+    def regenerate(self, index: int) -> None:
+        """Ask an answer's question again in its chat (after a change to the folders or settings, say)."""
+        question = self.conversation.entries[index].question
+        if question and not self.conversation.busy:
+            self.ask(question)
+
+    def search(self, query: str, filters: dict[str, Any] | None = None) -> None:
         conv = self.conversation
         conv.set_busy(True, "Searching…")
+        filters = filters or {}
 
         def found(hits: list[Hit]) -> None:
             sources = [hit_source(n, h) for n, h in enumerate(hits, 1)]
-            conv.add(Entry("search", query, sources))
+            conv.add(Entry("search", query, sources, filters=filters.get("said", "")))
             conv.set_chips(sources, "Passages:")
             conv.set_busy(False, f"{len(hits)} passages")
 
-        self.host.search(query, found)
+        self.host.search(query, found, filters)
 
     def stop_answer(self) -> None:
         if self.conversation.busy:
@@ -512,10 +580,42 @@ class MainWindow(QMainWindow):
                 "Sealroom", "Still watching your folders. Quit from this icon.", QIcon(), 3000
             )
             return
+        # the user closed the window (the window manager's ✕, Alt+F4), not a program: ask first
+        asked = event.spontaneous() and not self.quitting and self.host.engine is not None
+        if asked and not self.confirm_quit():
+            event.ignore()
+            return
         self.quitting = True
         self.host.shutdown()
         event.accept()
         QApplication.quit()
+
+    def confirm_quit(self) -> bool:
+        """No tray to keep watching from: closing stops watching, and the user is told so first."""
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Quit Sealroom?",
+            "Closing the window quits Sealroom: your folders are not watched until you open it again. "
+            "Changes made meanwhile are indexed at the next start.",
+            parent=self,
+        )
+        quit_button = box.addButton("Quit", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Keep open", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(quit_button)
+        box.exec()
+        return box.clickedButton() is quit_button
+
+    # --- appearance -----------------------------------------------------------------------
+    def zoom(self, step: int) -> None:
+        """Text larger (1), smaller (-1) or back to normal (0), kept for the next start."""
+        self.appearance.zoom(step)
+        self.statusBar().showMessage(f"Text size {self.appearance.scale:.0%}", 3000)
+        self.conversation.redraw()
+
+    def set_theme(self, key: str) -> None:
+        self.appearance.set_theme(key)
+        self.theme_actions[key].setChecked(True)
+        self.conversation.redraw()
 
     def quit(self) -> None:
         self.quitting = True

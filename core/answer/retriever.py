@@ -141,10 +141,11 @@ class Retriever:
         folders: list[str] | None = None,
         types: list[str] | None = None,
         context: str = "",
+        since: float | None = None,
     ) -> list[Hit]:
-        """Passages for `query` from files under `folders` (None: everywhere; []: nowhere); `context` (a
-        follow-up's earlier question) joins the search, but a document it named is not taken as named by
-        `query` too."""
+        """Passages for `query` from files under `folders` (None: everywhere; []: nowhere) of `types`,
+        modified `since` (a time in seconds; None: any); `context` (a follow-up's earlier question) joins
+        the search, but a document it named is not taken as named by `query` too."""
         if not query.strip():
             raise UsageError("the search is empty")
         if not 1 <= k <= 100:
@@ -152,7 +153,7 @@ class Retriever:
         if folders == []:
             return []
         with logs.stage("search", k=k) as info:
-            hits = self._search(query, k, folders, types, context)
+            hits = self._search(query, k, folders, types, context, since)
             info["hits"] = len(hits)
         return hits
 
@@ -160,7 +161,13 @@ class Retriever:
         return known_words(self.catalog, words)
 
     def _search(
-        self, query: str, k: int, folders: list[str] | None, types: list[str] | None, context: str
+        self,
+        query: str,
+        k: int,
+        folders: list[str] | None,
+        types: list[str] | None,
+        context: str,
+        since: float | None = None,
     ) -> list[Hit]:
         asked, query = query, f"{context} {query}".strip()
         pool = max(k * 5, 30)
@@ -188,7 +195,7 @@ class Retriever:
             chunk = chunks.get(chunk_id)
             if chunk is None:  # a vector whose chunk is gone (garbage not yet collected)
                 continue
-            owner = first_matching(owners.get(chunk.sha256, []), folders, types)
+            owner = first_matching(owners.get(chunk.sha256, []), folders, types, since)
             if owner is None or chunk.text in seen_text:
                 continue
             seen_text.add(chunk.text)
@@ -200,10 +207,15 @@ class Retriever:
         return complete_edges(merge_neighbours(hits)[:k], self.catalog)
 
 
-def first_matching(rows: list[FileRow], folders: list[str] | None, types: list[str] | None) -> FileRow | None:
-    """The first of a content's files under one of `folders` (None or []: any) and of one of `types`."""
+def first_matching(
+    rows: list[FileRow], folders: list[str] | None, types: list[str] | None, since: float | None = None
+) -> FileRow | None:
+    """The first of a content's files under one of `folders` (None or []: any), of one of `types`, and
+    modified `since` (seconds since the epoch; None: any time)."""
     roots = [os.path.abspath(f) for f in folders or []]
     for row in rows:
+        if since is not None and row.mtime_ns < since * 1e9:
+            continue
         if roots and not any(is_within(row.path, r) for r in roots):
             continue
         if types and os.path.splitext(row.path)[1].lower().lstrip(".") not in types:

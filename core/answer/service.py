@@ -62,13 +62,14 @@ class Answering:
         folders: list[str] | None = None,
         types: list[str] | None = None,
         context: str = "",
+        since: float | None = None,
     ) -> list[Hit]:
-        """Passages for `query` from files under `folders` (None: everywhere; []: nowhere); `context`: the
-        earlier question of a follow-up."""
+        """Passages for `query` from files under `folders` (None: everywhere; []: nowhere) of `types` and
+        modified `since` (seconds; None: any time); `context`: the earlier question of a follow-up."""
         if not query.strip():
             raise UsageError("the search is empty")
         return self.retriever().search(
-            query, self.settings().search_k if k is None else k, folders, types, context
+            query, self.settings().search_k if k is None else k, folders, types, context, since
         )
 
     def pipeline(self) -> AnswerPipeline:
@@ -92,12 +93,14 @@ class Answering:
         types: list[str] | None = None,
         workspace: str | None = None,
         stop: threading.Event | None = None,
+        origin: str = "",
     ) -> Answer:
         """Answer from the sources: the evidence at once, then verified sentences as they come.
 
         `stop` (or `cancel()`) ends the answer early, keeping what was shown. The chat and its
         messages are written only once the answer is complete, so a failed ask leaves nothing.
-        `folders` None: those of `workspace` (or of the chat's), or everywhere.
+        `folders` None: those of `workspace` (or of the chat's), or everywhere. `origin` marks a new chat
+        with where it was asked ('window', 'cli').
         """
         if not question.strip():
             raise UsageError("the question is empty")
@@ -125,19 +128,19 @@ class Answering:
             )
             answer.trace_id = trace_id
             t = time.time_ns()
-            self._store(answer, chat_id, workspace or DEFAULT_WORKSPACE)
+            self._store(answer, chat_id, workspace or DEFAULT_WORKSPACE, origin)
             tracing.stage("store", t, answer_id=answer.answer_id)
             tracing.annotate(span, answer_id=answer.answer_id, abstained=answer.abstained, **answer.timings)
         if not self._indexing():  # the evidence's sentence vectors grew the arena (~20 MB)
             self.parts.embedder.release_memory()
         return answer
 
-    def _store(self, answer: Answer, chat_id: int | None, workspace: str) -> None:
+    def _store(self, answer: Answer, chat_id: int | None, workspace: str, origin: str = "") -> None:
         """The answer into its chat, the question and answer into the audit trail (as hashes unless IT
         asks for the question's words), a line into the log."""
         question = answer.question
         answer.chat_id = self.catalog.record_answer(
-            chat_id, question, answer.text, answer.citations, answer.to_dict(), workspace
+            chat_id, question, answer.text, answer.citations, answer.to_dict(), workspace, origin
         )
         answer.answer_id = self.catalog.last_answer_id(answer.chat_id)
         asked: dict[str, Any] = {"chat_id": answer.chat_id, "question_sha256": sha256_text(question)}

@@ -176,8 +176,12 @@ def _md_escape(text: str) -> str:
 
 def markdown(doc: dict[str, Any]) -> str:
     out = [f"# {_md_escape(doc['title'])}", ""]
-    for a in doc.get("answers", []):
-        out += [f"## {_md_escape(a['question'])}", "", f"*Asked {a['asked_at']}*", ""]
+    answers = doc.get("answers", [])
+    alone = len(answers) == 1 and " ".join(answers[0]["question"].split()) == " ".join(doc["title"].split())
+    for a in answers:
+        if not alone:  # an answer exported alone has its question as the title already
+            out += [f"## {_md_escape(a['question'])}", ""]
+        out += [f"*Asked {a['asked_at']}*", ""]
         for line in a["answer"].splitlines():  # each line its own paragraph, as shown in the window
             if line.strip():
                 out += [_md_escape(line), ""]

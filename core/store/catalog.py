@@ -109,7 +109,8 @@ CREATE TABLE IF NOT EXISTS unembedded (sha256 TEXT PRIMARY KEY);
     id INTEGER PRIMARY KEY,
     workspace TEXT NOT NULL DEFAULT 'default',
     title TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    origin TEXT NOT NULL DEFAULT ''  -- where it was asked: 'window', 'cli', or '' (before this was kept)
 );
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY,
@@ -191,6 +192,8 @@ class Catalog:
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(messages)")}
         if "record" not in columns:  # version 1
             self._db.execute("ALTER TABLE messages ADD COLUMN record TEXT")
+        if "origin" not in {r[1] for r in self._db.execute("PRAGMA table_info(chats)")}:
+            self._db.execute("ALTER TABLE chats ADD COLUMN origin TEXT NOT NULL DEFAULT ''")
         fts = self._db.execute("SELECT sql FROM sqlite_master WHERE name = 'chunks_fts'").fetchone()
         if fts and "porter" not in fts[0]:  # keyword search stems words since schema 3: index them again
             self._db.executescript(
@@ -605,6 +608,28 @@ class Catalog:
         rows = self.query("SELECT id, title FROM chats WHERE workspace = ? ORDER BY id DESC", (workspace,))
         return [(r["id"], r["title"]) for r in rows]
 
+    def chat_list(self, workspace: str = DEFAULT_WORKSPACE) -> list[dict[str, Any]]:
+        """A workspace's chats, the most recently used first: id, title, created, last (the time of its
+        last message), origin ('window', 'cli' or '') and questions (how many were asked)."""
+        rows = self.query(
+            "SELECT c.id, c.title, c.created_at, c.origin, max(m.created_at) AS last,"
+            " sum(m.role = 'user') AS questions"
+            " FROM chats c LEFT JOIN messages m ON m.chat_id = c.id WHERE c.workspace = ?"
+            " GROUP BY c.id ORDER BY coalesce(max(m.created_at), c.created_at) DESC, c.id DESC",
+            (workspace,),
+        )
+        return [
+            {
+                "id": r["id"],
+                "title": r["title"],
+                "created": r["created_at"],
+                "last": r["last"] or r["created_at"],
+                "origin": r["origin"],
+                "questions": int(r["questions"] or 0),
+            }
+            for r in rows
+        ]
+
     def rename_chat(self, chat_id: int, title: str) -> None:
         with self.transaction() as db:
             db.execute("UPDATE chats SET title = ? WHERE id = ?", (title, chat_id))
@@ -643,14 +668,16 @@ class Catalog:
         citations: list[dict[str, Any]],
         record: dict[str, Any],
         workspace: str = DEFAULT_WORKSPACE,
+        origin: str = "",
     ) -> int:
-        """Store a question and its answer in one transaction (a new chat when `chat_id` is None)."""
+        """Store a question and its answer in one transaction (a new chat when `chat_id` is None, marked
+        with where it was asked: `origin`)."""
         now = time.time()
         with self.transaction() as db:
             if chat_id is None:
                 cur = db.execute(
-                    "INSERT INTO chats(workspace, title, created_at) VALUES (?, ?, ?)",
-                    (workspace, " ".join(question.split())[:80], now),
+                    "INSERT INTO chats(workspace, title, created_at, origin) VALUES (?, ?, ?, ?)",
+                    (workspace, " ".join(question.split())[:80], now, origin),
                 )
                 chat_id = int(cur.lastrowid or 0)
             db.execute(

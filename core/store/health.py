@@ -43,7 +43,7 @@ class Health:
         return {
             "workspaces": c.workspaces(),
             "counts": {p: n for p, n in c.counts_by_folder().items() if p in folders},
-            "chats": c.chats(workspace),
+            "chats": c.chat_list(workspace),
             "totals": c.count_by_status(),
             "not_indexed": c.not_indexed(),
             "chunks": c.chunk_count(),

@@ -124,3 +124,26 @@ def test_image_files_wait_until_the_text_documents_are_indexed(tmp_path: Path):
     order = [Path(r.path).name for r in catalog.pending(10, last=(".png", ".jpg", ".tif"))]
     assert order == ["notes.txt", "fax.TIF", "scan.png", "photo.jpg", "lease.pdf"]
     assert catalog.file("/docs/lease.pdf").reason == "waiting for OCR (page 2 is a scan)"
+
+
+def test_chat_list_has_dates_question_counts_and_where_it_was_asked(tmp_path: Path):
+    import sqlite3
+
+    path = tmp_path / "catalog.sqlite"
+    catalog = Catalog(path)
+    window = catalog.record_answer(None, "Rent?", "Monthly", [], {}, origin="window")
+    cli = catalog.record_answer(None, "Deposit?", "Two months", [], {}, origin="cli")
+    catalog.record_answer(window, "And late fees?", "5 %", [], {})  # used again: now the most recent
+    rows = catalog.chat_list()
+    assert [(r["id"], r["origin"], r["questions"]) for r in rows] == [(window, "window", 2), (cli, "cli", 1)]
+    assert rows[0]["last"] >= rows[1]["last"] >= rows[1]["created"] > 0
+    catalog.close()
+    # a catalog from before chats knew their origin gains the column, its chats marked unknown
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE chats DROP COLUMN origin")
+    db.commit()
+    db.close()
+    reopened = Catalog(path)
+    assert {r["id"]: r["origin"] for r in reopened.chat_list()} == {window: "", cli: ""}
+    assert reopened.record_answer(None, "New?", "Yes", [], {}, origin="cli") > cli
+    assert reopened.chat_list()[0]["origin"] == "cli"

@@ -77,13 +77,32 @@ def test_chats_are_listed_opened_renamed_and_deleted(window: MainWindow, qtbot, 
     assert "Monthly" in window.conversation.transcript.toPlainText()
     assert [b.text() for b in window.conversation.chip_buttons] == ["[1] lease.pdf, p. 2"]
 
-    monkeypatch.setattr(window, "ask_text", lambda *a, **k: "Lease: rent")
+    asked_with: list[tuple[str, ...]] = []
+    monkeypatch.setattr(window, "ask_text", lambda *a, **k: asked_with.append(a) or "Lease: rent")
     window.rename_chat(chat)
-    qtbot.waitUntil(lambda: chats.count() == 1 and chats.item(0).text() == "Lease: rent", timeout=10_000)
+    assert asked_with[0][2] == "Rent question"  # the dialog starts from the title it renames
+
+    def title(i: int) -> str:
+        return chats.item(i).data(Qt.ItemDataRole.UserRole + 1)
+
+    qtbot.waitUntil(lambda: chats.count() == 1 and title(0) == "Lease: rent", timeout=10_000)
+    assert chats.item(0).text().splitlines()[1].startswith("Today ")  # when it was last used
+
+    # a chat asked with `sealroom ask` is marked; the newest used is first; the search box filters
+    catalog.record_answer(None, "Deposit question", "Two months [1].", cites, {}, origin="cli")
+    window.refresh()
+    qtbot.waitUntil(lambda: chats.count() == 2, timeout=10_000)
+    assert [title(0), title(1)] == ["Deposit question", "Lease: rent"]
+    assert "⌨ command line" in chats.item(0).text() and "command line" not in chats.item(1).text()
+    qtbot.keyClicks(window.sidebar.chat_search, "lease")
+    assert chats.count() == 1 and title(0) == "Lease: rent"
+    window.sidebar.chat_search.clear()
+    assert chats.count() == 2
+
     monkeypatch.setattr(window, "confirm", lambda *a: True)
     window.delete_chat(chat)
-    qtbot.waitUntil(lambda: chats.count() == 0, timeout=10_000)
-    assert catalog.chats() == [] and window.chat_id is None
+    qtbot.waitUntil(lambda: chats.count() == 1, timeout=10_000)
+    assert [t for _, t in catalog.chats()] == ["Deposit question"] and window.chat_id is None
 
 
 def test_workspaces_keep_their_own_folders(window: MainWindow, qtbot, monkeypatch, tmp_path: Path):
@@ -132,8 +151,37 @@ def test_search_only_lists_passages_without_the_model(window: MainWindow, qtbot,
     qtbot.keyClick(conv.question, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: bool(conv.entries) and conv.entries[-1].role == "search", timeout=WAIT_MS)
     assert conv.entries[-1].citations[0]["path"].endswith("note.txt")
-    assert "Acme Heating" in conv.transcript.toPlainText()
-    assert window.chat_id is None  # a search is not a chat message
+    shown = conv.transcript.toPlainText()
+    assert "Acme Heating" in shown and "100%" in shown  # whole sentences, with the best match's bar
+    assert "<b" in conv.transcript.toHtml() and window.chat_id is None  # terms marked; not a chat message
+    assert conv.filters.isVisible() and conv.ask_button.text() == "Search"
+
+    def search(query: str, **choose: int) -> list[dict]:
+        for combo, index in (
+            (conv.type_filter, choose.get("type", 0)),
+            (conv.date_filter, choose.get("date", 0)),
+        ):
+            combo.setCurrentIndex(index)
+        count = len(conv.entries)
+        qtbot.keyClicks(conv.question, query)
+        qtbot.keyClick(conv.question, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: len(conv.entries) == count + 1, timeout=WAIT_MS)
+        return conv.entries[-1].citations
+
+    assert search("boiler service", type=1) == []  # PDF only: the note is text
+    assert conv.entries[-1].filters == "PDF" and "No passage matches" in conv.transcript.toPlainText()
+    assert search("boiler service", type=3)[0]["path"].endswith("note.txt")  # Text
+    assert search("boiler service", date=1)[0]["path"].endswith("note.txt")  # past week: written just now
+    os.utime(tmp_path / "d" / "note.txt", (1e9, 1e9))  # 2001
+    engine = window.host.engine
+    engine.rescan()
+
+    def mtime() -> int:
+        return engine.catalog.query("SELECT mtime_ns FROM files WHERE path LIKE '%note.txt'")[0][0]
+
+    qtbot.waitUntil(lambda: mtime() == 10**18, timeout=WAIT_MS)
+    assert search("boiler service", date=3) == []  # past year
+    assert search("boiler service", date=0)[0]["path"].endswith("note.txt")  # any time
 
 
 @pytest.fixture
@@ -149,8 +197,10 @@ def test_settings_show_the_default_model_and_save_changes(
     dialog.show()
     qtbot.waitUntil(lambda: dialog.table.rowCount() >= 1, timeout=WAIT_MS)
     row = dialog.table.selectionModel().selectedRows()[0].row()
-    assert dialog.table.item(row, 0).text().endswith("(default)")
+    assert "(default" in dialog.table.item(row, 0).text()
     assert dialog.table.item(row, 1).text().endswith("MB") and dialog.table.item(row, 2).text() == "32768"
+    assert dialog.table.horizontalHeaderItem(2).text() == "Trained context"  # what the model allows …
+    assert dialog.ctx.text() == "2048 tokens"  # … and what Sealroom uses of it
     assert len(dialog.table.item(row, 3).toolTip()) == 64  # the full sha256
     assert not dialog.log_level.isEnabled()  # set by the policy
     dialog.ctx.setValue(3072)

@@ -70,9 +70,41 @@ def test_export_an_answer_and_a_chat_from_the_window(window: MainWindow, tmp_pat
     assert audit.verdict.text().startswith("✔ OK")
     events = [audit.table.item(r, 3).text() for r in range(audit.table.rowCount())]
     assert events[0] == "export_delivered" and events.count("export_queued") == 2
+    metrics = audit.table.fontMetrics()
+    for col in (1, 3):  # the time and the event are shown whole, not "2026-12-06T…" or "export_delive…"
+        widest = max(
+            metrics.horizontalAdvance(audit.table.item(r, col).text()) for r in range(audit.table.rowCount())
+        )
+        assert audit.table.columnWidth(col) >= widest, col
 
 
 def window_day() -> str:
     import time
 
     return time.strftime("%Y-%m-%d", time.gmtime())
+
+
+def test_a_destination_added_from_a_folder_is_named_by_the_user(
+    window: MainWindow, tmp_path: Path, qtbot, monkeypatch
+):
+    from PySide6.QtWidgets import QFileDialog
+
+    from sealroom.desktop.export_ui import DestinationsDialog
+
+    share = tmp_path / "share-legal"
+    share.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(share))
+    dialog = DestinationsDialog(window, window.host)
+    qtbot.addWidget(dialog)
+    offered: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        dialog, "ask_name", lambda name, folder: offered.append((name, folder)) or "Legal team"
+    )
+    dialog.add_folder()
+    qtbot.waitUntil(lambda: dialog.list.count() == 1, timeout=10_000)
+    assert offered == [("share-legal", str(share))]  # the folder's name is only proposed
+    assert dialog.list.item(0).text().startswith("Legal team:")
+    monkeypatch.setattr(dialog, "ask_name", lambda name, folder: "")  # cancelled: nothing is added
+    dialog.add_folder()
+    qtbot.wait(300)
+    assert [d.name for d in window.host.engine.output.destinations.all()] == ["Legal team"]

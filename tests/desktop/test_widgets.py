@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QColor, QDropEvent, QPalette
@@ -10,6 +11,7 @@ from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
     QComboBox,
+    QLineEdit,
     QPlainTextEdit,
     QProgressBar,
     QTextBrowser,
@@ -76,7 +78,15 @@ def test_folder_counts_read_as_a_user_expects():
 def test_every_control_of_the_window_has_an_accessible_name(qtbot):
     window = MainWindow(EngineHost())
     qtbot.addWidget(window)
-    kinds = (QAbstractButton, QAbstractItemView, QComboBox, QPlainTextEdit, QTextBrowser, QProgressBar)
+    kinds = (
+        QAbstractButton,
+        QAbstractItemView,
+        QComboBox,
+        QLineEdit,
+        QPlainTextEdit,
+        QTextBrowser,
+        QProgressBar,
+    )
     unnamed = [
         f"{type(w).__name__} {getattr(w, 'text', lambda: '')()!r}"
         for w in window.findChildren(QWidget)
@@ -168,3 +178,273 @@ def test_the_note_says_why_the_model_was_not_asked():
         answer_note(refused)
         == "The chat model was not used: x.gguf is not on the list. The quotes are the answer."
     )
+
+
+# --- issue 28: layout, conveniences, search only, appearance ---------------------------------------------
+def test_the_geometry_check_finds_cut_text_overlaps_and_widgets_outside(qtbot):
+    from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+
+    from tests.desktop.screens import layout_problems
+
+    top = QWidget()
+    qtbot.addWidget(top)
+    layout = QVBoxLayout(top)
+    fine = QPushButton("OK")
+    layout.addWidget(fine)
+    top.resize(300, 200)
+    top.show()
+    qtbot.waitExposed(top)
+    assert layout_problems(top) == []
+    cut = QPushButton("Export this chat with every source to the legal share")
+    cut.setFixedWidth(60)
+    layout.addWidget(cut)
+    label = QLabel("A label far too long to be shown whole in so narrow a window")
+    row = QHBoxLayout()
+    row.addWidget(label)
+    layout.addLayout(row)
+    stray = QPushButton("Stray", top)
+    stray.setGeometry(280, 180, 80, 30)  # half outside, and over the others
+    stray.show()
+    top.setFixedWidth(200)
+    qtbot.wait(50)
+    found = "\n".join(layout_problems(top))
+    assert "button 'Export this chat" in found and "cut" in found
+    assert "label 'A label far too long" in found
+    assert "Stray reaches outside the window" in found or "QPushButton reaches outside" in found
+
+
+def test_a_long_title_or_state_never_widens_the_conversation(qtbot):
+    conv = Conversation()
+    qtbot.addWidget(conv)
+    narrow = conv.minimumSizeHint().width()
+    conv.title.setText("What is the rotational life of the wirewound potentiometer, and " * 4)
+    conv.state.setText("Answered in 8.3 s from 12 passages of 7 files " * 3)
+    assert conv.minimumSizeHint().width() == narrow
+    conv.resize(400, 500)
+    conv.show()
+    qtbot.waitExposed(conv)
+    assert not conv.title.fully_shown() and conv.title.toolTip().startswith("What is the rotational")
+
+
+def test_switching_chats_clears_the_last_answers_time_and_keeps_the_sources_row(qtbot):
+    conv = Conversation()
+    qtbot.addWidget(conv)
+    conv.resize(700, 600)
+    conv.show()
+    qtbot.waitExposed(conv)
+    row = conv.chips_area.geometry()
+    conv.set_busy(False, "Answered in 8.3 s")
+    cite = {"n": 1, "path": "/docs/lease.pdf", "page": 2, "text": "Rent is due monthly."}
+    conv.show_chat("Rent", [Entry("user", "Rent?"), Entry("assistant", "Monthly [1].", [cite])])
+    qtbot.wait(20)
+    assert conv.state.text() == ""
+    assert conv.chips_area.geometry() == row  # the row under the transcript keeps its place and height
+    assert conv.chips_area.geometry().bottom() < conv.question.geometry().top()
+    conv.show_chat("New chat", [])
+    qtbot.wait(20)
+    assert conv.chips_area.geometry() == row and conv.question.geometry().top() > row.bottom()
+
+
+ANSWER = (
+    "What the sources say:\n“Rent is due on the first day of each month.” [1]\n\nRent is due monthly [1]."
+)
+CITE = {
+    "n": 1,
+    "path": "/docs/lease.pdf",
+    "page": 2,
+    "heading": "Rent",
+    "text": "ned in clause 3. Rent is due on the first day of each month. Late payment costs 5 %.",
+}
+
+
+def test_each_answer_has_source_cards_copy_and_regenerate(qtbot):
+    from PySide6.QtGui import QGuiApplication
+
+    conv = Conversation()
+    qtbot.addWidget(conv)
+    answer = Entry("assistant", ANSWER, [CITE], note="Stopped.", answer_id=7, question="When is rent due?")
+    conv.show_chat("Rent", [Entry("user", "When is rent due?"), answer])
+    shown = conv.transcript.toPlainText()
+    assert "[1] lease.pdf, p. 2" in shown  # the card: file and page …
+    assert (
+        "“… Rent is due on the first day of each month. Late payment costs 5 %.”" in shown
+    )  # … whole sentences
+    assert "Copy · Copy as Markdown · Regenerate · Export…" in shown
+
+    with qtbot.waitSignal(conv.copied, timeout=1000):
+        conv._anchor(QUrl("copy:1:text"))
+    text = QGuiApplication.clipboard().text()
+    assert text.startswith("Q: When is rent due?\n\nWhat the sources say:")
+    assert "(Stopped.)" in text and "[1] lease.pdf, page 2 — Rent\n    “ned in clause 3. Rent is due" in text
+    conv._anchor(QUrl("copy:1:md"))
+    markdown = QGuiApplication.clipboard().text()
+    assert markdown.startswith("**When is rent due?**") and "Rent is due monthly [1]." in markdown
+    assert "1. `lease.pdf, page 2 — Rent`\n   > ned in clause 3." in markdown
+
+    with qtbot.waitSignal(conv.regenerate, timeout=1000) as again:
+        conv._anchor(QUrl("regenerate:1"))
+    assert again.args == [1]
+    conv.set_busy(True, "Answering…")
+    with qtbot.assertNotEmitted(conv.regenerate):
+        conv._anchor(QUrl("regenerate:1"))
+
+
+def test_search_only_shows_scores_marked_terms_and_whole_sentences(qtbot):
+    conv = Conversation()
+    qtbot.addWidget(conv)
+    hits = [
+        {"n": 1, "path": "/d/lease.pdf", "page": 2, "score": 0.032, "text": CITE["text"]},
+        {"n": 2, "path": "/d/notes.txt", "page": None, "score": 0.008, "text": "The rent review is yearly."},
+    ]
+    conv.add(Entry("search", "rent due", hits, filters="PDF · Past month"))
+    shown = conv.transcript.toPlainText()
+    assert "2 passages for “rent due” (PDF · Past month)" in shown
+    assert "100%" in shown and "25%" in shown  # relevance to the best match
+    assert "… Rent is due on the first day" in shown  # starts at a sentence, not "ned in clause 3"
+    html = conv.transcript.toHtml()
+    assert html.count("font-weight:700") >= 3  # "Rent", "due", "rent" marked
+    conv.search_only.setChecked(True)
+    conv.set_folders(["/d", "/e/contracts"])
+    conv.folder_filter.setCurrentIndex(2)
+    conv.type_filter.setCurrentIndex(1)
+    conv.question.setPlainText("rent")
+    with qtbot.waitSignal(conv.search, timeout=1000) as asked:
+        conv.submit()
+    query, filters = asked.args
+    assert query == "rent" and filters["folder"] == "/e/contracts" and filters["types"] == ["pdf"]
+    assert filters["days"] == 0 and filters["said"] == "contracts · PDF"
+
+
+def test_whole_sentences_and_marked_terms():
+    from sealroom.desktop.text import highlighted, whole_sentences
+
+    assert whole_sentences("ing of the lease. The tenant pays rent. It is due monthly.", 200) == (
+        "… The tenant pays rent. It is due monthly."
+    )
+    assert (
+        whole_sentences("The tenant pays rent. It is due monthly. " * 5, 60)
+        == "The tenant pays rent. It is due monthly."
+    )
+    assert whole_sentences("word " * 100, 40).endswith(" …")
+    assert highlighted("Termination needs notice.", "termination notice", "#ff0").count("<b") == 2
+    assert highlighted("<script> &amp", "script amp", "#ff0") == (
+        "&lt;<b style='background-color:#ff0'>script</b>&gt; &amp;<b style='background-color:#ff0'>amp</b>"
+    )
+
+
+def test_chats_read_with_dates_and_the_command_line_mark():
+    import time as _time
+
+    from sealroom.desktop.sidebar import chat_lines, when_text
+
+    now = _time.mktime((2026, 12, 7, 15, 0, 0, 0, 0, -1))
+    assert when_text(now - 3600, now) == "Today 14:00"
+    assert when_text(now - 86400, now).startswith("Yesterday")
+    assert when_text(now - 3 * 86400, now) == "Fri 4 Dec"
+    assert when_text(now - 40 * 86400, now) == "28 Oct"
+    assert when_text(now - 400 * 86400, now) == "2 Nov 2025"
+    chat = {"id": 1, "title": "Rent", "last": now - 60, "questions": 3, "origin": "cli"}
+    assert chat_lines(chat, now) == ("Rent", "Today 14:59 · 3 questions · ⌨ command line")
+
+
+def test_the_model_is_named_alike_in_settings_and_the_status_bar():
+    from sealroom.desktop.dialogs import model_title
+
+    running = model_title("/cache/gemma-3-270m-q4_k_m-compact.gguf", True)
+    assert running == "gemma-3-270m-q4_k_m (default, compact copy)"
+    assert model_title("gemma-3-270m-q4_k_m.gguf", True) == "gemma-3-270m-q4_k_m (default)"
+    assert model_title("/m/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf") == "qwen2.5-coder-0.5b-instruct-q4_k_m"
+
+
+def test_text_size_and_theme_are_kept_and_applied(qtbot, tmp_path: Path, monkeypatch):
+    from PySide6.QtWidgets import QApplication
+
+    from sealroom.desktop.appearance import Appearance
+
+    monkeypatch.delenv("SEALROOM_TEXT_SCALE", raising=False)
+    app = QApplication.instance()
+    size, palette, style = app.font().pointSizeF(), app.palette(), app.style().name()
+    try:
+        look = Appearance(tmp_path)
+        look.apply()
+        look.zoom(1)
+        look.zoom(1)
+        assert look.scale == 1.25 and abs(app.font().pointSizeF() - size * 1.25) < 0.01
+        look.set_theme("dark")
+        assert app.palette().color(QPalette.ColorRole.Base).lightness() < 40
+        look.set_theme("contrast")
+        assert app.palette().color(QPalette.ColorRole.Window).name() == "#000000"
+        assert app.palette().color(QPalette.ColorRole.Text).name() == "#ffffff"
+        again = Appearance(tmp_path)  # the next start
+        assert (again.scale, again.theme) == (1.25, "contrast")
+        look.zoom(0)
+        assert Appearance(tmp_path).scale == 1.0
+    finally:
+        font = app.font()
+        font.setPointSizeF(size)
+        app.setFont(font)
+        app.setStyle(style)
+        app.setPalette(palette)
+
+
+def test_closing_without_a_tray_asks_first_and_says_watching_stops(qtbot, monkeypatch):
+    from PySide6.QtGui import QCloseEvent
+
+    window = MainWindow(EngineHost())
+    qtbot.addWidget(window)
+    window.tray = None
+    window.host.engine = object()  # an engine is open: closing would stop watching
+    asked: list[bool] = []
+    monkeypatch.setattr(window, "confirm_quit", lambda: asked.append(True) or False)
+    event = QCloseEvent()
+    monkeypatch.setattr(QCloseEvent, "spontaneous", lambda self: True)  # as the window manager's ✕ sends it
+    window.closeEvent(event)
+    assert asked == [True] and not event.isAccepted() and not window.quitting
+    window.host.engine = None
+
+
+def test_the_tray_menu_opens_on_a_right_click_and_follows_pause(qtbot, monkeypatch):
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    window = MainWindow(EngineHost())
+    qtbot.addWidget(window)
+    reason = QSystemTrayIcon.ActivationReason
+    window.tray_activated(reason.Context)
+    qtbot.waitUntil(window.tray_menu.isVisible, timeout=2000)
+    assert [a.text() for a in window.tray_menu.actions()] == ["Show Sealroom", "Pause indexing", "Quit"]
+    window.tray_menu.hide()
+    shown: list[bool] = []
+    monkeypatch.setattr(window, "bring_forward", lambda: shown.append(True))
+    window.tray_activated(reason.Trigger)
+    assert shown == [True] and not window.tray_menu.isVisible()
+    paused: list[str] = []
+    window.host.engine = SimpleNamespace(pause=lambda: paused.append("pause"), resume=lambda: None)
+    window.sidebar.indexing.pause_button.setEnabled(True)
+    window.sidebar.indexing.pause_button.setChecked(True)  # paused in the sidebar: the tray says so too
+    assert window.tray_pause.isChecked() and paused == ["pause"]
+    window.host.engine = None
+
+
+def test_the_sources_row_grows_with_the_text_size(qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    from tests.desktop.screens import layout_problems
+
+    conv = Conversation()
+    qtbot.addWidget(conv)
+    conv.resize(700, 600)
+    conv.show()
+    qtbot.waitExposed(conv)
+    conv.set_chips([{"n": 1, "path": "/d/lease.pdf", "page": 2}], "Cited:")
+    app = QApplication.instance()
+    font = app.font()
+    before = conv.chips_area.height()
+    try:
+        larger = app.font()
+        larger.setPointSizeF(font.pointSizeF() * 1.5)
+        app.setFont(larger)
+        qtbot.wait(50)
+        assert conv.chips_area.height() > before
+        assert layout_problems(conv) == []
+    finally:
+        app.setFont(font)

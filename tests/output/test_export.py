@@ -375,3 +375,16 @@ def test_a_citation_says_where_beyond_the_page_and_that_ocr_read_it():
     assert json.loads(exp.render(doc, "json"))["answers"][0]["citations"][1]["heading"] == "Fees, rows 2–3"
     rows = docx.Document(io.BytesIO(exp.render(doc, "docx"))).tables[0].rows
     assert [c.text for c in rows[1].cells][:3] == ["1", "/docs/scan.pdf", "2 — OCR text, confidence 91 %"]
+
+
+def test_an_answer_exported_alone_has_its_question_once_and_its_notes():
+    record = answer_record(2)
+    record["verification"] = {"shown": [], "dropped": []}
+    alone = exp.document(
+        "answer", record["question"], "default", True, answers=[exp.answer_item(record, 7, True)]
+    )
+    md = exp.render(alone, "md").decode()
+    assert md.count(record["question"]) == 1 and "\n## " not in md  # the title is the question
+    assert "> The quotes are the answer: no generated sentence could be checked against them." in md
+    chat = exp.document("chat", "Lease", "default", True, answers=[exp.answer_item(record, 7, True)] * 2)
+    assert exp.render(chat, "md").decode().count(f"## {record['question']}") == 2  # a chat heads each
