@@ -249,6 +249,7 @@ class Conversation(QWidget):
             "Ask about your documents…  (Enter asks, Shift+Enter for a new line)"
         )
         self.question.setMaximumHeight(90)
+        self.question.setTabChangesFocus(True)  # Tab leaves the box (a question needs no tab character)
         self.question.submitted.connect(self.submit)
         self.search_only = QCheckBox("Search only")
         self.search_only.setAccessibleName("Search only, without the model")

@@ -84,6 +84,7 @@ class SettingsDialog(QDialog):
         self.ctx = QSpinBox()
         self.ctx.setAccessibleName("Context size in tokens")
         self.ctx.setSuffix(" tokens")
+        self.ctx.setGroupSeparatorShown(True)  # "2,048 tokens", as the status bar says it
         self.ctx.setToolTip(
             "How much of the model's trained context Sealroom uses for sources and the answer: "
             "more reads more passages at once and needs more memory"

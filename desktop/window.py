@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,33 @@ class MainWindow(QMainWindow):
         self.conversation.setEnabled(False)
         self.appearance.apply()
         self._fit_screen()
+        self._focus_order()
+
+    def _focus_order(self) -> None:
+        """Tab goes where the eye does: the question, its buttons and filters, the conversation, the
+        source, then the left pane from the top."""
+        conv, side = self.conversation, self.sidebar
+        chain = [
+            conv.question,
+            conv.ask_button,
+            conv.search_only,
+            conv.folder_filter,
+            conv.type_filter,
+            conv.date_filter,
+            conv.transcript,
+            conv.export_button,
+            conv.new_button,
+            self.preview.text,
+            self.preview.open_button,
+            side.workspace,
+            side.folders,
+            side.add_button,
+            side.remove_button,
+            side.chat_search,
+            side.chats,
+        ]
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
 
     def _fit_screen(self) -> None:
         """Four fifths of the screen, at least 1280×780 but never more than the screen's free area (a

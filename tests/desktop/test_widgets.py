@@ -448,3 +448,33 @@ def test_the_sources_row_grows_with_the_text_size(qtbot):
         assert layout_problems(conv) == []
     finally:
         app.setFont(font)
+
+
+def test_tab_goes_from_the_question_to_its_buttons_then_the_conversation(qtbot):
+    window = MainWindow(EngineHost())
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    conv = window.conversation
+    conv.setEnabled(True)
+    assert conv.question.tabChangesFocus()
+    conv.search_only.setChecked(True)  # the filters are in the order too
+    order = [conv.question]
+    for _ in range(6):
+        order.append(order[-1].nextInFocusChain())
+        while not (
+            order[-1].isVisible()
+            and order[-1].isEnabled()
+            and order[-1].focusPolicy() & Qt.FocusPolicy.TabFocus
+        ):
+            order[-1] = order[-1].nextInFocusChain()
+    names = [w.accessibleName() for w in order]
+    assert names == [
+        "Question",
+        "Search",
+        "Search only, without the model",
+        "Search in folder",
+        "Search in file type",
+        "Search files modified",
+        "Conversation",
+    ]
