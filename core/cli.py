@@ -13,14 +13,14 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sealroom.core.engine import Engine
 
 from sealroom.core.protocols import REASONS
-from sealroom.core.runtime.errors import DiskFull, SealroomError, UsageError, is_disk_full
+from sealroom.core.runtime.errors import DataDirInUse, DiskFull, SealroomError, UsageError, is_disk_full
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -163,15 +163,100 @@ def _positive(text: str) -> int:
     return n
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
+    """Run a parsed command on this process's engine or, while another process owns the data directory
+    (the window), in that process through its control socket (`argv`: the command line as given)."""
     from sealroom.core.engine import Engine
 
     if args.command == "audit" and args.action == "verify":
         return _audit_verify(args.json)  # read-only: works while the app runs
-    with Engine(purpose=f"sealroom {args.command}") as engine:
+    absolute_paths(args, os.getcwd())
+    try:
+        engine = Engine(purpose=f"sealroom {args.command}")
+    except DataDirInUse as exc:
+        return _elsewhere(args, sys.argv[1:] if argv is None else argv, exc)
+    with engine:
         if engine.recovered:
             print(f"sealroom: {engine.recovered}", file=sys.stderr)
         return COMMANDS[args.command](engine, args) or 0
+
+
+#: Commands the owner of the data directory runs for the command line (the window, `sealroom watch`); the
+#: others need the data directory to themselves (`destinations add` may ask for a password, `models add`
+#: loads a model, `index`, `watch`, `repair` and `eval` run long on it).
+FORWARDED = frozenset(
+    ("status", "search", "ask", "export", "audit", "folders", "add", "remove", "feedback", "report", "outbox")
+)
+
+
+def forwardable(args: argparse.Namespace) -> bool:
+    if args.command == "models":
+        return args.action is None
+    if args.command == "destinations":
+        return args.action != "add"
+    return args.command in FORWARDED
+
+
+def _named(args: argparse.Namespace) -> str:
+    action = getattr(args, "action", None) if args.command in ("models", "destinations") else None
+    return f"sealroom {args.command}" + (f" {action}" if action else "")
+
+
+def needs_it_alone(args: argparse.Namespace, owner: str = "") -> DataDirInUse:
+    """The one-line refusal of a command that cannot run while another process owns the data directory."""
+    return DataDirInUse(
+        (f"{owner}; " if owner else "")
+        + f"`{_named(args)}` needs the data directory to itself: quit that first (in the window: File › Quit), "
+        "or do it in the window"
+    )
+
+
+def absolute_paths(args: argparse.Namespace, cwd: str) -> None:
+    """Paths in the arguments made absolute against `cwd`, where the command was typed (a forwarded command
+    runs in another process, with another working folder; the same paths either way)."""
+
+    def absolute(path: str) -> str:
+        return os.path.abspath(os.path.join(cwd, os.path.expanduser(path)))
+
+    if args.command == "add":
+        args.folders = [absolute(f) for f in args.folders]
+    elif args.command in ("remove", "search", "ask") and args.folder:
+        args.folder = absolute(args.folder)
+    elif args.command == "report" and args.html:
+        args.html = absolute(args.html)
+
+
+def _elsewhere(args: argparse.Namespace, argv: list[str], exc: DataDirInUse) -> int:
+    """Hand the command to the process that owns the data directory, if it serves commands; else say why not."""
+    from sealroom.core.runtime import control
+    from sealroom.core.runtime.paths import data_dir
+
+    if not forwardable(args):
+        raise needs_it_alone(args, str(exc)) from None
+    request = control.Request(list(argv), os.getcwd(), sys.stdout.isatty(), sys.stderr.isatty())
+    code = control.forward(data_dir(), request, sys.stdout, sys.stderr)
+    if code is None:  # an owner that serves no commands (an older Sealroom, or one still starting)
+        raise exc
+    return code
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The command a command line names (`ask` for `ask "..." --json`)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def serve(engine: Engine, argv: list[str], cwd: str) -> int:
+    """Run a command the command line handed over (see `run`) on this process's engine: the same parser,
+    command and error handling as `main`, so it prints the same and exits with the same code."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # a usage error (2), --help or --version (0): argparse has printed them
+        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    if not forwardable(args):
+        print(f"sealroom: {needs_it_alone(args)}", file=sys.stderr)
+        return DataDirInUse.exit_code
+    absolute_paths(args, cwd)
+    return _guarded(lambda: COMMANDS[args.command](engine, args) or 0, own_process=False)
 
 
 def _add(engine: Engine, args: argparse.Namespace) -> None:
@@ -267,9 +352,36 @@ def _watch(engine: Engine, args: argparse.Namespace) -> int:
             )
 
     engine.emit = emit
-    with contextlib.suppress(KeyboardInterrupt):
+    with _serving(engine), contextlib.suppress(KeyboardInterrupt):
         engine.watch(on_ready=lambda: emit({"event": "ready"}), stop=stop)
     return 0
+
+
+@contextlib.contextmanager
+def _serving(engine: Engine) -> Iterator[None]:
+    """While `watch` runs, the other commands run in it, one at a time (core/runtime/control.py)."""
+    from sealroom.core.runtime import control, logs
+
+    one_at_a_time = threading.Lock()
+
+    def handle(request: control.Request) -> int:
+        with one_at_a_time:
+            code = serve(engine, request.argv, request.cwd)
+        if command_of(request.argv) == "add":
+            engine.rescan()
+        return code
+
+    server = control.ControlServer(engine.home, handle)
+    try:
+        server.start()
+    except (OSError, SealroomError) as exc:  # watching goes on; other commands are refused as before
+        logs.problem("command line not served", reason=str(exc))
+        yield
+        return
+    try:
+        yield
+    finally:
+        server.stop()
 
 
 def _ask(engine: Engine, args: argparse.Namespace) -> int:
@@ -573,12 +685,19 @@ def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is shown escaped (\udce9)
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
+    argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)  # exits 2 on usage errors
+    return _guarded(lambda: run(args, argv))
+
+
+def _guarded(call: Callable[[], int], own_process: bool = True) -> int:
+    """`call`'s exit code, with expected errors as one line on stderr and their exit code."""
     try:
-        return run(args)
+        return call()
     except BrokenPipeError:  # `sealroom audit | head`: the reader has what it wanted
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        if own_process:
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
     except SealroomError as exc:
         print(f"sealroom: {exc}", file=sys.stderr)

@@ -8,8 +8,10 @@ nothing here touches a widget.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from PySide6.QtCore import QObject, Signal
 from sealroom.core.answer.pipeline import Answer
 from sealroom.core.engine import Engine
 from sealroom.core.protocols import DEFAULT_WORKSPACE, Hit
-from sealroom.core.runtime import logs
+from sealroom.core.runtime import control, logs
 
 from .ops import Op, describe, on_gui_thread
 
@@ -43,6 +45,7 @@ class EngineHost(QObject):
         self.indexing = False
         self.model = "not loaded"
         self.window_visible_ms: int | None = None
+        self.control: control.ControlServer | None = None
 
     # --- life cycle -------------------------------------------------------------------
     def start(self) -> None:
@@ -55,6 +58,7 @@ class EngineHost(QObject):
             self.started.emit()
             self.start_watch()
             self.load_model()
+            self.serve_commands()
 
         Op(None, lambda _: Engine(self.home, purpose="sealroom-desktop"), opened, self._failed_start).run()
 
@@ -99,6 +103,43 @@ class EngineHost(QObject):
         self.model = state
         self.model_state.emit(state)
 
+    def serve_commands(self) -> None:
+        """Run the command line's commands while the window owns the data directory (`sealroom status`,
+        `search`, `ask`, `add` ... forwarded over core/runtime/control.py's socket, see cli.run)."""
+        engine = self.require_engine()
+        server = control.ControlServer(engine.home, self._run_command)
+        try:
+            server.start()
+        except (OSError, control.ControlError) as exc:  # the window works on; the CLI is refused as before
+            logs.problem("command line not served", reason=str(exc))
+            return
+        self.control = server
+
+    def _run_command(self, request: control.Request) -> int:
+        """On a connection's thread: run a forwarded command on the lane of its kind (an `ask` waits for the
+        window's answer under way) and wait for it; the window refreshes after one that changed something."""
+        from sealroom.core import cli
+
+        engine, command = self.engine, cli.command_of(request.argv)
+        if engine is None:
+            print("sealroom: Sealroom is quitting; run the command again in a moment", file=sys.stderr)
+            return 1
+        work = control.carry(lambda: cli.serve(engine, request.argv, request.cwd))
+
+        def done(_: int) -> None:
+            if command == "add":
+                engine.rescan()
+            if command in ("add", "remove", "ask", "feedback"):
+                self.folders_changed.emit()  # folders, counts and chats read again
+
+        lane = "answer" if command == "ask" else "query"
+        future = Op(None, lambda _: work(), done, failure=lambda _: None, lane=lane).run()
+        try:
+            return int(future.result())
+        except CancelledError:
+            print("sealroom: Sealroom quit before the command ran", file=sys.stderr)
+            return 1
+
     def shutdown(self) -> None:
         """Stop watching and generating, then close the engine (its data stays consistent)."""
         self._stop.set()
@@ -107,6 +148,9 @@ class EngineHost(QObject):
             return
         engine.paused.clear()
         engine.cancel()
+        if self.control is not None:  # no command starts now; one under way has a moment to end
+            self.control.stop(wait=5)
+            self.control = None
         from . import ops
 
         ops.shutdown(wait=False)
