@@ -397,6 +397,7 @@ def _ask(engine: Engine, args: argparse.Namespace) -> int:
         on_token=on_text if streaming else None,
         folder=args.folder,
         types=args.types,
+        origin="cli",
     )
     if args.json:
         _print_json(answer.to_dict())

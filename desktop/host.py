@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError
 from pathlib import Path
@@ -217,7 +218,7 @@ class EngineHost(QObject):
         stop = self._stop_answer = threading.Event()  # set by stop_answer(), even before the op starts
 
         def ask(report: Callable[[Any], None]) -> Answer:
-            return engine.ask(question, chat_id, on_token=report, workspace=workspace, stop=stop)
+            return engine.ask(question, chat_id, report, workspace=workspace, stop=stop, origin="window")
 
         def answered(answer: Answer) -> None:
             if not loaded and answer.called_model:
@@ -226,9 +227,19 @@ class EngineHost(QObject):
 
         Op(None, ask, answered, failure, progress=on_token, lane="answer").run()
 
-    def search(self, query: str, success: Callable[[list[Hit]], None]) -> None:
-        engine, workspace = self.require_engine(), self.workspace
-        Op(None, lambda _: engine.search(query, workspace=workspace), success).run()
+    def search(
+        self, query: str, success: Callable[[list[Hit]], None], filters: dict[str, Any] | None = None
+    ) -> None:
+        """Passages of the workspace's folders, or of the `filters`' folder, types and days (modified
+        within so many days); the filters apply inside the retrieval, so k passages still come back."""
+        engine, workspace, filters = self.require_engine(), self.workspace, filters or {}
+
+        def search(_: Any) -> list[Hit]:
+            folders = [filters["folder"]] if filters.get("folder") else engine.folders(workspace)
+            since = time.time() - filters["days"] * 86400 if filters.get("days") else None
+            return engine.search_in(query, None, folders, filters.get("types") or None, "", since)
+
+        Op(None, search, success).run()
 
     def stop_answer(self) -> None:
         self._stop_answer.set()

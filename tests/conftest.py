@@ -23,6 +23,7 @@ UNIT_MODULES = {
     "tests/core/test_chunker.py",
     "tests/core/test_cli.py",
     "tests/core/test_config.py",
+    "tests/core/test_control.py",
     "tests/core/test_evaluate.py",
     "tests/core/test_evidence.py",
     "tests/core/test_feedback_logic.py",

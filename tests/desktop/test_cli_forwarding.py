@@ -106,6 +106,7 @@ def test_commands_run_in_the_window_as_they_run_alone(
     assert answer["citations"] and answer["citations"][0]["path"].endswith("unreadablemetadata.pdf")
     chats = window.sidebar.chats
     qtbot.waitUntil(lambda: chats.count() == 1, timeout=10_000)
+    assert "⌨ command line" in chats.item(0).text()  # marked as asked from the command line
 
     # a folder added from the command line (a relative path, from where it was typed) shows in the window
     (tmp_path / "more").mkdir()
