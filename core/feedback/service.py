@@ -42,6 +42,8 @@ class Watcher(Protocol):
     def healthy(self) -> bool: ...
     @property
     def restarts(self) -> int: ...
+    @property
+    def looping(self) -> bool: ...
 
 
 class Feedback:
@@ -304,10 +306,15 @@ class Feedback:
         }
 
     # --- alerts -------------------------------------------------------------------------------
+    def watcher_alerts(self) -> list[Alert]:
+        """A watcher being started (at start-up, after a folder was added) or restarted by its loop is no
+        alert; the loop's end while watching is expected is (a restart shows as watcher_restarting)."""
+        w = self.watcher
+        return alerts.watcher(w.looping, w.looping, w.restarts, self.watching)
+
     def alerts(self) -> list[Alert]:
         s, now = self.settings(), time.time()
-        w = self.watcher
-        out = alerts.watcher(w.running, w.healthy, w.restarts, self.watching)
+        out = self.watcher_alerts()
         failed_now = self.catalog.count_by_status().get("failed", 0)
         day = self.metrics.series("files", now - DAY, "failed")
         out += alerts.failures(failed_now, int(day[0][1]) if day else None)

@@ -49,6 +49,8 @@ class WatchState:
     last_index: float | None = None
     errors: list[str] = field(default_factory=list)
     restarts: int = 0  # times a watcher that stopped was started again
+    # the watch loop is running: it starts a watcher (again) by itself, so only its end stops watching
+    looping: bool = False
 
     def started(self, folders: list[str], watcher: FolderWatcher) -> None:
         self.folders, self.polling, self.watcher = folders, list(watcher.polling), watcher
@@ -124,6 +126,7 @@ class Indexing:
         watcher: FolderWatcher | None = None
         next_reconcile = 0.0
         ready = False
+        state.looping = True
         try:
             while not stop.is_set():
                 folders = [path for _, path in self.catalog.folders(None)]
@@ -173,6 +176,7 @@ class Indexing:
                     next_reconcile = time.monotonic() + 10
                     stop.wait(1.0)
         finally:
+            state.looping = False
             if watcher:
                 watcher.stop()
             state.watcher = None

@@ -270,3 +270,20 @@ def test_each_stage_of_an_ask_is_traced_into_the_data_folder(tmp_path: Path):
         assert off == "" and tracing.read(tmp_path, off) == []
     finally:
         tracing.setup(tmp_path, enabled=False)
+
+
+def test_a_watcher_being_started_by_its_loop_is_no_alert():
+    from sealroom.core.feedback.service import Feedback
+    from sealroom.core.ingest.service import WatchState
+
+    state = WatchState()
+    feedback = Feedback.__new__(Feedback)  # only what watcher_alerts() reads
+    feedback.watcher, feedback.watching = state, True
+    state.looping = True  # the loop runs; its first watcher is not started yet (start-up, a folder added)
+    assert state.watcher is None and feedback.watcher_alerts() == []
+    state.restarts = 1
+    assert [a.kind for a in feedback.watcher_alerts()] == ["watcher_restarting"]
+    state.looping = False  # the loop ended while watching was expected
+    assert [a.kind for a in feedback.watcher_alerts()] == ["watcher_stopped"]
+    feedback.watching = False  # stopped as asked
+    assert feedback.watcher_alerts() == []

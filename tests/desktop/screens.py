@@ -28,9 +28,11 @@ from PySide6.QtWidgets import (
     QLabel,
     QLayout,
     QMenuBar,
+    QPlainTextEdit,
     QPushButton,
     QScrollArea,
     QStackedWidget,
+    QTextEdit,
     QWidget,
 )
 
@@ -81,6 +83,13 @@ def layout_problems(top: QWidget) -> list[str]:
             needed = widget.widget().sizeHint().height()
             if no_bar and needed > widget.viewport().height() + 1:  # a row that scrolls sideways only
                 problems.append(f"{name} cut at the bottom ({needed} > {widget.viewport().height()})")
+        if isinstance(widget, (QTextEdit, QPlainTextEdit)) and widget.placeholderText():
+            empty = not widget.toPlainText()
+            width = widget.fontMetrics().horizontalAdvance(widget.placeholderText())
+            if empty and width > widget.viewport().width() - 8:  # Qt draws a placeholder on one line
+                problems.append(
+                    f"placeholder {widget.placeholderText()[:50]!r} cut ({width} > {widget.viewport().width()})"
+                )
         if _inside_scroll_area(widget):
             continue
         if isinstance(widget, QLabel) and widget.text() and not widget.wordWrap():
@@ -215,6 +224,11 @@ def main(docs: str, out_dir: str) -> int:
     window.add_folder(docs)
     wait(app, lambda: window.sidebar.folders.count() == 1)
     wait(app, lambda: window.sidebar.indexing.status.text().startswith("Up to date"))
+    settle(app, 1.0)
+    if window.alert_label.text():  # a fresh start over readable documents has nothing to alert about
+        problems["alerts"] = [
+            f"alert on a fresh start: {window.alert_label.toolTip() or window.alert_label.text()}"
+        ]
     wait(
         app,
         lambda: (
