@@ -106,6 +106,7 @@ class Passage:
     text: str
     after: str
     page: int | None
+    lines: tuple[int, int] | None = None  # the file's lines it spans (first, last), for a text file
 
 
 class Embedder(Protocol):

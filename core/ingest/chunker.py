@@ -2,7 +2,9 @@
 
 Sizes are counted in the embedding model's own tokens, so no chunk is silently
 truncated by the embedder. A chunk never spans two sections (pages), so every
-chunk has one page to cite. Offsets are character positions in its section's text.
+chunk has one page to cite. Offsets are character positions in the document's text: its section's
+text moved by the section's `offset` (a text file's sections are slices of the file: offsets are the
+file's; other sections start at 0).
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ def chunk_sections(
                     continue
                 seen.add(body)
                 seq = len(chunks)
-                at = offset + begin + lead
+                at = section.offset + offset + begin + lead
                 chunks.append(
                     Chunk(
                         chunk_id(sha256, seq),

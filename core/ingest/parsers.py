@@ -12,13 +12,13 @@ import email.policy
 import io
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, ClassVar
 
 #: Bump when parsing improves: files that failed or were skipped are then tried again.
-PARSER_VERSION = "6"
+PARSER_VERSION = "7"
 
 
 @dataclass
@@ -26,6 +26,9 @@ class Section:
     text: str
     page: int | None = None
     heading: str | None = None
+    #: where `text` starts in the document's text, in characters: a text file's sections are slices of the
+    #: file, so their chunks' offsets are the file's (a citation's line numbers are read from them)
+    offset: int = 0
 
 
 @dataclass
@@ -54,7 +57,7 @@ class Parsed:
         for section in self.sections:
             if used + len(section.text) > max_chars:
                 if max_chars - used > 0:
-                    kept.append(Section(section.text[: max_chars - used], section.page, section.heading))
+                    kept.append(replace(section, text=section.text[: max_chars - used]))
                 return Parsed(kept, self.pages, truncated=True)
             kept.append(section)
             used += len(section.text)
@@ -478,27 +481,189 @@ def _whole_characters(raw: bytes) -> bytes:
     return raw
 
 
-MD_HEADING = re.compile(r"^#{1,6}\s+(.*)$")
+MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
+MD_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+#: A line that underlines the one above it as a heading ("Title\n=====", as in Markdown and reStructuredText)
+UNDERLINE = re.compile(r"^[ \t]*([=\-~^*#])\1{2,}[ \t]*$")
+#: A numbered heading of a plain-text document: "3.2.  Message Syntax" (RFCs), "4. Conveying Verbatim
+#: Copies." (GPL 3), "Appendix A. Collected ABNF", "Section 12 Termination"; or a numbered paragraph
+#: whose first sentence is such a title ("2. Grant of Copyright License. Subject to ...", Apache 2.0)
+NUMBERED_HEADING = re.compile(
+    r"^([ \t]{0,8})((?:Appendix|Annex|Section|Chapter|Part|Article)[ \t]+[A-Z0-9]{1,4}\.?"
+    r"|\d{1,3}\.(?:\d{1,3}\.?){0,4}|\d{1,3}(?:\.\d{1,3}){1,4}\.?)[ \t]+(\S.*)$"
+)
+#: Characters a plain-text heading does not hold: code, markup, addresses, table columns
+NOT_HEADING = re.compile(r"[(){}\[\]<>=;|@\\`*_$]|\S {3,}\S|https?:")
+#: Words a title leaves in lower case ("Grant of Copyright License")
+SMALL_WORD = re.compile(
+    r"(?:a|an|and|as|at|by|for|from|in|into|of|on|or|the|to|under|upon|via|vs|with|without|this|that|its)"
+)
 
 
 def parse_text(path: Path) -> Parsed:
+    """A text file as slices of its text (each Section's `offset` says where it starts), cut at its
+    headings: Markdown's, or a plain-text document's numbered, underlined, ALL-CAPS or centred titles."""
     text = read_text(path)
-    if path.suffix.lower() not in (".md", ".markdown"):
-        return _require_text(Parsed([Section(text)]))
-    sections: list[Section] = []
-    heading: str | None = None
-    lines: list[str] = []
-    for line in text.splitlines():
-        match = MD_HEADING.match(line)
-        if match:
-            if lines:
-                sections.append(Section("\n".join(lines), heading=heading))
-                lines = []
-            heading = match.group(1).strip()
-        lines.append(line)
-    if lines:
-        sections.append(Section("\n".join(lines), heading=heading))
+    lines = _lines_at(text)
+    markdown = path.suffix.lower() in (".md", ".markdown")
+    marks = _markdown_headings(lines) if markdown else _text_headings(lines)
+    sections = []
+    starts = [(0, None), *marks]
+    for (at, heading), (until, _) in zip(starts, [*marks, (len(text), None)], strict=True):
+        if until > at:
+            sections.append(Section(text[at:until], heading=heading, offset=at))
     return _require_text(Parsed(sections))
+
+
+def _lines_at(text: str) -> list[tuple[int, str]]:
+    """Each line of `text` (split at "\n", without its "\r") with the offset it starts at."""
+    out, at = [], 0
+    for line in text.split("\n"):
+        out.append((at, line.rstrip("\r")))
+        at += len(line) + 1
+    return out
+
+
+def _markdown_headings(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """(offset, title) of each heading: "# Title" lines, and a one-line paragraph underlined with === or
+    ---; never inside a fenced code block."""
+    marks: list[tuple[int, str]] = []
+    fence = ""
+    for i, (at, line) in enumerate(lines):
+        opened = MD_FENCE.match(line)
+        if fence:
+            if opened and opened.group(1)[0] == fence[0] and len(opened.group(1)) >= len(fence):
+                fence = ""
+            continue
+        if opened:
+            fence = opened.group(1)
+            continue
+        match = MD_HEADING.match(line)
+        if match and match.group(1).strip():
+            marks.append((at, match.group(1).strip()))
+        elif _underlined(lines, i, "=-"):
+            marks.append((at, " ".join(line.split())))
+    return marks
+
+
+def _blank(lines: list[tuple[int, str]], i: int) -> bool:
+    """Whether line `i` is blank or outside the text (a form feed is blank)."""
+    return not 0 <= i < len(lines) or not lines[i][1].strip()
+
+
+def _underlined(lines: list[tuple[int, str]], i: int, marks: str) -> bool:
+    """Whether line `i` is a one-line title underlined by the next line (about as long as the title)."""
+    if i + 1 >= len(lines) or _blank(lines, i) or UNDERLINE.match(lines[i][1]):
+        return False
+    under = UNDERLINE.match(lines[i + 1][1])
+    title, rule = lines[i][1].strip(), lines[i + 1][1].strip()
+    above = _blank(lines, i - 1) or lines[i - 1][1].strip() == rule  # an overline of the same rule
+    return (
+        under is not None
+        and under.group(1) in marks
+        and above
+        and len(title) <= 80
+        and 0.6 * len(title) <= len(rule) <= 1.5 * len(title) + 2
+        and any(c.isalpha() for c in title)
+    )
+
+
+def _text_width(lines: list[tuple[int, str]]) -> int:
+    """The width a plain text is wrapped at: the longest line length that 5 % of the lines reach."""
+    lengths = sorted((len(line.rstrip()) for _, line in lines if line.strip()), reverse=True)
+    return lengths[min(len(lengths) - 1, len(lengths) // 20)] if lengths else 0
+
+
+def _text_headings(lines: list[tuple[int, str]]) -> list[tuple[int, str | None]]:
+    """(offset, title) of a plain text's headings: a block of one or two lines on their own (blank lines
+    around) that is numbered ("3.2. Title"), in capitals ("NO WARRANTY") or centred ("Preamble"); a line
+    underlined with a rule (=== or ---); a numbered paragraph that opens with a title ("2. Grant of
+    Copyright License. Subject to ..."). A numbered paragraph without a title ends the heading of the number
+    before it (title None: the heading above that). Paragraphs, list items, a letter's closing lines are
+    not headings."""
+    width = _text_width(lines)
+    marks: list[tuple[int, str | None]] = []
+    parent: str | None = None  # the last heading that is not numbered
+    numbered: list[tuple[int, int, str]] = []  # the open numbered headings: (indent, depth, title)
+    for i, (at, line) in enumerate(lines):
+        underlined = _underlined(lines, i, "=-~^*#")
+        if _blank(lines, i) or not (_blank(lines, i - 1) or underlined):
+            continue
+        number = NUMBERED_HEADING.match(line)
+        title: str | None
+        if underlined:
+            title = " ".join(line.split())
+            title = title if title[0].isupper() or title[0].isdigit() else None
+        elif _blank(lines, i + 1):
+            title = _standalone_title(line, width)
+        elif _blank(lines, i + 2) and not number and not NUMBERED_HEADING.match(lines[i + 1][1]):
+            pair = [_standalone_title(line, width), _standalone_title(lines[i + 1][1], width)]
+            title = " — ".join(t for t in pair if t) if all(pair) else None
+        else:
+            title = None
+        if number:
+            indent, depth = len(number.group(1).expandtabs()), number.group(2).rstrip(".").count(".") + 1
+            lead = title or _leading_title(number.group(3))
+            ended = [n for n in numbered if n[1] >= depth and n[0] >= indent]
+            numbered = [n for n in numbered if n not in ended]
+            if lead:
+                heading = lead if title else f"{number.group(2)} {lead}"
+                marks.append((at, heading))
+                numbered.append((indent, depth, heading))
+            elif ended:  # the next item of a list a heading was one of: back to the heading above
+                marks.append((at, numbered[-1][2] if numbered else parent))
+        elif title:
+            marks.append((at, title))
+            parent, numbered = title, []
+    return marks
+
+
+def _titled(words: list[str], lower: int = 0) -> bool:
+    """Whether words read as a title: each but the small ones (and `lower` others) starts with a capital."""
+    small = sum(1 for w in words if w[:1].islower() and not SMALL_WORD.fullmatch(w))
+    return bool(words) and words[0][:1].isupper() and small <= lower
+
+
+def _leading_title(text: str) -> str | None:
+    """The title a numbered paragraph opens with: its first sentence, or its whole first line, when that is
+    a short title ("Grant of Copyright License.")."""
+    found = re.match(r"(.+?\.)(?:\s|$)", text)
+    lead = (found.group(1) if found else text).strip()
+    words = lead.rstrip(".:").split()
+    if len(words) > 10 or len(lead) > 72 or NOT_HEADING.search(lead) or not _titled(words):
+        return None
+    return lead
+
+
+def _standalone_title(line: str, width: int) -> str | None:
+    """The title a line on its own is, or None when it reads as text."""
+    title = " ".join(line.split())
+    if not 2 <= len(title) <= 72 or title[-1] in ",;!?" or not any(c.isalpha() for c in title):
+        return None
+    numbered = NUMBERED_HEADING.match(line)
+    if numbered:
+        rest = numbered.group(3).strip()
+        sentences = re.search(r"[a-z]{2}\. [A-Z]", rest) or rest.endswith("..")
+        words = rest.rstrip(".").split()
+        if not sentences and rest[-1] != ":" and not NOT_HEADING.search(rest) and len(words) <= 10:
+            return title if _titled(words, lower=1) else None  # "3.2. Message syntax", not "5. Run it now."
+        return None
+    if NOT_HEADING.search(line.strip()) or not title[0].isalnum():
+        return None
+    letters = [c for c in title if c.isalpha()]
+    if len(letters) >= 4 and all(c.isupper() for c in letters) and len(title.split()) <= 12:
+        return title.rstrip(":")
+    indent = len(line) - len(line.lstrip(" "))
+    right = width - len(line.rstrip())
+    if (
+        indent >= 10
+        and abs(indent - right) <= max(6, indent // 2)
+        and title[0].isupper()
+        and len(title.split()) <= 10
+        and title[-1] not in ".:"
+    ):
+        return title
+    return None
 
 
 class _HtmlText(HTMLParser):
@@ -529,7 +694,7 @@ class _HtmlText(HTMLParser):
         "h5",
         "h6",
     }
-    HEAD: ClassVar[set[str]] = {"h1", "h2", "h3"}
+    HEAD: ClassVar[set[str]] = {"h1", "h2", "h3", "h4", "h5", "h6"}
     CELL: ClassVar[set[str]] = {"td", "th"}
 
     def __init__(self) -> None:

@@ -1,7 +1,10 @@
 """A cited passage read back from the catalog with the rest of its section around it: what the window's
-preview shows, highlighted, when a citation is opened."""
+preview shows, highlighted, when a citation is opened, with the lines of the file it spans when the file
+is a text file."""
 
 from __future__ import annotations
+
+import os
 
 from sealroom.core.protocols import Passage
 from sealroom.core.runtime.errors import UsageError
@@ -29,7 +32,55 @@ def passage(catalog: Catalog, sha256: str, seq: int, start: int, end: int) -> Pa
         _span(section, start, end),
         _span(section, end, section[-1].end),
         first.page,
+        _lines(catalog, first, start, end) if first.page is None else None,
     )
+
+
+#: A text file larger than this is not read again to number a citation's lines
+MAX_LINED_BYTES = 64 << 20
+
+
+def _lines(catalog: Catalog, chunk: Chunk, start: int, end: int) -> tuple[int, int] | None:
+    """The lines (first, last, from 1) that [start, end) spans in the file `chunk` is from, when the file
+    on disk holds `chunk`'s text at its offsets: a text file (its chunks' offsets are the file's), unchanged
+    since it was indexed. None for anything else (a PDF, an HTML page, a file changed or gone)."""
+    for row in catalog.files_for_content([chunk.sha256]).get(chunk.sha256, []):
+        text = _file_text(row.path, chunk)
+        if text is not None:
+            last = max(start, end - 1)
+            return text.count("\n", 0, start) + 1, text.count("\n", 0, last) + 1
+    return None
+
+
+def _file_text(path: str, chunk: Chunk) -> str | None:
+    """The file's text decoded as the parser decodes a text file (core/ingest/parsers.py read_text), when
+    it holds `chunk` where the chunk says."""
+    try:
+        if os.path.getsize(path) > MAX_LINED_BYTES:
+            return None
+        with open(path, "rb") as file:
+            raw = file.read()
+    except OSError:
+        return None
+    if b"\x00" in raw[:8192] and not raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None  # binary: a PDF, an Office file, an image
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        candidates = [("utf-16", "replace")]
+    else:
+        candidates = [
+            ("utf-8-sig", "strict"),
+            ("cp1252", "strict"),
+            ("latin-1", "strict"),
+            ("utf-8-sig", "replace"),
+        ]
+    for encoding, errors in candidates:
+        try:
+            text = raw.decode(encoding, errors)
+        except UnicodeDecodeError:
+            continue
+        if text[chunk.start : chunk.end].replace("\x00", " ") == chunk.text:
+            return text
+    return None
 
 
 def _span(chunks: list[Chunk], start: int, end: int) -> str:

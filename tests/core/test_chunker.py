@@ -97,3 +97,22 @@ def test_a_nul_in_document_text_comes_back_from_the_catalog_as_it_was_chunked(tm
     catalog.finish_content("cd" * 32, "indexed", None, 1, chunks)
     assert [c.text for c in catalog.chunks_of("cd" * 32)] == ["Invoice dc12 total 00 due"]
     catalog.close()
+
+
+def test_chunk_offsets_are_the_documents_a_sections_offset_moves_them(tmp_path):
+    """A text file's sections are slices of the file: its chunks' offsets are offsets in the file, so a
+    citation can say which lines it spans."""
+    from sealroom.core.ingest.parsers import parse
+
+    chunks = chunk_sections([Section("  Rent is due.", offset=120)], "ab" * 32, word_spans)
+    assert (chunks[0].start, chunks[0].end) == (122, 134)
+    text = "".join(
+        f"{n}.  Clause {n}\n\n" + " ".join(f"w{n}x{i}" for i in range(60)) + "\n\n" for n in range(1, 8)
+    )
+    (tmp_path / "terms.txt").write_text(text)
+    sections = parse(tmp_path / "terms.txt").sections
+    assert [s.heading for s in sections] == [f"{n}. Clause {n}" for n in range(1, 8)]
+    chunks = chunk_sections(sections, "cd" * 32, word_spans, size=25, overlap=5)
+    assert len(chunks) > 14
+    for c in chunks:
+        assert text[c.start : c.end] == c.text

@@ -315,3 +315,134 @@ def test_sniffed_pdf_word_and_zip_files_are_read_by_their_parser_or_named(tmp_pa
     assert sniff(other) == (None, "ZIP archive")
     with pytest.raises(Unindexable, match=r"unsupported type \(ZIP archive\)"):
         parse(other)
+
+
+# --- locators of text files (issue 28): headings of plain text, Markdown and HTML; sections as slices ------
+RFC_LIKE = """\
+Network Working Group                                          A. Author
+Request for Comments: 9999                                     June 2026
+
+
+                     The Example Transfer Protocol
+
+Status of This Memo
+
+   This document is an example. It has no status.
+
+1.  Introduction
+
+   The protocol moves examples from one place to another place, slowly
+   and with care.
+
+3.2.  Message Syntax
+
+   A message is a line of text.
+
+NO WARRANTY
+
+   The examples come with no warranty.
+
+Overview of the Design
+======================
+
+   One design, drawn once.
+"""
+NOT_HEADINGS = """\
+Dear Sam,
+
+Here are the steps we agreed on.
+
+1. Install the package with the installer and restart.
+
+5. You are finished.
+
+   for line in open(path):
+
+See https://example.org/docs for the rest.
+
+Thanks!
+
+                                        Yours sincerely,
+
+J. Smith
+"""
+
+
+def _headings(tmp_path: Path, name: str, text: str) -> list[str | None]:
+    (tmp_path / name).write_text(text, encoding="utf-8", newline="")
+    return [s.heading for s in parse(tmp_path / name).sections]
+
+
+def test_plain_text_headings_numbered_capitals_centred_and_underlined(tmp_path: Path):
+    assert _headings(tmp_path, "rfc9999.txt", RFC_LIKE) == [
+        None,
+        "The Example Transfer Protocol",
+        "1. Introduction",
+        "3.2. Message Syntax",
+        "NO WARRANTY",
+        "Overview of the Design",
+    ]
+
+
+def test_plain_text_lines_that_read_as_text_are_not_headings(tmp_path: Path):
+    """A letter: list items, a code line, a link, a closing and a signature are not section titles."""
+    assert _headings(tmp_path, "letter.txt", NOT_HEADINGS) == [None]
+
+
+def test_a_numbered_paragraph_opening_with_a_title_is_a_heading_and_one_without_ends_it(tmp_path: Path):
+    text = (
+        "   TERMS AND CONDITIONS\n\n"
+        '   1. Definitions.\n\n      "License" shall mean these terms.\n\n'
+        "   2. Grant of Copyright License. Subject to the terms and conditions of\n"
+        "      this License, each Contributor grants a licence.\n\n"
+        "   3. You may copy and distribute verbatim copies of the Work as you\n"
+        "      receive it.\n"
+    )
+    assert _headings(tmp_path, "LICENSE.txt", text) == [
+        "TERMS AND CONDITIONS",
+        "1. Definitions.",
+        "2. Grant of Copyright License.",
+        "TERMS AND CONDITIONS",  # item 3 has no title: not under item 2's
+    ]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_text_sections_are_slices_of_the_file_where_their_offset_says(tmp_path: Path, newline: str):
+    for name, text in (("rfc.txt", RFC_LIKE), ("notes.md", "# A\nx\n\n## B\ny\n")):
+        content = text.replace("\n", newline)
+        (tmp_path / name).write_bytes(content.encode("utf-8"))
+        sections = parse(tmp_path / name).sections
+        assert len(sections) > 1
+        for s in sections:
+            assert content[s.offset : s.offset + len(s.text)] == s.text
+        assert sections[-1].offset + len(sections[-1].text) == len(content)
+
+
+def test_markdown_headings_skip_code_fences_and_take_underlined_and_closed_ones(tmp_path: Path):
+    text = (
+        "Intro line.\n\n# Setup ##\n\n```sh\n# not a heading: a shell comment\nmake\n```\n\n"
+        "Usage\n-----\n\nRun it.\n\n~~~\n## nor this\n~~~\nStill usage.\n"
+    )
+    sections = parse(_write(tmp_path / "README.md", text)).sections
+    assert [s.heading for s in sections] == [None, "Setup", "Usage"]
+    assert "# not a heading" in sections[1].text and "Still usage." in sections[2].text
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_html_sections_take_the_nearest_heading_of_any_level_even_inside_other_tags(tmp_path: Path):
+    page = (
+        "<html><body><h1>Manual</h1><p>Intro.</p>"
+        "<section><h2><span class='section-number'>3. </span>Installing</h2><p>Get it.</p>"
+        "<div><h4 id='t'><a href='#t'><span>Timeouts</span></a>\u00b6</h4><p>Wait 30 s.</p></div>"
+        "<h5>Retries</h5><p>Try 3 times.</p></section>"
+        "<h2>Uninstalling</h2><p>Remove it.</p></body></html>"
+    )
+    sections = parse(_write(tmp_path / "manual.html", page)).sections
+    found = {s.heading: s.text for s in sections}
+    assert list(found) == ["Manual", "3. Installing", "Timeouts", "Retries", "Uninstalling"]
+    assert "Wait 30 s." in found["Timeouts"] and "Wait 30 s." not in found["3. Installing"]
+    assert "Try 3 times." in found["Retries"] and "Remove it." in found["Uninstalling"]
