@@ -13,7 +13,15 @@ from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QPalette
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTextBrowser, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
 from sealroom.core.protocols import Passage
 
@@ -38,6 +46,9 @@ def open_in_viewer(path: str, page: int | None) -> bool:
     return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
 
 
+HINT = "Click a citation such as [1] to read the passage it points to."
+
+
 class SourcePreview(QWidget):
     problem = Signal(str)  # something the user asked for could not be done
 
@@ -56,20 +67,23 @@ class SourcePreview(QWidget):
         self.open_button.clicked.connect(self._open)
         self.text = QTextBrowser()
         self.text.setAccessibleName("Source passage")
-        self.text.setPlaceholderText("Click a citation such as [1] to read the passage it points to.")
+        self.text.setToolTip(HINT)
         top = QHBoxLayout()
         top.addWidget(self.heading, 1)
         top.addWidget(self.open_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.text, 1)
+        self.clear()
 
     def clear(self) -> None:
-        """Nothing selected (a new or another chat): no passage of a previous answer lingers."""
+        """Nothing selected (a new or another chat): no passage of a previous answer lingers, and the pane
+        says what it is for (as text that wraps: a placeholder is drawn on one line, cut in a narrow pane)."""
         self.source = None
         self.heading.setText("Sources")
         self.open_button.setEnabled(False)
-        self.text.clear()
+        grey = QApplication.palette().color(QPalette.ColorRole.PlaceholderText).name()
+        self.text.setHtml(f"<p style='color: {grey}'><i>{HINT}</i></p>")
 
     def show_loading(self, source: dict[str, Any]) -> None:
         self.source = source

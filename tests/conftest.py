@@ -28,6 +28,7 @@ UNIT_MODULES = {
     "tests/core/test_evidence.py",
     "tests/core/test_feedback_logic.py",
     "tests/core/test_parsers.py",
+    "tests/core/test_passages.py",
     "tests/core/test_paths.py",
     "tests/core/test_retriever.py",
     "tests/core/test_verify.py",

@@ -71,9 +71,13 @@ def test_add_folder_index_ask_and_follow_a_citation(window: MainWindow, docs: Pa
     if answer.dropped:  # sentences not found in the sources are behind a marked toggle, not in the answer
         assert "not found in the sources" in conv.transcript.toPlainText()
         assert all(_flat(d["text"]) not in _flat(answer.text) for d in answer.dropped)
-    assert window.model_label.text() == "Model: ready: gemma-3-270m-q4_k_m-compact.gguf"
+    model = (
+        "Model: gemma-3-270m-q4_k_m (default, compact copy) · context 2,048 tokens"  # as Settings names it
+    )
+    assert window.model_label.text() == model
+    assert window.model_label.toolTip() == "gemma-3-270m-q4_k_m-compact.gguf is loaded and ready"
     qtbot.waitUntil(lambda: side.chats.count() == 1, timeout=10_000)  # the chat is stored with its answer
-    assert side.chats.item(0).text() == conv.title.text()
+    assert side.chats.item(0).text().splitlines()[0] == conv.title.text()
 
     # click the inline [n] marker in the transcript, as a user would
     doc = conv.transcript.document()
