@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from PySide6.QtCore import QElapsedTimer, QObject, QTimer
 from sealroom.desktop import ops
 from sealroom.desktop.host import EngineHost
 from sealroom.desktop.window import MainWindow
-from tests.conftest import CORPUS, PDFS
+from tests.desktop.screens import sample_folder
 
 WAIT_MS = 300_000
 
@@ -49,19 +48,7 @@ class Heartbeat(QObject):
 @pytest.fixture
 def docs(tmp_path: Path) -> Path:
     """A small folder: readable PDFs and a DOCX, an encrypted PDF, an image-only PDF and a broken one."""
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name in (
-        "unreadablemetadata.pdf",
-        "pdflatex-4-pages.pdf",
-        "google-doc-document.pdf",
-        "libreoffice-writer-password.pdf",
-        "grayscale-image.pdf",
-    ):
-        shutil.copy(next(PDFS.rglob(name)), folder / name)
-    shutil.copy(CORPUS / "docx-samples" / "par-known-paragraphs.docx", folder)
-    (folder / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj garbage")
-    return folder
+    return sample_folder(tmp_path / "docs")
 
 
 @pytest.fixture

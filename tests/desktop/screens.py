@@ -167,24 +167,25 @@ def settle(app: QApplication, seconds: float = 0.3) -> None:
         time.sleep(0.02)
 
 
-def sample_folder(root: Path) -> Path:
-    """A folder as a user has one: PDFs, Word, an e-mail, plain text, an encrypted and a broken PDF."""
+def sample_folder(folder: Path, emails: int = 0) -> Path:
+    """A small folder as a user has one: readable PDFs and a DOCX, an encrypted PDF, an image-only PDF (OCR
+    finds no text), a broken PDF, and `emails` e-mails."""
     import shutil
 
     from tests.conftest import CORPUS, PDFS
 
-    folder = root / "Documents"
     folder.mkdir(parents=True, exist_ok=True)
     for name in (
         "unreadablemetadata.pdf",
         "pdflatex-4-pages.pdf",
         "google-doc-document.pdf",
         "libreoffice-writer-password.pdf",
+        "grayscale-image.pdf",
     ):
         shutil.copy(next(PDFS.rglob(name)), folder / name)
     shutil.copy(CORPUS / "docx-samples" / "par-known-paragraphs.docx", folder)
-    for extra in sorted((CORPUS / "email-samples").glob("*.eml"))[:2]:
-        shutil.copy(extra, folder / extra.name)
+    for mail in sorted((CORPUS / "email-samples").glob("*.eml"))[:emails]:
+        shutil.copy(mail, folder / mail.name)
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj garbage")
     return folder
 
@@ -220,7 +221,7 @@ def main(docs: str, out_dir: str) -> int:
     wait(app, lambda: host.engine is not None)
     shot("welcome")
     if docs == "-":
-        docs = str(sample_folder(Path(os.environ["SEALROOM_HOME"]).parent / "screens-docs"))
+        docs = str(sample_folder(Path(os.environ["SEALROOM_HOME"]).parent / "Documents", emails=2))
     window.add_folder(docs)
     wait(app, lambda: window.sidebar.folders.count() == 1)
     wait(app, lambda: window.sidebar.indexing.status.text().startswith("Up to date"))
