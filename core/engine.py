@@ -167,7 +167,7 @@ class Engine:
         for name, loop in (("outbox", self.output.courier), ("monitor", self.feedback.monitor)):
             # waiting exports go out when their share is back, and metrics are sampled, whatever indexing does
             threading.Thread(target=loop, args=(stop,), name=name, daemon=True).start()
-        self.feedback.watching = True  # from now on a watcher that is not running is an alert
+        self.indexing.state.looping = self.feedback.watching = True  # from now on a stopped loop is an alert
         self.indexing.watch(on_ready, stop, progress)
         self.feedback.watching = False  # stopped as asked (an error leaves the alert standing)
 

@@ -215,6 +215,7 @@ class MainWindow(QMainWindow):
         host.file_event.connect(self._on_file_event)
         host.indexing_done.connect(self.refresh)
         host.indexing_done.connect(lambda: self.feedback.maybe_check_drift())
+        host.indexing_done.connect(lambda: self.feedback.poll())  # alerts as they stand after a run
         host.folders_changed.connect(self.refresh)
         host.model_state.connect(self.on_model_state)
         host.watch_failed.connect(lambda why: self.statusBar().showMessage(f"Watching stopped: {why}"))

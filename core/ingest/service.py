@@ -119,15 +119,15 @@ class Indexing:
         progress: Progress | None = None,
     ) -> None:
         """Index, then keep the index fresh until `stop`; follows folders added or removed meanwhile."""
-        from sealroom.core.ingest.watcher import FolderWatcher
-
-        stop = stop or threading.Event()
         state = self.state
+        state.looping = True  # until the finally below: a watcher (re)started by this loop is no alert
         watcher: FolderWatcher | None = None
-        next_reconcile = 0.0
-        ready = False
-        state.looping = True
         try:
+            from sealroom.core.ingest.watcher import FolderWatcher
+
+            stop = stop or threading.Event()
+            next_reconcile = 0.0
+            ready = False
             while not stop.is_set():
                 folders = [path for _, path in self.catalog.folders(None)]
                 stopped = watcher is not None and not watcher.healthy()
