@@ -19,6 +19,9 @@ from typing import Any, ClassVar
 
 #: Bump when parsing improves: files that failed or were skipped are then tried again.
 PARSER_VERSION = "7"
+#: Indexed files of these types are read again after an upgrade to this version, since their sections
+#: changed (7: headings and file offsets of plain text and Markdown, h1-h6 sections of HTML).
+REREAD_SUFFIXES = (".txt", ".text", ".md", ".markdown", ".html", ".htm")
 
 
 @dataclass

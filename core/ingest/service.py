@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from sealroom.core.ingest import upkeep
 from sealroom.core.ingest.indexer import Indexer, IndexSummary, Progress
 from sealroom.core.ingest.parse_pool import ParserPool
-from sealroom.core.ingest.parsers import PARSER_VERSION
+from sealroom.core.ingest.parsers import PARSER_VERSION, REREAD_SUFFIXES
 from sealroom.core.ingest.scanner import EventSink, Scanner
 from sealroom.core.protocols import Embedder, VectorIndex
 from sealroom.core.runtime import logs
@@ -100,7 +100,7 @@ class Indexing:
             if scan.removed_paths:
                 logs.forget(scan.removed_paths)  # a deleted document's name leaves the log files too
             upkeep.heal_vectors(self.catalog, self.parts.store, self.parts.embedder)
-            self.catalog.requeue_for_parser(PARSER_VERSION)
+            self.catalog.requeue_for_parser(PARSER_VERSION, REREAD_SUFFIXES)
             with logs.stage("index") as info:
                 summary = self.indexer().run(progress, stop)
                 info.update(files=summary.files, pages=summary.pages, chunks=summary.chunks)

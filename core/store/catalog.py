@@ -469,14 +469,20 @@ class Catalog:
         """Queue the failed files again (after a fix, or once a file is readable)."""
         return self._requeue("status = 'failed'")
 
-    def requeue_for_parser(self, version: str) -> int:
+    def requeue_for_parser(self, version: str, reread: Sequence[str] = ()) -> int:
         """After a parser upgrade, the files it failed on or skipped are tried again (not those skipped
-        for their size or for being special files, which no parser changes)."""
+        for their size or for being special files, which no parser changes), and indexed files whose
+        names end in one of `reread` ('.md') are read again (the new version reads them differently)."""
         if self.get_meta("parser_version") == version:
             return 0
         n = self._requeue(
             "status IN ('failed', 'skipped') AND sha256 NOT LIKE 'large:%' AND sha256 NOT LIKE 'special:%'"
         )
+        if reread and self.get_meta("parser_version") is not None:  # a new catalog has nothing to read again
+            endings = " OR ".join(
+                f"lower(path) LIKE '%{s.lower()}'" for s in reread if s.isascii() and "'" not in s
+            )
+            n += self._requeue(f"status = 'indexed' AND ({endings})")
         self.set_meta("parser_version", version)
         return n
 
