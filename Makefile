@@ -29,7 +29,7 @@ QT_DEBS := libegl1 libgl1 libfontconfig1 libxkbcommon0 libxkbcommon-x11-0 libdbu
 	libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core
 # OCR of scanned pages and images (core/ingest/ocr.py): Tesseract with English, German and French data.
 OCR_DEBS := tesseract-ocr tesseract-ocr-eng tesseract-ocr-deu tesseract-ocr-fra
-TEST_DEBS := $(QT_DEBS) $(OCR_DEBS) xvfb samba gnome-keyring dbus
+TEST_DEBS := $(QT_DEBS) $(OCR_DEBS) xvfb samba gnome-keyring dbus postgresql
 
 define apt_ensure
 	@command -v dpkg >/dev/null 2>&1 || exit 0; \

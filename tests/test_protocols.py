@@ -17,6 +17,7 @@ from sealroom.core.protocols import Generator, PassageReads, VectorIndex
 from sealroom.core.runtime.errors import SealroomError
 from sealroom.core.store.catalog import Catalog, Chunk, chunk_id
 from tests.fakes import FakeEmbedder, FakeModel, FakeVectors, MemoryWriter
+from tests.team.conftest import postgres_dsn, postgres_server  # noqa: F401 (fixtures for "postgres")
 
 
 # --- the vector index -------------------------------------------------------------------------------------
@@ -60,8 +61,8 @@ def test_a_vector_index_finds_the_nearest_first_and_forgets_what_is_deleted(vect
 
 
 # --- the catalog's passage reads -------------------------------------------------------------------------
-@pytest.fixture(params=["sqlite"])  # team mode's PostgreSQL joins here
-def passages(request: pytest.FixtureRequest, tmp_path: Path) -> PassageReads:
+@pytest.fixture(params=["sqlite", "postgres"])
+def passages(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PassageReads]:
     catalog = Catalog(tmp_path / "catalog.sqlite")
     catalog.add_folder("/docs")
     folder = catalog.folders()[0][0]
@@ -77,7 +78,16 @@ def passages(request: pytest.FixtureRequest, tmp_path: Path) -> PassageReads:
             chunks.append(Chunk(chunk_id(sha, seq), sha, seq, text, 1, None, pos, pos + len(text)))
             pos += len(text) + 1
         catalog.finish_content(sha, "indexed", None, 1, chunks)
-    return catalog
+    if request.param == "sqlite":
+        yield catalog
+        return
+    from sealroom.core.store.postgres import PostgresPassages  # team mode: the same passages, loaded
+
+    team = PostgresPassages(request.getfixturevalue("postgres_dsn"))
+    assert team.load(catalog, {"/docs": ["staff"]}) == 2
+    catalog.close()
+    yield team
+    team.close()
 
 
 def test_passage_reads_find_words_documents_and_rare_codes(passages: PassageReads):
