@@ -4,6 +4,7 @@ the embedded index are in tests/test_protocols.py."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -107,6 +108,22 @@ def test_a_killed_server_is_a_clear_error_and_after_a_restart_the_vectors_are_th
     chroma_server.start()  # same folder, same port
     assert index.query(vectors[3], 5, groups=["A"]) == before
     assert index.count() == 150 and index.ids() == set(ids)
+    index.close()
+
+
+def test_a_server_that_hangs_is_the_same_clear_error_after_the_timeout(chroma_server: ChromaServer):
+    index = ChromaServerIndex(chroma_server.host, chroma_server.port, timeout=1.0)
+    index.upsert(["h-0"], np.ones((1, DIM), dtype=np.float32), ["s"])
+    assert chroma_server.process is not None
+    chroma_server.process.send_signal(signal.SIGSTOP)  # accepts connections, answers nothing
+    try:
+        started = time.monotonic()
+        with pytest.raises(ServerUnreachable, match="did not answer"):
+            index.count()
+        assert time.monotonic() - started < 4
+    finally:
+        chroma_server.process.send_signal(signal.SIGCONT)
+    assert index.count() == 1
     index.close()
 
 
