@@ -21,10 +21,19 @@ from tests.team.conftest import postgres_dsn, postgres_server  # noqa: F401 (fix
 
 
 # --- the vector index -------------------------------------------------------------------------------------
-@pytest.fixture(params=["memory", "chroma"])
+@pytest.fixture(params=["memory", "chroma", "chroma-server"])
 def vectors(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorIndex]:
     if request.param == "memory":
         yield FakeVectors()
+        return
+    if request.param == "chroma-server":  # team mode: `chroma run` on loopback (tests/team/conftest.py)
+        from sealroom.core.store.remote_vectors import ChromaServerIndex
+        from tests.team.conftest import run_chroma
+
+        with run_chroma(tmp_path / "chroma-server") as server:
+            index = ChromaServerIndex(server.host, server.port)
+            yield index
+            index.close()
         return
     from sealroom.core.store.vectorstore import VectorStore
 

@@ -56,3 +56,11 @@ def is_disk_full(exc: BaseException | None) -> bool:
         exc = exc.__cause__ or exc.__context__
         seen += 1
     return False
+
+
+class ServerUnreachable(SealroomError):
+    """A team-mode server (vector index, catalog) did not answer: the message names it and what to do."""
+
+    def __init__(self, what: str, host: str, port: int, hint: str) -> None:
+        self.host, self.port = host, port
+        super().__init__(f"{what} at {host}:{port} did not answer: {hint}")
