@@ -17,6 +17,7 @@ from sealroom.core.protocols import Generator, PassageReads, VectorIndex
 from sealroom.core.runtime.errors import SealroomError
 from sealroom.core.store.catalog import Catalog, Chunk, chunk_id
 from tests.fakes import FakeEmbedder, FakeModel, FakeVectors, MemoryWriter
+from tests.team.conftest import llm_server, llm_server_model  # noqa: F401  (team mode's servers, shared)
 
 
 # --- the vector index -------------------------------------------------------------------------------------
@@ -125,10 +126,24 @@ def test_a_writer_never_replaces_a_file_and_refuses_a_path_for_a_name(writer: Wr
 
 
 # --- the generator ---------------------------------------------------------------------------------------
-@pytest.fixture(params=["fake", pytest.param("default model", marks=pytest.mark.slow)])
+@pytest.fixture(
+    params=[
+        "fake",
+        pytest.param("default model", marks=pytest.mark.slow),
+        pytest.param("server", marks=pytest.mark.slow),  # team mode: the default model behind llama_cpp.server
+    ]
+)
 def generator(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Generator]:
     if request.param == "fake":
         yield FakeModel("The lease ends on notice . " * 40)
+        return
+    if request.param == "server":
+        from sealroom.models.remote_llm import ServerGenerator
+
+        served = ServerGenerator(request.getfixturevalue("llm_server"))
+        served.warm_up()
+        yield served
+        served.close()
         return
     from sealroom.core.components import make_generator
     from sealroom.core.runtime.config import Settings
