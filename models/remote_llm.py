@@ -252,6 +252,11 @@ class ServerGenerator:
             if not raw:  # the stream ended
                 if self._cancelled.is_set():
                     break
+                if not self._answers():
+                    raise ServerUnreachable(
+                        f"the model server at {self.base_url} stopped in the middle of an answer and does not "
+                        "answer any more; check that it runs"
+                    )
                 raise ModelError(
                     f"the model server at {self.base_url} ended the answer without finishing it "
                     "(its log says why: a prompt longer than its context, a grammar it could not read)"
@@ -275,6 +280,14 @@ class ServerGenerator:
             if self._cancelled.is_set():
                 break
         self.finish_reason = "cancelled" if self._cancelled.is_set() and not done else finish
+
+    def _answers(self) -> bool:
+        """Whether the server still accepts connections (a stream that ended early: stopped, or failed?)."""
+        try:
+            socket.create_connection((self._host, self._port), timeout=self.connect_timeout).close()
+        except OSError:
+            return False
+        return True
 
     def cancel(self) -> None:
         """Stop the answer under way, from any thread, without waiting: its connection is shut, and the

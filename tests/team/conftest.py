@@ -51,7 +51,12 @@ class LlamaServer:
 
 
 def start_llama_server(
-    model: Path, log: Path, n_ctx: int = LLM_SERVER_CTX, threads: int = LLM_SERVER_THREADS, timeout: float = 120
+    model: Path,
+    log: Path,
+    n_ctx: int = LLM_SERVER_CTX,
+    threads: int = LLM_SERVER_THREADS,
+    timeout: float = 120,
+    api_key: str | None = None,
 ) -> LlamaServer:
     """Start the server and wait until it answers /v1/models (the model is loaded by then)."""
     port = free_port()
@@ -59,6 +64,8 @@ def start_llama_server(
     command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx)]
     command += ["--n_threads", str(threads), "--n_threads_batch", str(threads)]
     command += ["--n_batch", "128", "--n_ubatch", "128"]  # the local worker's batches (models/llm_worker.py)
+    if api_key:
+        command += ["--api_key", api_key]
     env = dict(os.environ, HF_HUB_OFFLINE="1", DO_NOT_TRACK="1")
     with log.open("ab") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -67,8 +74,11 @@ def start_llama_server(
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"llama_cpp.server exited {proc.returncode}: {log.read_text()[-2000:]}")
+        ask = urllib.request.Request(server.url + "/v1/models")
+        if api_key:
+            ask.add_header("Authorization", f"Bearer {api_key}")
         try:
-            with urllib.request.urlopen(server.url + "/v1/models", timeout=2) as reply:
+            with urllib.request.urlopen(ask, timeout=2) as reply:
                 if json.load(reply).get("data"):
                     return server
         except (urllib.error.URLError, OSError, ValueError):
