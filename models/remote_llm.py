@@ -16,6 +16,7 @@ any other host must be in the IT policy's `allowed_hosts`, else it is refused be
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
@@ -126,7 +127,9 @@ class ServerGenerator:
             conn.request(method, self._prefix + path, body=data, headers=headers)
             response = conn.getresponse()
         except TimeoutError:
-            raise ModelError(f"the model server at {self.base_url} did not answer within {self.timeout:g} s") from None
+            raise ModelError(
+                f"the model server at {self.base_url} did not answer within {self.timeout:g} s"
+            ) from None
         except OSError as exc:
             raise ServerUnreachable(
                 f"the model server at {self.base_url} stopped answering ({_reason(exc)}); check that it runs"
@@ -164,7 +167,7 @@ class ServerGenerator:
                 listed = self._json(conn, "GET", "/v1/models")
             finally:
                 conn.close()
-        ids = [m.get("id") for m in listed.get("data", []) if isinstance(m, dict)]
+        ids = [str(m.get("id")) for m in listed.get("data", []) if isinstance(m, dict)]
         if self.model and ids and self.model not in ids:
             raise ModelError(
                 f"the model server at {self.base_url} does not serve '{self.model}' (it serves: {', '.join(ids)})"
@@ -297,10 +300,8 @@ class ServerGenerator:
         self._cancelled.set()
         sock = self._streaming
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def _reason(exc: BaseException) -> str:

@@ -130,7 +130,8 @@ def test_a_writer_never_replaces_a_file_and_refuses_a_path_for_a_name(writer: Wr
     params=[
         "fake",
         pytest.param("default model", marks=pytest.mark.slow),
-        pytest.param("server", marks=pytest.mark.slow),  # team mode: the default model behind llama_cpp.server
+        # team mode: the default model behind llama_cpp.server (tests/team/conftest.py)
+        pytest.param("server", marks=pytest.mark.slow),
     ]
 )
 def generator(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Generator]:

@@ -85,7 +85,9 @@ def start_llama_server(
             pass
         if time.monotonic() > deadline:
             server.stop()
-            raise RuntimeError(f"llama_cpp.server did not answer within {timeout:g} s: {log.read_text()[-2000:]}")
+            raise RuntimeError(
+                f"llama_cpp.server did not answer within {timeout:g} s: {log.read_text()[-2000:]}"
+            )
         time.sleep(0.2)
 
 
