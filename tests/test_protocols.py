@@ -17,7 +17,12 @@ from sealroom.core.protocols import Generator, PassageReads, VectorIndex
 from sealroom.core.runtime.errors import SealroomError
 from sealroom.core.store.catalog import Catalog, Chunk, chunk_id
 from tests.fakes import FakeEmbedder, FakeModel, FakeVectors, MemoryWriter
-from tests.team.conftest import postgres_dsn, postgres_server  # noqa: F401 (fixtures for "postgres")
+from tests.team.conftest import (  # noqa: F401 (team mode's servers, shared with tests/team)
+    llm_server,
+    llm_server_model,
+    postgres_dsn,
+    postgres_server,
+)
 
 
 # --- the vector index -------------------------------------------------------------------------------------
@@ -144,10 +149,25 @@ def test_a_writer_never_replaces_a_file_and_refuses_a_path_for_a_name(writer: Wr
 
 
 # --- the generator ---------------------------------------------------------------------------------------
-@pytest.fixture(params=["fake", pytest.param("default model", marks=pytest.mark.slow)])
+@pytest.fixture(
+    params=[
+        "fake",
+        pytest.param("default model", marks=pytest.mark.slow),
+        # team mode: the default model behind llama_cpp.server (tests/team/conftest.py)
+        pytest.param("server", marks=pytest.mark.slow),
+    ]
+)
 def generator(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Generator]:
     if request.param == "fake":
         yield FakeModel("The lease ends on notice . " * 40)
+        return
+    if request.param == "server":
+        from sealroom.models.remote_llm import ServerGenerator
+
+        served = ServerGenerator(request.getfixturevalue("llm_server"))
+        served.warm_up()
+        yield served
+        served.close()
         return
     from sealroom.core.components import make_generator
     from sealroom.core.runtime.config import Settings
