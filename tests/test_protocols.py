@@ -33,7 +33,7 @@ def vectors(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorIn
         return
     if request.param == "chroma-server":  # team mode: `chroma run` on loopback (tests/team/conftest.py)
         from sealroom.core.store.remote_vectors import ChromaServerIndex
-        from tests.team.conftest import run_chroma
+        from tests.team.chroma_server import run_chroma
 
         with run_chroma(tmp_path / "chroma-server") as server:
             index = ChromaServerIndex(server.host, server.port)

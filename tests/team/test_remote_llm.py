@@ -15,7 +15,7 @@ import pytest
 from sealroom.core.protocols import Generator
 from sealroom.core.runtime.errors import ModelError, SealroomError
 from sealroom.models.remote_llm import ServerGenerator, ServerRefused, ServerUnreachable
-from tests.team.conftest import free_port, start_llama_server
+from tests.team.llm_server import free_port, start_llama_server
 
 STORY = "Write a long story about a lighthouse keeper."
 

@@ -16,7 +16,7 @@ import pytest
 
 from sealroom.core.runtime.errors import SealroomError, ServerUnreachable
 from sealroom.core.store.remote_vectors import ChromaServerIndex
-from tests.team.conftest import ChromaServer, free_port
+from tests.team.chroma_server import ChromaServer, free_port
 
 DIM = 32
 
