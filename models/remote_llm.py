@@ -285,12 +285,18 @@ class ServerGenerator:
         self.finish_reason = "cancelled" if self._cancelled.is_set() and not done else finish
 
     def _answers(self) -> bool:
-        """Whether the server still accepts connections (a stream that ended early: stopped, or failed?)."""
+        """Whether the server still answers a request (a stream that ended early: stopped, or failed?). A
+        connection alone proves nothing: a process being killed still accepts them until it is gone."""
         try:
-            socket.create_connection((self._host, self._port), timeout=self.connect_timeout).close()
-        except OSError:
+            conn = self._connect()
+        except ModelError:
             return False
-        return True
+        try:
+            return self._send(conn, "GET", "/v1/models").status < 500
+        except (ModelError, OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
 
     def cancel(self) -> None:
         """Stop the answer under way, from any thread, without waiting: its connection is shut, and the
