@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import math
 import os
 import re
-from typing import TypeGuard
+from collections.abc import Callable, Sequence
+from typing import Any, TypeGuard
 
 from sealroom.core.answer.text import STOPWORDS, WORD
 from sealroom.core.protocols import Chunk, Embedder, FileRow, Hit, PassageReads, VectorIndex
@@ -128,6 +130,16 @@ def named_documents(question: str, documents: list[tuple[str, str, str]], most: 
     return ranked[:most] if len(ranked) <= most else []
 
 
+def walled(read: Callable[..., Any], groups: Sequence[str] | None) -> Callable[..., Any]:
+    """`read` limited to what `groups` may see (None: no wall). A part without matter walls (the laptop's
+    SQLite and Chroma on disk) cannot be asked for them: asking is an error, never an unwalled read."""
+    if groups is None:
+        return read
+    if "groups" not in inspect.signature(read).parameters:
+        raise UsageError(f"this index has no matter walls ({getattr(read, '__qualname__', read)})")
+    return functools.partial(read, groups=list(groups))
+
+
 class Retriever:
     def __init__(self, catalog: PassageReads, store: VectorIndex, embedder: Embedder) -> None:
         self.catalog = catalog
@@ -142,10 +154,13 @@ class Retriever:
         types: list[str] | None = None,
         context: str = "",
         since: float | None = None,
+        groups: Sequence[str] | None = None,
     ) -> list[Hit]:
         """Passages for `query` from files under `folders` (None: everywhere; []: nowhere) of `types`,
         modified `since` (a time in seconds; None: any); `context` (a follow-up's earlier question) joins
-        the search, but a document it named is not taken as named by `query` too."""
+        the search, but a document it named is not taken as named by `query` too. `groups` (team mode: the
+        reader's groups; None: no wall) is handed to every read of the vectors and the passages, so what
+        lies behind a matter wall is never retrieved, ranked against or counted."""
         if not query.strip():
             raise UsageError("the search is empty")
         if not 1 <= k <= 100:
@@ -153,7 +168,7 @@ class Retriever:
         if folders == []:
             return []
         with logs.stage("search", k=k) as info:
-            hits = self._search(query, k, folders, types, context, since)
+            hits = self._search(query, k, folders, types, context, since, groups)
             info["hits"] = len(hits)
         return hits
 
@@ -168,27 +183,30 @@ class Retriever:
         types: list[str] | None,
         context: str,
         since: float | None = None,
+        groups: Sequence[str] | None = None,
     ) -> list[Hit]:
         asked, query = query, f"{context} {query}".strip()
         pool = max(k * 5, 30)
-        dense = self.store.query(self.embedder.embed([query])[0], pool)
+        cat = self.catalog
+        keyword_search = walled(cat.keyword_search, groups)
+        dense = walled(self.store.query, groups)(self.embedder.embed([query])[0], pool)
         match = keyword_query(query)
-        sparse = self.catalog.keyword_search(match, pool) if match else []
+        sparse = keyword_search(match, pool) if match else []
         rankings = [dense, sparse]
-        named = named_documents(asked, self.catalog.document_names()) if match else []
+        named = named_documents(asked, walled(cat.document_names, groups)()) if match else []
         if named:  # the question names a document or a version: its passages get their own ranking
-            rankings.append(self.catalog.keyword_search(match or "", pool, within=named))
+            rankings.append(keyword_search(match or "", pool, within=named))
         fused: dict[str, float] = {}
         for ranking in rankings:
             for rank, (chunk_id, _) in enumerate(ranking):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
-        rare = self.catalog.rare_matches(search_terms(query), RARE) if match else set()
+        rare = walled(cat.rare_matches, groups)(search_terms(query), RARE) if match else set()
         for chunk_id in rare:
             fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + 1)
         similarity = dict(dense)
         keyword = {chunk_id for chunk_id, _ in sparse}
-        chunks = self.catalog.chunks_by_id(list(fused))
-        owners = self.catalog.files_for_content(c.sha256 for c in chunks.values())
+        chunks = walled(cat.chunks_by_id, groups)(list(fused))
+        owners = walled(cat.files_for_content, groups)(c.sha256 for c in chunks.values())
         hits: list[Hit] = []
         seen_text: set[str] = set()
         for chunk_id in sorted(fused, key=fused.__getitem__, reverse=True):
@@ -204,7 +222,7 @@ class Retriever:
                     chunk, owner.path, fused[chunk_id], similarity.get(chunk_id), chunk_id in keyword
                 )
             )
-        return complete_edges(merge_neighbours(hits)[:k], self.catalog)
+        return complete_edges(merge_neighbours(hits)[:k], self.catalog, groups)
 
 
 def first_matching(
@@ -273,10 +291,11 @@ EDGE = 400
 SENTENCE_EDGE = re.compile(r"[.!?:;](?=\s)|\n\s*\n")
 
 
-def complete_edges(hits: list[Hit], catalog: PassageReads) -> list[Hit]:
-    """Each passage widened to whole sentences, from the chunks before and after it in its section."""
+def complete_edges(hits: list[Hit], catalog: PassageReads, groups: Sequence[str] | None = None) -> list[Hit]:
+    """Each passage widened to whole sentences, from the chunks before and after it in its section (those
+    `groups` may read; None: no wall)."""
     wanted = [(h.sha256, h.seq - 1) for h in hits] + [(h.sha256, h.end_seq + 1) for h in hits]
-    near = catalog.chunks_at(wanted)
+    near: dict[tuple[str, int], Chunk] = walled(catalog.chunks_at, groups)(wanted)
     out = []
     for hit in hits:
         text, start, end = hit.text, hit.start, hit.end

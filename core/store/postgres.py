@@ -18,6 +18,7 @@ psycopg 3 is imported on first use (a laptop never needs it): one connection per
 from __future__ import annotations
 
 import re
+import string
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -35,6 +36,24 @@ WEIGHTS = "{0, 0, 0.5, 1.0}"
 #: term matters little; on the eval set (keyword search alone, hit@5 over 54 questions) FTS5 scores 0.963,
 #: this 0.963, 1 + log(length) 0.944, length 0.759, ts_rank or ts_rank_cd without idf 0.926.
 NORMALIZATION = 0
+
+#: ASCII punctuation, read as spaces on both sides of the index (passages and query terms), so PostgreSQL
+#: splits words where FTS5's unicode61 tokenizer does. Its own parser would otherwise keep a host, an
+#: e-mail address, a URL, a file name or a version as one token: 'example' in www.example.com, 'document'
+#: in google-doc-document.pdf or '2' in 2.1 could not be found, while the laptop finds them.
+PUNCTUATION = string.punctuation
+_SPACES = str.maketrans(PUNCTUATION, " " * len(PUNCTUATION))
+
+
+def split_words(text: str) -> str:
+    """`text` with its ASCII punctuation read as spaces, as the passages are indexed."""
+    return text.translate(_SPACES)
+
+
+def _words_sql(column: str) -> str:
+    punctuation = PUNCTUATION.replace("'", "''")
+    return f"translate({column}, '{punctuation}', '{' ' * len(PUNCTUATION)}')"
+
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS files (
@@ -63,8 +82,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     "start" INTEGER NOT NULL,
     "end" INTEGER NOT NULL,
     tsv TSVECTOR GENERATED ALWAYS AS (
-        setweight(to_tsvector('{CONFIG}', coalesce(heading, '')), 'A')
-        || setweight(to_tsvector('{CONFIG}', text), 'B')
+        setweight(to_tsvector('{CONFIG}', {_words_sql("coalesce(heading, '')")}), 'A')
+        || setweight(to_tsvector('{CONFIG}', {_words_sql("text")}), 'B')
     ) STORED
 );
 CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha256, seq);
@@ -317,7 +336,7 @@ class PostgresPassages:
             FROM hits h JOIN w ON h.tsv @@ w.tq
             GROUP BY h.id ORDER BY score DESC, h.id LIMIT %s
         """
-        rows = self._query(sql, (terms, *wp, *wp, *wp, *op, limit))
+        rows = self._query(sql, ([split_words(t) for t in terms], *wp, *wp, *wp, *op, limit))
         return [(r[0], float(r[1])) for r in rows]
 
     def known_words(self, words: list[str], *, groups: Sequence[str] | None = None) -> set[str]:
@@ -327,7 +346,7 @@ class PostgresPassages:
         for word in words:
             if re.fullmatch(r"\w+", word) and self._query(
                 f"SELECT 1 FROM chunks c WHERE c.tsv @@ plainto_tsquery('{CONFIG}', %s) AND {wall} LIMIT 1",
-                (word, *wp),
+                (split_words(word), *wp),
             ):
                 out.add(word)
         return out
@@ -353,7 +372,7 @@ class PostgresPassages:
             rows = self._query(
                 f"SELECT c.id FROM chunks c WHERE c.tsv @@ phraseto_tsquery('{CONFIG}', %s) AND {wall}"
                 " LIMIT %s",
-                (term, *wp, most + 1),
+                (split_words(term), *wp, most + 1),
             )
             if len(rows) <= most:
                 out.update(r[0] for r in rows)

@@ -182,6 +182,25 @@ class VectorStore:
                 return out
             offset += len(page)
 
+    def export(self, batch: int = 1000) -> Iterator[tuple[list[str], np.ndarray, list[str], list[str]]]:
+        """Every vector, `batch` at a time: (ids, embeddings, shas, prints), to copy the index elsewhere
+        (a team server's); a vector stored without a fingerprint has '' for it."""
+        offset = 0
+        while True:
+            page = self._collection.get(include=["embeddings", "metadatas"], limit=batch, offset=offset)
+            ids = list(page["ids"])
+            if ids:
+                metas = [m or {} for m in page["metadatas"] or [{}] * len(ids)]
+                yield (
+                    ids,
+                    np.asarray(page["embeddings"], dtype=np.float32),
+                    [str(m.get("sha256", "")) for m in metas],
+                    [str(m.get("text") or "") for m in metas],
+                )
+            if len(ids) < batch:
+                return
+            offset += len(ids)
+
     def count(self) -> int:
         return int(self._collection.count())
 
