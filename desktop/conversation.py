@@ -158,7 +158,6 @@ class ElidedLabel(QLabel):
 
     def setText(self, text: str) -> None:
         super().setText(text)
-        self.setToolTip(text if not self.fully_shown() else "")
         self.updateGeometry()
 
     def changeEvent(self, event: QEvent) -> None:
@@ -172,6 +171,7 @@ class ElidedLabel(QLabel):
         painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
         rect = self.contentsRect()
         elided = painter.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
+        self.setToolTip(self.text() if elided != self.text() else "")  # whole where it is cut, as drawn
         painter.drawText(rect, int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), elided)
 
     def fully_shown(self) -> bool:

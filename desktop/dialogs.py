@@ -153,7 +153,7 @@ class SettingsDialog(QDialog):
         self.models = models
         chosen = self.settings.chat_model
         self.table.setRowCount(len(models))
-        running = self.host.model.removeprefix("ready: ") if self.host.model.startswith("ready: ") else ""
+        running = self.host.running_model
         for row, m in enumerate(models):
             name = model_title(m.name, m.default)
             if m.default and running.endswith("-compact.gguf"):

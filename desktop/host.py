@@ -100,6 +100,11 @@ class EngineHost(QObject):
             lane="answer",
         ).run()
 
+    @property
+    def running_model(self) -> str:
+        """The file of the chat model loaded and ready ('' before)."""
+        return self.model.removeprefix("ready: ") if self.model.startswith("ready: ") else ""
+
     def _set_model(self, state: str) -> None:
         self.model = state
         self.model_state.emit(state)

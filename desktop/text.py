@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 from sealroom.core.answer.retriever import search_terms
+from sealroom.core.output.render import md_escape
 
 SENTENCE_END = re.compile(r"(?<=[.!?;:])[\"”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9§•–-])")
 
@@ -35,25 +36,21 @@ def answer_plain(question: str, answer: str, citations: list[dict[str, Any]], no
     return "\n".join(out).rstrip() + "\n"
 
 
-def _md(text: str) -> str:
-    return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", text)
-
-
 def answer_markdown(question: str, answer: str, citations: list[dict[str, Any]], note: str = "") -> str:
     """The same in Markdown: the question in bold, [n] as footnote-style links to a numbered source list
     with each passage quoted."""
-    out = [f"**{_md(question)}**", ""] if question else []
-    body = _md(answer.strip())
+    out = [f"**{md_escape(question)}**", ""] if question else []
+    body = md_escape(answer.strip())
     body = re.sub(r"\\\[(\d{1,2})\\\]", r"[\1]", body)  # citations stay readable as [1]
     out += [line if line.strip() else "" for line in body.splitlines()] + [""]
     if note:
-        out += [f"*{_md(note)}*", ""]
+        out += [f"*{md_escape(note)}*", ""]
     if citations:
         out += ["Sources:", ""]
         for c in citations:
             out.append(f"{c['n']}. `{where(c)}`")
             if c.get("text"):
-                out.append(f"   > {_md(' '.join(c['text'].split()))}")
+                out.append(f"   > {md_escape(' '.join(c['text'].split()))}")
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -291,8 +291,8 @@ class MainWindow(QMainWindow):
     def on_model_state(self, state: str) -> None:
         """The model line, named as Settings names it, with the context size in use."""
         text = {"loading": "Model: loading…", "not loaded": "Model: not loaded"}.get(state, f"Model: {state}")
-        if state.startswith("ready: "):
-            file = state.removeprefix("ready: ")
+        file = self.host.running_model
+        if file:
             engine = self.host.engine
             context = f" · context {engine.settings.n_ctx:,} tokens" if engine else ""
             default = engine is not None and not engine.settings.chat_model

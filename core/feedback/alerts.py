@@ -27,10 +27,11 @@ class Alert:
         return asdict(self)
 
 
-def watcher(running: bool, healthy: bool, restarts: int, expected: bool) -> list[Alert]:
+def watcher(running: bool, restarts: int, expected: bool) -> list[Alert]:
+    """`running`: the watch loop runs (it starts a watcher again by itself, counted in `restarts`)."""
     if not expected:
         return []
-    if not running or not healthy:
+    if not running:
         return [
             Alert(
                 "watcher_stopped",

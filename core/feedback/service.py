@@ -310,7 +310,7 @@ class Feedback:
         """A watcher being started (at start-up, after a folder was added) or restarted by its loop is no
         alert; the loop's end while watching is expected is (a restart shows as watcher_restarting)."""
         w = self.watcher
-        return alerts.watcher(w.looping, w.looping, w.restarts, self.watching)
+        return alerts.watcher(w.looping, w.restarts, self.watching)
 
     def alerts(self) -> list[Alert]:
         s, now = self.settings(), time.time()

@@ -170,21 +170,21 @@ def _provenance(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _md_escape(text: str) -> str:
+def md_escape(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]<>#|])", r"\\\1", text)
 
 
 def markdown(doc: dict[str, Any]) -> str:
-    out = [f"# {_md_escape(doc['title'])}", ""]
+    out = [f"# {md_escape(doc['title'])}", ""]
     answers = doc.get("answers", [])
     alone = len(answers) == 1 and " ".join(answers[0]["question"].split()) == " ".join(doc["title"].split())
     for a in answers:
         if not alone:  # an answer exported alone has its question as the title already
-            out += [f"## {_md_escape(a['question'])}", ""]
+            out += [f"## {md_escape(a['question'])}", ""]
         out += [f"*Asked {a['asked_at']}*", ""]
         for line in a["answer"].splitlines():  # each line its own paragraph, as shown in the window
             if line.strip():
-                out += [_md_escape(line), ""]
+                out += [md_escape(line), ""]
         for flag in a["notes"]:
             out.append(f"> {flag}")
         if a["notes"]:
@@ -194,15 +194,15 @@ def markdown(doc: dict[str, Any]) -> str:
             for c in a["citations"]:
                 out.append(f"{c['n']}. `{_where(c)}`")
                 if "text" in c:
-                    out.append(f"   > {_md_escape(' '.join(c['text'].split()))}")
+                    out.append(f"   > {md_escape(' '.join(c['text'].split()))}")
             out.append("")
     if doc.get("search"):
         s = doc["search"]
-        out += [f"## Search: {_md_escape(s['query'])}", ""]
+        out += [f"## Search: {md_escape(s['query'])}", ""]
         for h in s["hits"]:
             out.append(f"{h['n']}. `{_where(h)}` (score {h['score']:.3f})")
             if "text" in h:
-                out.append(f"   > {_md_escape(' '.join(h['text'].split()))}")
+                out.append(f"   > {md_escape(' '.join(h['text'].split()))}")
         out.append("")
     out += ["---", ""] + [f"{line}  " for line in _provenance(doc)]
     return "\n".join(out) + "\n"

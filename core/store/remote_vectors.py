@@ -25,6 +25,7 @@ from typing import Any, cast
 import numpy as np
 
 from sealroom.core.runtime.errors import ServerUnreachable
+from sealroom.core.store.vectorstore import read_fingerprints
 
 # Vectors a request: the server does the work, so VectorStore's reason for 64 (Chroma holding this process's
 # GIL) does not hold; 256 of 384 floats is ~1 MB of JSON (10k vectors here: 26 s in 64s, 18 s in 256s)
@@ -177,13 +178,7 @@ class ChromaServerIndex:
 
     def fingerprints(self, ids: Sequence[str]) -> dict[str, str]:
         """The text fingerprints stored with those of `ids` that have a vector already."""
-        out: dict[str, str] = {}
-        for start in range(0, len(ids), READ_BATCH):
-            got = self._call("get", ids=list(ids[start : start + READ_BATCH]), include=["metadatas"])
-            for i, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
-                if meta and meta.get("text"):
-                    out[i] = str(meta["text"])
-        return out
+        return read_fingerprints(lambda **kw: self._call("get", **kw), ids, READ_BATCH)
 
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), WRITE_BATCH):

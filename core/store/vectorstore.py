@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,18 @@ def _embedding_function(embedder: Embedder) -> Any:
     return _EF_CLASS(embedder)
 
 
+def read_fingerprints(get: Callable[..., Any], ids: Sequence[str], batch: int = 5000) -> dict[str, str]:
+    """The text fingerprints stored with those of `ids` that have a vector, read `batch` ids at a time with
+    `get` (a Chroma collection's get, on disk or on a server)."""
+    out: dict[str, str] = {}
+    for start in range(0, len(ids), batch):
+        got = get(ids=list(ids[start : start + batch]), include=["metadatas"])
+        for i, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
+            if meta and meta.get("text"):
+                out[i] = str(meta["text"])
+    return out
+
+
 class VectorStore:
     def __init__(self, path: Path, embedder: Embedder, workspace: str = "default") -> None:
         import chromadb
@@ -109,13 +121,7 @@ class VectorStore:
 
     def fingerprints(self, ids: Sequence[str]) -> dict[str, str]:
         """The text fingerprints stored with those of `ids` that have a vector already."""
-        out: dict[str, str] = {}
-        for start in range(0, len(ids), 5000):
-            got = self._collection.get(ids=list(ids[start : start + 5000]), include=["metadatas"])
-            for i, meta in zip(got["ids"], got["metadatas"] or [], strict=False):
-                if meta and meta.get("text"):
-                    out[i] = str(meta["text"])
-        return out
+        return read_fingerprints(self._collection.get, ids)
 
     def delete(self, ids: Sequence[str]) -> None:
         for start in range(0, len(ids), WRITE_BATCH):

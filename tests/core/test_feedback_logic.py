@@ -226,10 +226,10 @@ def test_failure_reasons_become_a_fixed_word_never_the_reasons_own_text():
 
 
 def test_alerts_fire_at_their_thresholds_each_with_what_to_do():
-    assert alerts.watcher(True, True, 0, expected=True) == []
-    assert alerts.watcher(False, False, 0, expected=False) == []
-    assert alerts.watcher(False, False, 0, expected=True)[0].kind == "watcher_stopped"
-    assert alerts.watcher(True, True, 2, expected=True)[0].message.endswith("restarted 2 times")
+    assert alerts.watcher(True, 0, expected=True) == []
+    assert alerts.watcher(False, 0, expected=False) == []
+    assert alerts.watcher(False, 0, expected=True)[0].kind == "watcher_stopped"
+    assert alerts.watcher(True, 2, expected=True)[0].message.endswith("restarted 2 times")
     assert alerts.failures(9, 5) == [] and alerts.failures(10, 5)[0].kind == "failures_rising"
     assert alerts.failures(50, None) == []
     assert alerts.exports(23.9, 1, 24) == [] and alerts.exports(30, 2, 24)[0].message.startswith("2 exports")

@@ -223,15 +223,24 @@ def test_a_long_title_or_state_never_widens_the_conversation(qtbot):
     conv.resize(400, 500)
     conv.show()
     qtbot.waitExposed(conv)
-    assert not conv.title.fully_shown() and conv.title.toolTip().startswith("What is the rotational")
+    assert not conv.title.fully_shown()
+    qtbot.waitUntil(
+        lambda: conv.title.toolTip().startswith("What is the rotational"), timeout=2000
+    )  # as drawn
+
+
+def shown_conversation(qtbot, width: int = 700, height: int = 600) -> Conversation:
+    """A conversation pane on screen at this size, laid out."""
+    conv = Conversation()
+    qtbot.addWidget(conv)
+    conv.resize(width, height)
+    conv.show()
+    qtbot.waitExposed(conv)
+    return conv
 
 
 def test_switching_chats_clears_the_last_answers_time_and_keeps_the_sources_row(qtbot):
-    conv = Conversation()
-    qtbot.addWidget(conv)
-    conv.resize(700, 600)
-    conv.show()
-    qtbot.waitExposed(conv)
+    conv = shown_conversation(qtbot)
     row = conv.chips_area.geometry()
     conv.set_busy(False, "Answered in 8.3 s")
     cite = {"n": 1, "path": "/docs/lease.pdf", "page": 2, "text": "Rent is due monthly."}
@@ -430,11 +439,7 @@ def test_the_sources_row_grows_with_the_text_size(qtbot):
 
     from tests.desktop.screens import layout_problems
 
-    conv = Conversation()
-    qtbot.addWidget(conv)
-    conv.resize(700, 600)
-    conv.show()
-    qtbot.waitExposed(conv)
+    conv = shown_conversation(qtbot)
     conv.set_chips([{"n": 1, "path": "/d/lease.pdf", "page": 2}], "Cited:")
     app = QApplication.instance()
     font = app.font()
