@@ -126,6 +126,10 @@ def _parser() -> argparse.ArgumentParser:
     au.add_argument("-n", type=_positive, default=20, help="records to show")
     au.add_argument("--json", action="store_true")
     sub.add_parser("repair", help="rebuild the vector index from the catalog")
+    team = sub.add_parser(
+        "team", help="team mode: keep your team token (login), check the team index (status)"
+    )
+    team.add_argument("action", choices=["login", "status", "logout"])
     models = sub.add_parser("models", help="list chat models, or add one")
     models.add_argument("action", nargs="?", choices=["add"])
     models.add_argument("path", nargs="?")
@@ -170,6 +174,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None) -> int:
 
     if args.command == "audit" and args.action == "verify":
         return _audit_verify(args.json)  # read-only: works while the app runs
+    if args.command == "team":
+        return _team(args.action)  # the keyring and the team server only: works while the app runs
     absolute_paths(args, os.getcwd())
     try:
         engine = Engine(purpose=f"sealroom {args.command}")
@@ -306,12 +312,56 @@ def _status(engine: Engine, args: argparse.Namespace) -> None:
 
 def _search(engine: Engine, args: argparse.Namespace) -> None:
     hits = engine.search(args.query, args.k, args.folder, args.types)
+    notice = engine.answering.notice  # team mode: what the search could not reach
     if args.json:
-        _print_json({"hits": [h.to_dict() for h in hits]})
+        _print_json({"hits": [h.to_dict() for h in hits]} | ({"notice": notice} if notice else {}))
         return
+    if notice:
+        print(f"sealroom: {notice}", file=sys.stderr)
     for n, h in enumerate(hits, 1):
-        where = f"{h.path}" + (f", page {h.page}" if h.page else "")
+        where = ("team: " if h.origin else "") + f"{h.path}" + (f", page {h.page}" if h.page else "")
         print(f"[{n}] {where}\n    {' '.join(h.text.split())[:300]}\n")
+
+
+def _team(action: str) -> int:
+    """`sealroom team login` keeps the token IT gave in the OS keyring (read from standard input, never an
+    argument a process list shows); `status` asks the team server; `logout` forgets the token."""
+    from sealroom.core.answer.team import TOKEN_ACCOUNT, TeamIndex, stored_token
+    from sealroom.core.runtime import secrets_store
+    from sealroom.core.runtime.config import load_settings
+
+    settings = load_settings()
+    if not settings.team_server:
+        raise UsageError("team mode is off: the IT policy names no team_server")
+    url = settings.team_server.rstrip("/")
+    if action == "logout":
+        secrets_store.delete(TOKEN_ACCOUNT, url)
+        print(f"forgot the team token for {url}")
+        return 0
+    if action == "login":
+        if sys.stdin.isatty():
+            import getpass
+
+            token = getpass.getpass(f"Team token for {url} (from IT): ").strip()
+        else:
+            token = sys.stdin.readline().strip()
+        if not token:
+            raise UsageError("no token given")
+        TeamIndex(url, token, settings.team_ca, settings.allowed_hosts).search(
+            "sealroom", k=1
+        )  # refused: says why
+        secrets_store.store(TOKEN_ACCOUNT, url, token)
+        print(f"the team token for {url} is in your keyring")
+        return 0
+    team = TeamIndex(url, stored_token(url), settings.team_ca, settings.allowed_hosts)
+    health = team.health()
+    print(f"team index {url}: {health.get('status')}, {health.get('passages', '?')} passages")
+    if not stored_token(url):
+        print("no team token in your keyring: `sealroom team login`", file=sys.stderr)
+        return 1
+    team.search("sealroom", k=1)
+    print("your token is accepted")
+    return 0
 
 
 def _repair(engine: Engine, args: argparse.Namespace) -> None:
@@ -680,6 +730,10 @@ COMMANDS: dict[str, Callable[[Engine, argparse.Namespace], int | None]] = {
     "repair": _repair,
     "models": _models,
 }
+
+
+#: Commands that run without the engine (they touch neither the data directory nor its lock).
+WITHOUT_ENGINE = frozenset({"team"})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -55,6 +55,7 @@ class Hit:
     sha256: str
     seq: int
     last_seq: int | None = None  # the last chunk a merged passage covers (None: just `seq`)
+    origin: str = ""  # the index it came from: "" this computer's, "team" the team's (team mode)
 
     @classmethod
     def of_chunk(
@@ -93,6 +94,8 @@ class Hit:
             "start": self.start,
             "end": self.end,
         }
+        if self.origin:
+            out["origin"] = self.origin
         if text:
             out["text"] = self.text
         return out
@@ -146,12 +149,16 @@ class PassageRetriever(Protocol):
         folders: list[str] | None = None,
         types: list[str] | None = None,
         context: str = "",
+        since: float | None = None,
     ) -> list[Hit]: ...
     def known_words(self, words: list[str]) -> set[str]: ...  # those that some indexed passage holds
 
 
 class VectorIndex(Protocol):
-    """Passage vectors by chunk id (Chroma on disk; a server in team mode)."""
+    """Passage vectors by chunk id (Chroma on disk; a server in team mode).
+
+    `groups` (team mode's matter walls): the reader's groups; only vectors readable by one of them are
+    searched, inside the index. None: no wall. An index without walls (the laptop's) refuses anything else."""
 
     def upsert(
         self,
@@ -163,8 +170,8 @@ class VectorIndex(Protocol):
     def fingerprints(self, ids: Sequence[str]) -> dict[str, str]: ...
     def delete(self, ids: Sequence[str]) -> None: ...
     def query(
-        self, embedding: np.ndarray, n: int
-    ) -> list[tuple[str, float]]: ...  # (id, distance), nearest first
+        self, embedding: np.ndarray, n: int, *, groups: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]: ...  # (id, similarity), nearest first
     def ids(self) -> set[str]: ...
     def count(self) -> int: ...
     def vacuum(self) -> None: ...
@@ -173,21 +180,40 @@ class VectorIndex(Protocol):
 
 
 class PassageReads(Protocol):
-    """What search reads of the catalog's passages (SQLite with FTS5; PostgreSQL in team mode)."""
+    """What search reads of the catalog's passages (SQLite with FTS5; PostgreSQL in team mode).
 
-    def chunks_by_id(self, ids: Sequence[str]) -> dict[str, Chunk]: ...
-    def chunks_at(self, places: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Chunk]: ...
-    def chunks_of(self, sha256: str) -> list[Chunk]: ...  # in order
+    Every read takes `groups` (team mode's matter walls: the reader's groups, applied inside the store, so
+    nothing behind a wall is returned, ranked against or counted). None: no wall. A store without walls
+    (the laptop's SQLite) refuses anything else: never an unwalled read where a wall was asked for."""
+
+    def chunks_by_id(
+        self, ids: Sequence[str], *, groups: Sequence[str] | None = None
+    ) -> dict[str, Chunk]: ...
+    def chunks_at(
+        self, places: Iterable[tuple[str, int]], *, groups: Sequence[str] | None = None
+    ) -> dict[tuple[str, int], Chunk]: ...
+    def chunks_of(self, sha256: str, *, groups: Sequence[str] | None = None) -> list[Chunk]: ...  # in order
     # `match`: FTS5 syntax ('"a" OR "b"'); (chunk id, score), best first; `within`: of these contents only
     def keyword_search(
-        self, match: str, limit: int, within: Sequence[str] | None = None
+        self,
+        match: str,
+        limit: int,
+        within: Sequence[str] | None = None,
+        *,
+        groups: Sequence[str] | None = None,
     ) -> list[tuple[str, float]]: ...
-    def known_words(self, words: list[str]) -> set[str]: ...  # those some indexed passage holds
-    def document_names(self) -> list[tuple[str, str, str]]: ...  # (sha256, path, first line) of indexed files
+    def known_words(
+        self, words: list[str], *, groups: Sequence[str] | None = None
+    ) -> set[str]: ...  # those some indexed passage holds
+    def document_names(
+        self, *, groups: Sequence[str] | None = None
+    ) -> list[tuple[str, str, str]]: ...  # (sha256, path, first line) of indexed files
     def rare_matches(
-        self, terms: Iterable[str], most: int
+        self, terms: Iterable[str], most: int, *, groups: Sequence[str] | None = None
     ) -> set[str]: ...  # ids of a term in ≤ most passages
-    def files_for_content(self, sha256s: Iterable[str]) -> dict[str, list[FileRow]]: ...  # indexed files only
+    def files_for_content(
+        self, sha256s: Iterable[str], *, groups: Sequence[str] | None = None
+    ) -> dict[str, list[FileRow]]: ...  # indexed files only
 
 
 class AuditLog(Protocol):

@@ -17,7 +17,8 @@ SENTENCE_END = re.compile(r"(?<=[.!?;:])[\"”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-
 def where(c: dict[str, Any]) -> str:
     """'lease.pdf, page 2 — Rent' (the file's name, its page, and the heading where there is one)."""
     place = os.path.basename(c.get("path", "")) + (f", page {c['page']}" if c.get("page") else "")
-    return place + (f" — {c['heading']}" if c.get("heading") else "")
+    team = "team index: " if c.get("origin") == "team" else ""  # team mode: not on this computer
+    return team + place + (f" — {c['heading']}" if c.get("heading") else "")
 
 
 def answer_plain(question: str, answer: str, citations: list[dict[str, Any]], note: str = "") -> str:

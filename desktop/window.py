@@ -501,7 +501,7 @@ class MainWindow(QMainWindow):
 
     def show_source(self, source: dict[str, Any]) -> None:
         self.preview.show_loading(source)
-        if not source.get("sha256"):
+        if not source.get("sha256") or source.get("origin") == "team":  # the team's: its quote, not read here
             self.preview.show_passage(source, None)
             return
 

@@ -81,20 +81,17 @@ class ServerGenerator:
     # --- connections ------------------------------------------------------------------
     def _check_host(self) -> None:
         """Loopback, or a host the policy lists (its addresses then pass the socket guard)."""
-        if offline.is_local((self._host, self._port)):
-            return
-        if self._host.casefold() not in self._allowed:
-            raise ServerRefused(
-                f"the model server {self.base_url} is on another machine and '{self._host}' is not in the IT "
-                "policy's allowed_hosts: Sealroom connects to no other machine unless IT lists it"
-            )
         try:
-            infos = socket.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)
+            admitted = offline.admit(self._host, self._port, self._allowed)
         except OSError as exc:
             raise ServerUnreachable(
                 f"the model server's name '{self._host}' does not resolve ({exc}); check the address"
             ) from None
-        offline.allow_hosts([str(info[4][0]) for info in infos])
+        if not admitted:
+            raise ServerRefused(
+                f"the model server {self.base_url} is on another machine and '{self._host}' is not in the IT "
+                "policy's allowed_hosts: Sealroom connects to no other machine unless IT lists it"
+            )
 
     def _connect(self) -> http.client.HTTPConnection:
         self._check_host()

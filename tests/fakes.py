@@ -15,7 +15,7 @@ import numpy as np
 from sealroom.core.answer.text import content_terms
 from sealroom.core.output.destinations import Refused
 from sealroom.core.protocols import Hit
-from sealroom.core.runtime.errors import SealroomError
+from sealroom.core.runtime.errors import SealroomError, UsageError
 
 PASSAGES = [
     (
@@ -116,7 +116,12 @@ class FakeVectors:
             self.vectors.pop(i, None)
             self.meta.pop(i, None)
 
-    def query(self, embedding: np.ndarray, n: int) -> list[tuple[str, float]]:
+    def query(
+        self, embedding: np.ndarray, n: int, *, groups: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        if groups is not None:  # as the laptop's index: no matter walls
+            raise UsageError("this vector index has no matter walls")
+
         def similarity(v: np.ndarray) -> float:
             return float(v @ embedding / (np.linalg.norm(v) * np.linalg.norm(embedding) or 1.0))
 

@@ -74,7 +74,7 @@ def _source_room(path: Path) -> str:
 def import_graph() -> dict[str, set[str]]:
     """Which room imports which, from every import statement (top level or inside a function)."""
     graph: dict[str, set[str]] = {}
-    for package in ("core", "models", "desktop"):
+    for package in ("core", "models", "desktop", "server"):
         for path in (ROOT / package).rglob("*.py"):
             src = _source_room(path)
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -156,6 +156,9 @@ def test_only_components_builds_models_and_the_desktop_never_reaches_into_the_st
         "core.components"
     ]
     assert not {"core.store", "core.ingest", "core.components", "models"} & graph.get("desktop", set())
+    # team mode's service is wiring of its own, like the engine: nothing in core, models or the desktop uses it
+    assert sorted(src for src, dsts in graph.items() if "server" in dsts) == []
+    assert "desktop" not in graph.get("server", set())
     reaches = [
         f"{path.name}: {line.strip()}"
         for path in (ROOT / "desktop").glob("*.py")

@@ -78,6 +78,11 @@ class Answer:
     # the user's correction this answer was given from (`corrections.Correction.to_dict`); {} when none
     correction: dict[str, Any] = field(default_factory=dict)
     trace_id: str = ""  # the ask's trace (`runtime/tracing.py`): "Why this answer?" reads it
+    # what the search could not reach, said with the answer: "team index unreachable — answering from this
+    # computer's folders", or a vector server down (keyword only); "" when everything answered
+    notice: str = ""
+    # which indexes the sources came from: "local", "team <address>", or both (team mode)
+    indexes: list[str] = field(default_factory=list)
 
     # The verified sentence that could state the answer above the quotes. Measured, not put first: on the
     # real documents' test split 40-50 % of them did not state the expected answer (README, issue 23).
@@ -117,6 +122,7 @@ class Answer:
                     "start": quotes[0].start,
                     "end": quotes[0].end,
                 }
+                | ({"origin": hit.origin} if hit.origin else {})
             )
         return out
 
@@ -135,6 +141,7 @@ class Answer:
             "citations": self.citations,
             "sources": [
                 {"n": n, "path": h.path, "page": h.page, "heading": h.heading, "chunk_id": h.chunk_id}
+                | ({"origin": h.origin} if h.origin else {})
                 for n, h in enumerate(self.sources, 1)
             ],
             "direct": self.direct.text if self.direct else "",
@@ -156,6 +163,8 @@ class Answer:
             "model_problem": self.model_problem,
             "correction": self.correction,
             "trace_id": self.trace_id,
+            "notice": self.notice,
+            "indexes": self.indexes,
             "timings": self.timings,
             "created_at": self.created_at,
         }
@@ -171,6 +180,13 @@ def answer_notes(record: dict[str, Any], count_dropped: bool = True) -> list[str
     """What the reader should know about an answer, from its record (`Answer.to_dict()`): one wording for
     the window, the command line and exports."""
     notes = []
+    if record.get("notice"):  # team mode: an index that could not be reached, or vectors down
+        notice = str(record["notice"])
+        notes.append(notice[:1].upper() + notice[1:] + ("" if notice.endswith(".") else "."))
+    indexes = [str(i) for i in record.get("indexes") or []]
+    if any(i.startswith("team") for i in indexes):
+        named = ["this computer's folders" if i == "local" else f"the team index ({i[5:]})" for i in indexes]
+        notes.append(f"Sources from {' and '.join(named)}.")
     correction = record.get("correction") or {}
     if correction:
         notes.append(
@@ -283,6 +299,7 @@ class AnswerPipeline:
         timings: dict[str, float] = {}
         context = " ".join(earlier_questions[-1:])  # follow-ups: the last question joins retrieval
         found = self.retriever.search(question, self.k, folders, types, context)
+        notice = getattr(self.retriever, "notice", "")  # what the search could not do (a server down)
         hits = self.relevant(found, question)
         timings["retrieve_ms"] = _ms(started)
         t1, kept = time.time_ns(), [h.chunk_id for h in hits]
@@ -314,6 +331,7 @@ class AnswerPipeline:
                 evidence = []  # the question is about something no passage mentions
         timings["evidence_ms"] = _ms(started) - timings["retrieve_ms"]
         answer = Answer(question, "", evidence, hits, pending_files=pending_files, timings=timings)
+        answer.notice, answer.indexes = notice, list(getattr(self.retriever, "indexes", []))
         answer.unmatched = unmatched
         answer.embedding_model = self.embedder.model_id
         if correction is not None:

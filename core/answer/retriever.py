@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
-from typing import Any, TypeGuard
+from collections.abc import Sequence
+from typing import TypeGuard
 
 from sealroom.core.answer.text import STOPWORDS, WORD
 from sealroom.core.protocols import Chunk, Embedder, FileRow, Hit, PassageReads, VectorIndex
 from sealroom.core.runtime import logs
-from sealroom.core.runtime.errors import UsageError
+from sealroom.core.runtime.errors import ServerUnreachable, UsageError
 from sealroom.core.runtime.paths import is_within
 
 RRF_K = 60
@@ -87,12 +86,12 @@ def name_terms(text: str) -> frozenset[str]:
     return frozenset(t for t in out if t and t not in STOPWORDS and t not in NAME_NOISE)
 
 
-def known_words(catalog: PassageReads, words: list[str]) -> set[str]:
-    """The words some indexed passage holds, or that name an indexed document ('lgpl' for lgpl-3.txt)."""
-    names = set().union(
-        *(name_terms(os.path.basename(p)) | name_terms(t) for _, p, t in catalog.document_names())
-    )
-    return catalog.known_words([w for w in words if w not in names]) | (set(words) & names)
+def known_words(catalog: PassageReads, words: list[str], groups: Sequence[str] | None = None) -> set[str]:
+    """The words some indexed passage holds, or that name an indexed document ('lgpl' for lgpl-3.txt);
+    `groups`: of the passages and documents these groups may read (team mode; None: no wall)."""
+    documents = catalog.document_names(groups=groups)
+    names = set().union(*(name_terms(os.path.basename(p)) | name_terms(t) for _, p, t in documents))
+    return catalog.known_words([w for w in words if w not in names], groups=groups) | (set(words) & names)
 
 
 def _title_like(line: str) -> bool:
@@ -130,21 +129,21 @@ def named_documents(question: str, documents: list[tuple[str, str, str]], most: 
     return ranked[:most] if len(ranked) <= most else []
 
 
-def walled(read: Callable[..., Any], groups: Sequence[str] | None) -> Callable[..., Any]:
-    """`read` limited to what `groups` may see (None: no wall). A part without matter walls (the laptop's
-    SQLite and Chroma on disk) cannot be asked for them: asking is an error, never an unwalled read."""
-    if groups is None:
-        return read
-    if "groups" not in inspect.signature(read).parameters:
-        raise UsageError(f"this index has no matter walls ({getattr(read, '__qualname__', read)})")
-    return functools.partial(read, groups=list(groups))
-
-
 class Retriever:
-    def __init__(self, catalog: PassageReads, store: VectorIndex, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        catalog: PassageReads,
+        store: VectorIndex,
+        embedder: Embedder,
+        groups: Sequence[str] | None = None,
+    ) -> None:
+        """`groups`: the reader's groups, for every search and read (team mode; None: no wall)."""
         self.catalog = catalog
         self.store = store
         self.embedder = embedder
+        self.groups = list(groups) if groups is not None else None
+        # what the last search could not do, for the user ("" when nothing): a vector server down
+        self.notice = ""
 
     def search(
         self,
@@ -165,15 +164,17 @@ class Retriever:
             raise UsageError("the search is empty")
         if not 1 <= k <= 100:
             raise UsageError(f"-k must be between 1 and 100, not {k}")
+        self.notice = ""
         if folders == []:
             return []
+        groups = self.groups if groups is None else groups
         with logs.stage("search", k=k) as info:
             hits = self._search(query, k, folders, types, context, since, groups)
             info["hits"] = len(hits)
         return hits
 
     def known_words(self, words: list[str]) -> set[str]:
-        return known_words(self.catalog, words)
+        return known_words(self.catalog, words, self.groups)
 
     def _search(
         self,
@@ -188,25 +189,29 @@ class Retriever:
         asked, query = query, f"{context} {query}".strip()
         pool = max(k * 5, 30)
         cat = self.catalog
-        keyword_search = walled(cat.keyword_search, groups)
-        dense = walled(self.store.query, groups)(self.embedder.embed([query])[0], pool)
+        keyword_search = functools.partial(cat.keyword_search, groups=groups)
+        try:
+            dense = self.store.query(self.embedder.embed([query])[0], pool, groups=groups)
+        except ServerUnreachable as exc:  # team mode's vector server is down: keyword search still answers
+            dense, self.notice = [], f"{exc} (these passages were found by keyword only)"
+            logs.problem("vector search unavailable; keyword only", detail=f"{exc.host}:{exc.port}")
         match = keyword_query(query)
         sparse = keyword_search(match, pool) if match else []
         rankings = [dense, sparse]
-        named = named_documents(asked, walled(cat.document_names, groups)()) if match else []
+        named = named_documents(asked, cat.document_names(groups=groups)) if match else []
         if named:  # the question names a document or a version: its passages get their own ranking
             rankings.append(keyword_search(match or "", pool, within=named))
         fused: dict[str, float] = {}
         for ranking in rankings:
             for rank, (chunk_id, _) in enumerate(ranking):
                 fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
-        rare = walled(cat.rare_matches, groups)(search_terms(query), RARE) if match else set()
+        rare = cat.rare_matches(search_terms(query), RARE, groups=groups) if match else set()
         for chunk_id in rare:
             fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + 1)
         similarity = dict(dense)
         keyword = {chunk_id for chunk_id, _ in sparse}
-        chunks = walled(cat.chunks_by_id, groups)(list(fused))
-        owners = walled(cat.files_for_content, groups)(c.sha256 for c in chunks.values())
+        chunks = cat.chunks_by_id(list(fused), groups=groups)
+        owners = cat.files_for_content((c.sha256 for c in chunks.values()), groups=groups)
         hits: list[Hit] = []
         seen_text: set[str] = set()
         for chunk_id in sorted(fused, key=fused.__getitem__, reverse=True):
@@ -295,7 +300,7 @@ def complete_edges(hits: list[Hit], catalog: PassageReads, groups: Sequence[str]
     """Each passage widened to whole sentences, from the chunks before and after it in its section (those
     `groups` may read; None: no wall)."""
     wanted = [(h.sha256, h.seq - 1) for h in hits] + [(h.sha256, h.end_seq + 1) for h in hits]
-    near: dict[tuple[str, int], Chunk] = walled(catalog.chunks_at, groups)(wanted)
+    near: dict[tuple[str, int], Chunk] = catalog.chunks_at(wanted, groups=groups)
     out = []
     for hit in hits:
         text, start, end = hit.text, hit.start, hit.end

@@ -12,7 +12,16 @@ from typing import Any, Protocol
 from sealroom.core.answer import corrections
 from sealroom.core.answer.pipeline import Answer, AnswerPipeline, ModelInfo
 from sealroom.core.answer.retriever import Retriever
-from sealroom.core.protocols import DEFAULT_WORKSPACE, AuditLog, Embedder, Generator, Hit, VectorIndex
+from sealroom.core.answer.team import MergedRetriever, TeamIndex, stored_token
+from sealroom.core.protocols import (
+    DEFAULT_WORKSPACE,
+    AuditLog,
+    Embedder,
+    Generator,
+    Hit,
+    PassageRetriever,
+    VectorIndex,
+)
 from sealroom.core.runtime import logs, tracing
 from sealroom.core.runtime.config import Settings
 from sealroom.core.runtime.errors import UsageError
@@ -51,9 +60,26 @@ class Answering:
             indexing,
         )
         self._stop = threading.Event()  # the stop switch of the answer under way
+        self._team: tuple[tuple[object, ...], TeamIndex] | None = None
+        self.notice = ""  # what the last search could not reach (team mode), for the user
 
-    def retriever(self) -> Retriever:
-        return Retriever(self.catalog, self.parts.store, self.parts.embedder)
+    def retriever(self) -> PassageRetriever:
+        """This computer's index, and the team's beside it when the settings name a team server."""
+        local = Retriever(self.catalog, self.parts.store, self.parts.embedder)
+        team = self.team()
+        return MergedRetriever(local, team) if team else local
+
+    def team(self) -> TeamIndex | None:
+        """The team index the settings name (None: team mode off), kept while they and the token stand, so
+        a server found unreachable is not waited for again at once."""
+        s = self.settings()
+        if not s.team_server:
+            return None
+        token = stored_token(s.team_server)
+        key = (s.team_server, s.team_ca, tuple(s.allowed_hosts), token)
+        if self._team is None or self._team[0] != key:
+            self._team = (key, TeamIndex(s.team_server, token, s.team_ca, s.allowed_hosts))
+        return self._team[1]
 
     def search(
         self,
@@ -68,9 +94,12 @@ class Answering:
         modified `since` (seconds; None: any time); `context`: the earlier question of a follow-up."""
         if not query.strip():
             raise UsageError("the search is empty")
-        return self.retriever().search(
+        retriever = self.retriever()
+        hits = retriever.search(
             query, self.settings().search_k if k is None else k, folders, types, context, since
         )
+        self.notice = getattr(retriever, "notice", "")
+        return hits
 
     def pipeline(self) -> AnswerPipeline:
         s = self.settings()
@@ -155,6 +184,9 @@ class Answering:
             cited_chunks=[f"{c['sha256']}:{c['seq']}" for c in answer.citations],
             model_sha256=answer.model.sha256 or None,
             abstained=answer.abstained,
+            # team mode: which indexes answered, and what could not be reached
+            **({"indexes": answer.indexes} if answer.indexes else {}),
+            **({"notice": answer.notice} if answer.notice else {}),
         )
         logs.event(
             "answered",

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sealroom.core.output import secrets_store
+from sealroom.core.runtime import secrets_store
 
 GENESIS = "0" * 64
 KEY_ACCOUNT = "audit-hmac-key"

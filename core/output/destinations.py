@@ -22,8 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sealroom.core.output import secrets_store
-from sealroom.core.runtime import offline
+from sealroom.core.runtime import offline, secrets_store
 from sealroom.core.runtime.config import Settings, under_policy
 from sealroom.core.runtime.errors import SealroomError, UsageError
 

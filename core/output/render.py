@@ -42,6 +42,8 @@ def answer_item(
         entry: dict[str, Any] = {"n": c["n"], "path": c["path"], "page": c.get("page")}
         if c.get("heading"):
             entry["heading"] = c["heading"]
+        if c.get("origin"):  # team mode: the passage is the team index's, not this computer's
+            entry["origin"] = c["origin"]
         if include_text:
             entry["text"] = c.get("text", "")
         citations.append(entry)

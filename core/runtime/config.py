@@ -68,6 +68,10 @@ class Settings:
     metrics_destination: str = ""  # IT: an export destination that receives the metrics file (no content)
     metrics_interval_hours: float = 24.0
     metrics_textfile_dir: str = ""  # IT: write sealroom.prom here (node_exporter's textfile collector)
+    # Team mode (issue 29; docs/team-mode.md): the Sealroom service searched beside this computer's folders,
+    # "https://host:port" (its host must be in allowed_hosts); empty: off, and nothing leaves the laptop
+    team_server: str = ""
+    team_ca: str = ""  # the CA certificate (PEM file) that signed the service's; empty: the system's
     force_polling: bool = False
     log_level: str = "INFO"
     locked: frozenset[str] = frozenset()

@@ -102,6 +102,19 @@ def allow_hosts(hosts: Iterable[str]) -> None:
     _allowed_hosts.update(hosts)
 
 
+def admit(host: str, port: int, allowed: Iterable[str]) -> bool:
+    """Whether a connection to `host` may go out: loopback, or a host the IT policy lists (`allowed`),
+    whose resolved addresses then pass the socket guard. False: not listed; OSError: the name does not
+    resolve. The team service and the model server are reached only through this."""
+    if is_local((host, port)):
+        return True
+    if host.casefold() not in {h.casefold() for h in allowed}:
+        return False
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    allow_hosts([str(info[4][0]) for info in infos])
+    return True
+
+
 def enforce(allowed_hosts: Iterable[str] = ()) -> None:
     """Set offline switches and install the socket guard (once per process)."""
     global _installed

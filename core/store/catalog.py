@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sealroom.core.protocols import DEFAULT_WORKSPACE, Chunk, FileRow
-from sealroom.core.runtime.errors import SealroomError
+from sealroom.core.runtime.errors import SealroomError, UsageError
 
 SCHEMA_VERSION = 3
 
@@ -162,6 +162,15 @@ class _Connection(sqlite3.Connection):
 
 def chunk_id(sha256: str, seq: int) -> str:
     return f"{sha256[:32]}-{seq}"
+
+
+def no_walls(groups: Sequence[str] | None) -> None:
+    """This catalog has no matter walls (team mode's PostgreSQL has): asked for one, it refuses rather than
+    read past it."""
+    if groups is not None:
+        raise UsageError(
+            "this index has no matter walls (the laptop's catalog); a walled read needs team mode"
+        )
 
 
 class Catalog:
@@ -497,7 +506,8 @@ class Catalog:
     def chunk_count(self) -> int:
         return int(self.query("SELECT COUNT(*) AS n FROM chunks")[0]["n"])
 
-    def chunks_by_id(self, ids: Sequence[str]) -> dict[str, Chunk]:
+    def chunks_by_id(self, ids: Sequence[str], *, groups: Sequence[str] | None = None) -> dict[str, Chunk]:
+        no_walls(groups)
         out: dict[str, Chunk] = {}
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
@@ -505,15 +515,19 @@ class Catalog:
             out.update((r["id"], _chunk(r)) for r in rows)
         return out
 
-    def chunks_at(self, places: Iterable[tuple[str, int]]) -> dict[tuple[str, int], Chunk]:
+    def chunks_at(
+        self, places: Iterable[tuple[str, int]], *, groups: Sequence[str] | None = None
+    ) -> dict[tuple[str, int], Chunk]:
         """The chunks at these (sha256, seq) places, those that exist."""
+        no_walls(groups)
         out: dict[tuple[str, int], Chunk] = {}
         for sha256, seq in set(places):
             for r in self.query("SELECT * FROM chunks WHERE sha256 = ? AND seq = ?", (sha256, seq)):
                 out[(sha256, seq)] = _chunk(r)
         return out
 
-    def chunks_of(self, sha256: str) -> list[Chunk]:
+    def chunks_of(self, sha256: str, *, groups: Sequence[str] | None = None) -> list[Chunk]:
+        no_walls(groups)
         return [
             _chunk(r) for r in self.query("SELECT * FROM chunks WHERE sha256 = ? ORDER BY seq", (sha256,))
         ]
@@ -544,10 +558,16 @@ class Catalog:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # old page versions leave the WAL file
 
     def keyword_search(
-        self, match: str, limit: int, within: Sequence[str] | None = None
+        self,
+        match: str,
+        limit: int,
+        within: Sequence[str] | None = None,
+        *,
+        groups: Sequence[str] | None = None,
     ) -> list[tuple[str, float]]:
         """Chunk ids ranked by FTS5 bm25 (lower is better, so the score is negated); a heading's words count
         twice a passage's. `within`: only the chunks of these contents (sha256)."""
+        no_walls(groups)
         only = f"AND c.sha256 IN ({','.join('?' * len(within))}) " if within else ""
         rows = self.query(
             "SELECT c.id, bm25(chunks_fts, 1.0, 2.0) AS rank FROM chunks_fts "
@@ -557,8 +577,9 @@ class Catalog:
         )
         return [(r["id"], -float(r["rank"])) for r in rows]
 
-    def known_words(self, words: list[str]) -> set[str]:
+    def known_words(self, words: list[str], *, groups: Sequence[str] | None = None) -> set[str]:
         """The words that occur (as any form of the word) in some indexed passage."""
+        no_walls(groups)
         out = set()
         for word in words:
             if re.fullmatch(r"\w+", word) and self.query(
@@ -567,8 +588,9 @@ class Catalog:
                 out.add(word)
         return out
 
-    def document_names(self) -> list[tuple[str, str, str]]:
+    def document_names(self, *, groups: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
         """(sha256, path, first line of its text) of every indexed file: what names a document."""
+        no_walls(groups)
         key = self.query(
             "SELECT COUNT(*) AS n, MAX(id) AS i, MAX(done_at) AS d FROM files WHERE status = 'indexed'"
         )
@@ -582,8 +604,11 @@ class Catalog:
             self._names = (stamp, first)
         return self._names[1]
 
-    def rare_matches(self, terms: Iterable[str], most: int) -> set[str]:
+    def rare_matches(
+        self, terms: Iterable[str], most: int, *, groups: Sequence[str] | None = None
+    ) -> set[str]:
         """Chunk ids holding a term found in at most `most` chunks (an exact rare token: a code, a name)."""
+        no_walls(groups)
         out: set[str] = set()
         for term in terms:
             rows = self.query(
@@ -595,7 +620,10 @@ class Catalog:
                 out.update(r["id"] for r in rows)
         return out
 
-    def files_for_content(self, sha256s: Iterable[str]) -> dict[str, list[FileRow]]:
+    def files_for_content(
+        self, sha256s: Iterable[str], *, groups: Sequence[str] | None = None
+    ) -> dict[str, list[FileRow]]:
+        no_walls(groups)
         keys = list(set(sha256s))
         out: dict[str, list[FileRow]] = {k: [] for k in keys}
         for start in range(0, len(keys), 500):

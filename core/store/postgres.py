@@ -12,19 +12,23 @@ ranks like FTS5's bm25 does: each term's weight is its inverse document frequenc
 score the sum over the terms it holds of idf x ts_rank (heading words weighted A, twice the passage's B,
 'english' stemming).
 
-psycopg 3 is imported on first use (a laptop never needs it): one connection per thread, autocommit.
+psycopg 3 is imported on first use (a laptop never needs it): a pool of autocommit connections.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import re
+import socket
 import string
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sealroom.core.protocols import Chunk, FileRow
+from sealroom.core.runtime.errors import SealroomError, ServerUnreachable
 
 if TYPE_CHECKING:
     from sealroom.core.store.catalog import Catalog
@@ -42,6 +46,13 @@ NORMALIZATION = 0
 #: e-mail address, a URL, a file name or a version as one token: 'example' in www.example.com, 'document'
 #: in google-doc-document.pdf or '2' in 2.1 could not be found, while the laptop finds them.
 PUNCTUATION = string.punctuation
+#: keyword search at scale: a term in more passages than this (and than COMMON_SHARE of them) is common
+COMMON = 2000
+COMMON_SHARE = 0.01
+CANDIDATES = 4000  # the most passages one keyword search ranks
+POOL_WAIT_S = 3.0  # a wait for a pooled connection, after which the server is checked
+BUSY_WAIT_S = 60.0  # the longest a request queues for a connection while the server answers
+STAMP_S = 2.0  # how stale the cached counts and names may be after a publish  # the longest wait for a connection: longer, and the server counts as unreachable
 _SPACES = str.maketrans(PUNCTUATION, " " * len(PUNCTUATION))
 
 
@@ -89,6 +100,7 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha256, seq);
 CREATE INDEX IF NOT EXISTS chunks_tsv ON chunks USING GIN (tsv);
 CREATE OR REPLACE AGGREGATE sealroom_any(tsquery) (SFUNC = tsquery_or, STYPE = tsquery);
+CREATE OR REPLACE AGGREGATE sealroom_all(tsquery) (SFUNC = tsquery_and, STYPE = tsquery);
 """
 
 _CHUNK_COLUMNS = 'c.id, c.sha256, c.seq, c.text, c.page, c.heading, c."start", c."end"'
@@ -122,6 +134,10 @@ def _file_wall(groups: Sequence[str] | None, alias: str = "f") -> tuple[str, lis
     return f"{alias}.groups && %s::text[]", [list(groups)]
 
 
+def _key(groups: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if groups is None else tuple(sorted(set(groups)))
+
+
 def _chunk(r: Sequence[Any]) -> Chunk:
     return Chunk(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7])
 
@@ -133,38 +149,101 @@ def _file_row(r: Sequence[Any]) -> FileRow:
 class PostgresPassages:
     """`PassageReads` over a PostgreSQL database (`dsn`), its schema created when missing."""
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, connections: int = 12) -> None:
+        """`connections`: the most this object holds open at once (a pool, shared by every thread: a
+        service answering many readers at once waits for one rather than exhausting the server's)."""
+        from psycopg_pool import ConnectionPool
+
         self.dsn = dsn
-        self._local = threading.local()
-        self._all: list[Any] = []
-        self._lock = threading.Lock()
-        with self._conn().transaction():
-            cur = self._conn().cursor()
+        # per reader's groups: the visible passages' count and the document names, with the stamp of the
+        # indexed files they were read at
+        self._counts: dict[tuple[str, ...] | None, tuple[int, tuple[Any, ...]]] = {}
+        self._names: dict[tuple[str, ...] | None, tuple[tuple[Any, ...], list[tuple[str, str, str]]]] = {}
+        self._shares: tuple[tuple[Any, ...], dict[str, float], int] | None = None
+        self._stamped: tuple[float, tuple[Any, ...]] | None = None
+        self._cache_lock = threading.Lock()
+        self._pool = ConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=connections,
+            kwargs={"autocommit": True, "connect_timeout": 3},
+            check=ConnectionPool.check_connection,  # a connection cut by a restart is replaced, not used
+            timeout=POOL_WAIT_S,
+            open=False,
+        )
+        self._pool.open(wait=False)
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(2029)")  # two services starting at once
             cur.execute(SCHEMA)
 
     # --- connections ------------------------------------------------------------------------------------
-    def _conn(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            import psycopg
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """A connection from the pool; the server down or restarting is `ServerUnreachable` (and the next
+        call connects again: the service recovers without restarting its clients). Every connection busy
+        is waited for (up to `BUSY_WAIT_S`) as long as the server answers: a queue, not an outage."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
 
-            conn = psycopg.connect(self.dsn, autocommit=True)
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
+        deadline = time.monotonic() + BUSY_WAIT_S
+        while True:
+            try:
+                conn = self._pool.getconn(timeout=POOL_WAIT_S)
+                break
+            except PoolTimeout as exc:
+                if not self._answers():
+                    raise self.unreachable() from exc
+                if time.monotonic() > deadline:
+                    raise SealroomError(
+                        f"the team's catalog (PostgreSQL) is busy: every connection was in use for "
+                        f"{BUSY_WAIT_S:.0f} s; try again in a moment"
+                    ) from exc
+        try:
+            yield conn
+        except psycopg.OperationalError as exc:
+            if isinstance(exc, psycopg.errors.QueryCanceled):
+                raise  # the statement, not the server
+            raise self.unreachable() from exc
+        finally:
+            self._pool.putconn(conn)  # a broken one is discarded by the pool
+
+    def _answers(self) -> bool:
+        """Whether the database server accepts a connection at all (a busy pool, or a server gone)."""
+        from psycopg.conninfo import conninfo_to_dict
+
+        info = conninfo_to_dict(self.dsn)
+        host = str(info.get("host") or "localhost")
+        try:
+            if host.startswith("/"):
+                return True  # a Unix socket: the pool's own errors tell
+            socket.create_connection((host, int(info.get("port") or 5432)), timeout=1).close()
+            return True
+        except OSError:
+            return False
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._conn().cursor() as cur:
+        with self._connection() as conn, conn.cursor() as cur:
             cur.execute(sql, params)
             return list(cur.fetchall()) if cur.description else []
 
     def close(self) -> None:
-        with self._lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
+        self._pool.close()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One statement in this database (autocommit), its rows: for the service's own tables."""
+        return self._query(sql, params)
+
+    def unreachable(self) -> ServerUnreachable:
+        from psycopg.conninfo import conninfo_to_dict
+
+        info = conninfo_to_dict(self.dsn)
+        host, port = str(info.get("host") or "localhost"), int(info.get("port") or 5432)
+        return ServerUnreachable(
+            "the team's catalog (PostgreSQL)",
+            host,
+            port,
+            "check that the database server runs; the request can be repeated once it is back",
+        )
 
     # --- writes (the loader now, the team service later) -----------------------------------------------
     def upsert_file(
@@ -213,8 +292,7 @@ class PostgresPassages:
     ) -> list[str]:
         """A parsed version's passages and the status of every pending file with this content, in one
         transaction (as the catalog's `finish_content`). Returns the paths that changed state."""
-        conn = self._conn()
-        with conn.transaction(), conn.cursor() as cur:
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute("DELETE FROM chunks WHERE sha256 = %s", (sha256,))
             if chunks:
                 with cur.copy(
@@ -231,7 +309,7 @@ class PostgresPassages:
 
     def remove_file(self, path: str) -> bool:
         """Forget a file; its passages stay until no file holds their content (`orphan_chunk_ids`)."""
-        with self._conn().cursor() as cur:
+        with self._connection() as conn, conn.cursor() as cur:
             cur.execute("DELETE FROM files WHERE path = %s", (path,))
             return bool(cur.rowcount)
 
@@ -310,73 +388,175 @@ class PostgresPassages:
         groups: Sequence[str] | None = None,
     ) -> list[tuple[str, float]]:
         """Chunk ids ranked best first (see the module's note on ranking); `within`: only the chunks of
-        these contents (sha256; an empty list: none)."""
-        terms = match_terms(match)
+        these contents (sha256; an empty list: none).
+
+        Bounded at any size: a term is *common* when PostgreSQL's own statistics of the index (pg_stats'
+        most common lexemes, kept by ANALYZE) put it in more than `COMMON` passages. A rare term's document
+        frequency is counted exactly, inside the wall; a common term's is estimated from its share of all
+        passages times the reader's visible count. The passages ranked are those holding a rare term; with
+        no rare term, those holding every term, then any (at most `CANDIDATES` either way). Below `COMMON`
+        passages in all (the eval set, a small index) every term is rare and the ranking is exact."""
+        terms = [split_words(t) for t in match_terms(match)]
         if not terms or within == []:
             return []
-        wall, wp = _wall(groups)
-        only, op = ("AND c.sha256 = ANY(%s)", [list(within)]) if within else ("", [])
-        sql = f"""
-            WITH q AS (
-                SELECT tq FROM (SELECT phraseto_tsquery('{CONFIG}', t) AS tq FROM unnest(%s::text[]) AS u(t)) s
-                WHERE numnode(tq) > 0
-            ),
-            n AS (SELECT count(*) AS total FROM chunks c WHERE {wall}),
-            df AS (
-                SELECT q.tq, (SELECT count(*) FROM chunks c WHERE c.tsv @@ q.tq AND {wall}) AS df FROM q
-            ),
-            w AS (
-                SELECT tq, ln(1 + (n.total - df.df + 0.5) / (df.df + 0.5)) AS idf FROM df, n
-            ),
-            hits AS (
-                SELECT c.id, c.tsv FROM chunks c
-                WHERE c.tsv @@ (SELECT sealroom_any(tq) FROM q) AND {wall} {only}
+        total = self._visible(groups)[0]
+        shares, rows_seen = self._lexeme_shares()
+        lexemes = dict(
+            (r[0], list(r[1]))
+            for r in self._query(
+                f"SELECT t, tsvector_to_array(to_tsvector('{CONFIG}', t)) FROM unnest(%s::text[]) AS u(t)",
+                (terms,),
             )
-            SELECT h.id, sum(w.idf * ts_rank('{WEIGHTS}', h.tsv, w.tq, {NORMALIZATION})) AS score
-            FROM hits h JOIN w ON h.tsv @@ w.tq
-            GROUP BY h.id ORDER BY score DESC, h.id LIMIT %s
-        """
-        rows = self._query(sql, ([split_words(t) for t in terms], *wp, *wp, *wp, *op, limit))
-        return [(r[0], float(r[1])) for r in rows]
+        )
+        terms = [t for t in terms if lexemes.get(t)]
+        if not terms:
+            return []
+        wall, wp = _wall(groups)
+        common = max(COMMON, int(COMMON_SHARE * rows_seen))
+        df: dict[str, float] = {}
+        rare: list[str] = []
+        for t in terms:
+            share = min((shares.get(x, 0.0) for x in lexemes[t]), default=0.0)
+            if share * rows_seen > common:
+                df[t] = share * total  # estimated: counting it exactly would read most of the index
+            else:
+                rare.append(t)
+        if rare:
+            counted = self._query(
+                "SELECT u.t, (SELECT count(*) FROM chunks c WHERE c.tsv @@ phraseto_tsquery"
+                f"('{CONFIG}', u.t) AND {wall}) FROM unnest(%s::text[]) AS u(t)",
+                (*wp, rare),
+            )
+            df.update((r[0], float(r[1])) for r in counted)
+        idf = [math.log(1 + (total - df[t] + 0.5) / (df[t] + 0.5)) for t in terms]
+        only, op = ("AND c.sha256 = ANY(%s)", [list(within)]) if within else ("", [])
+        # only common terms: the passages holding them all, then any of them
+        pools = [("sealroom_any", rare)] if rare else [("sealroom_all", terms), ("sealroom_any", terms)]
+        out: dict[str, float] = {}
+        for aggregate, pool in pools:
+            sql = f"""
+                WITH w AS (
+                    SELECT phraseto_tsquery('{CONFIG}', t) AS tq, idf FROM unnest(%s::text[], %s::float8[]) AS u(t, idf)
+                ),
+                hits AS MATERIALIZED (
+                    SELECT c.id, c.sha256, c.seq, c.tsv FROM chunks c
+                    WHERE c.tsv @@ (SELECT {aggregate}(phraseto_tsquery('{CONFIG}', t)) FROM unnest(%s::text[]) AS p(t))
+                    AND {wall} {only} LIMIT {CANDIDATES}
+                )
+                SELECT id, score FROM (
+                    SELECT h.id, h.sha256, h.seq,
+                           sum(w.idf * ts_rank('{WEIGHTS}', h.tsv, w.tq, {NORMALIZATION})) AS score
+                    FROM hits h JOIN w ON h.tsv @@ w.tq GROUP BY h.id, h.sha256, h.seq
+                ) s
+                -- equal scores differ in their last bits with the order the plan sums them in: rounded, a tie
+                -- goes to the first file by name, then the first passage, as on the laptop (FTS5 breaks ties in
+                -- the order passages were indexed, which follows the scan's order of names): the same every run
+                ORDER BY round(score::numeric, 9) DESC,
+                         (SELECT min(f.path) FROM files f WHERE f.sha256 = s.sha256), seq, id
+                LIMIT %s
+            """
+            for chunk_id, score in self._query(sql, (terms, idf, pool, *wp, *op, limit)):
+                out.setdefault(chunk_id, float(score))
+            if len(out) >= limit:
+                break
+        return list(out.items())[:limit]
+
+    def _lexeme_shares(self) -> tuple[dict[str, float], int]:
+        """The most common lexemes of the passages and the share of passages holding each (PostgreSQL's
+        statistics of the column, from ANALYZE), and how many passages they were counted over; read again
+        when the indexed files change."""
+        stamp = self._visible(None)[1]
+        if self._shares is not None and self._shares[0] == stamp:
+            return self._shares[1], self._shares[2]
+        rows = self._query(
+            "SELECT most_common_elems::text::text[], most_common_elem_freqs, (SELECT reltuples FROM pg_class"
+            " WHERE relname = 'chunks') FROM pg_stats WHERE tablename = 'chunks' AND attname = 'tsv'"
+        )
+        shares: dict[str, float] = {}
+        seen = 0
+        if rows and rows[0][0]:
+            elems, freqs, tuples = rows[0]
+            shares = dict(zip(elems, freqs[: len(elems)], strict=True))
+            seen = max(0, int(tuples or 0))
+        with self._cache_lock:
+            self._shares = (stamp, shares, seen)
+        return shares, seen
 
     def known_words(self, words: list[str], *, groups: Sequence[str] | None = None) -> set[str]:
-        """The words that occur (as any form of the word) in some visible passage."""
+        """The words that occur (as any form of the word) in some visible passage (one round trip)."""
+        asked = [w for w in dict.fromkeys(words) if re.fullmatch(r"\w+", w)]
+        if not asked:
+            return set()
         wall, wp = _wall(groups)
-        out = set()
-        for word in words:
-            if re.fullmatch(r"\w+", word) and self._query(
-                f"SELECT 1 FROM chunks c WHERE c.tsv @@ plainto_tsquery('{CONFIG}', %s) AND {wall} LIMIT 1",
-                (split_words(word), *wp),
-            ):
-                out.add(word)
-        return out
+        rows = self._query(
+            # a stop word's query is empty and would read every passage: those are left out first
+            "SELECT u.w FROM (SELECT w, words FROM unnest(%s::text[], %s::text[]) AS a(w, words)"
+            f" WHERE numnode(plainto_tsquery('{CONFIG}', words)) > 0 OFFSET 0) u WHERE EXISTS (SELECT 1 FROM chunks c"
+            f" WHERE c.tsv @@ plainto_tsquery('{CONFIG}', u.words) AND {wall})",
+            (asked, [split_words(w) for w in asked], *wp),
+        )
+        return {r[0] for r in rows}
 
     def document_names(self, *, groups: Sequence[str] | None = None) -> list[tuple[str, str, str]]:
-        """(sha256, path, first line of its text) of every indexed file the caller may read."""
+        """(sha256, path, first line of its text) of every indexed file the caller may read; read again only
+        when the indexed files change (every question reads them: it may name a document)."""
+        stamp, names = self._visible(groups)[1], self._names.get(_key(groups))
+        if names is not None and names[0] == stamp:
+            return names[1]
         wall, wp = _file_wall(groups)
         rows = self._query(
-            "SELECT f.sha256, f.path, (SELECT substr(c.text, 1, 160) FROM chunks c"
-            " WHERE c.sha256 = f.sha256 AND c.seq = 0) AS head"
-            f" FROM files f WHERE f.status = 'indexed' AND {wall} ORDER BY f.path",
+            "SELECT f.sha256, f.path, c.text FROM files f"
+            " LEFT JOIN chunks c ON c.sha256 = f.sha256 AND c.seq = 0"
+            f" WHERE f.status = 'indexed' AND {wall} ORDER BY f.path",
             wp,
         )
-        return [(r[0], r[1], (r[2] or "").strip().split("\n", 1)[0]) for r in rows]
+        out = [(r[0], r[1], (r[2] or "")[:160].strip().split("\n", 1)[0]) for r in rows]
+        with self._cache_lock:
+            self._names[_key(groups)] = (stamp, out)
+        return out
+
+    def _stamp(self) -> tuple[Any, ...]:
+        """What the indexed files are (their count, last id, last change), read at most every `STAMP_S`
+        seconds: a search reads it several times, and a publish shows within that time."""
+        now = time.monotonic()
+        if self._stamped is None or now - self._stamped[0] > STAMP_S:
+            row = self._query("SELECT count(*), max(id), max(done_at) FROM files WHERE status = 'indexed'")[0]
+            self._stamped = (now, tuple(row))
+        return self._stamped[1]
+
+    def _visible(self, groups: Sequence[str] | None) -> tuple[int, tuple[Any, ...]]:
+        """How many passages `groups` may read (keyword ranking's document count), and the stamp of the
+        indexed files it was counted at: counted again only when they change."""
+        stamp = self._stamp()
+        cached = self._counts.get(_key(groups))
+        if cached is not None and cached[1] == stamp:
+            return cached
+        wall, wp = _wall(groups)
+        total = int(self._query(f"SELECT count(*) FROM chunks c WHERE {wall}", wp)[0][0])
+        with self._cache_lock:
+            self._counts[_key(groups)] = (total, stamp)
+        return total, stamp
 
     def rare_matches(
         self, terms: Iterable[str], most: int, *, groups: Sequence[str] | None = None
     ) -> set[str]:
-        """Chunk ids holding a term found in at most `most` visible chunks (an exact rare token)."""
+        """Chunk ids holding a term found in at most `most` visible chunks (an exact rare token; one round
+        trip for all the terms)."""
+        asked = list(dict.fromkeys(terms))
+        if not asked:
+            return set()
         wall, wp = _wall(groups)
-        out: set[str] = set()
-        for term in terms:
-            rows = self._query(
-                f"SELECT c.id FROM chunks c WHERE c.tsv @@ phraseto_tsquery('{CONFIG}', %s) AND {wall}"
-                " LIMIT %s",
-                (split_words(term), *wp, most + 1),
-            )
-            if len(rows) <= most:
-                out.update(r[0] for r in rows)
-        return out
+        rows = self._query(
+            "SELECT u.term, m.id FROM (SELECT term, words FROM unnest(%s::text[], %s::text[]) AS a(term, words)"
+            f" WHERE numnode(phraseto_tsquery('{CONFIG}', words)) > 0 OFFSET 0) u CROSS JOIN LATERAL"
+            f" (SELECT c.id FROM chunks c WHERE c.tsv @@ phraseto_tsquery('{CONFIG}', u.words) AND {wall}"
+            " LIMIT %s) m",
+            (asked, [split_words(t) for t in asked], *wp, most + 1),
+        )
+        found: dict[str, list[str]] = {}
+        for term, chunk_id in rows:
+            found.setdefault(term, []).append(chunk_id)
+        return {i for ids in found.values() if len(ids) <= most for i in ids}
 
     def files_for_content(
         self, sha256s: Iterable[str], *, groups: Sequence[str] | None = None

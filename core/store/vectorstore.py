@@ -17,6 +17,7 @@ import numpy as np
 
 from sealroom.core.protocols import Embedder
 from sealroom.core.runtime import logs
+from sealroom.core.runtime.errors import UsageError
 
 # Chroma holds the GIL while it writes (~0.15 ms a vector here): small batches keep the window responsive.
 WRITE_BATCH = 64
@@ -168,8 +169,14 @@ class VectorStore:
         except sqlite3.Error as exc:
             logs.problem(failure, error=True, detail=str(exc))
 
-    def query(self, embedding: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """(chunk id, cosine similarity), best first."""
+    def query(
+        self, embedding: np.ndarray, n: int, *, groups: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity), best first. No matter walls here: `groups` must be None."""
+        if groups is not None:
+            raise UsageError(
+                "this vector index has no matter walls (the laptop's); a walled read needs team mode"
+            )
         total = self.count()
         if total == 0:
             return []
@@ -206,6 +213,18 @@ class VectorStore:
             if len(ids) < batch:
                 return
             offset += len(ids)
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, tuple[np.ndarray, str]]:
+        """The stored vector and text fingerprint of those of `ids` that have one (to copy them elsewhere)."""
+        out: dict[str, tuple[np.ndarray, str]] = {}
+        for start in range(0, len(ids), 5000):
+            page = self._collection.get(
+                ids=list(ids[start : start + 5000]), include=["embeddings", "metadatas"]
+            )
+            metas = page["metadatas"] or [{}] * len(page["ids"])
+            for i, vector, meta in zip(page["ids"], page["embeddings"], metas, strict=True):
+                out[i] = (np.asarray(vector, dtype=np.float32), str((meta or {}).get("text") or ""))
+        return out
 
     def count(self) -> int:
         return int(self._collection.count())

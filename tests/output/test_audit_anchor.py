@@ -74,8 +74,8 @@ def test_a_forged_append_without_the_key_fails_verify(trail: AuditTrail):
 
 
 def test_the_anchor_removed_from_the_keyring_fails_verify(trail: AuditTrail):
-    from sealroom.core.output import secrets_store
     from sealroom.core.output.audit import ANCHOR_ACCOUNT
+    from sealroom.core.runtime import secrets_store
 
     secrets_store.delete(ANCHOR_ACCOUNT, trail._scope())
     result = AuditTrail(trail.dir.parent).verify()

@@ -547,7 +547,7 @@ def a_whole_trail_replaced_fails_verify(base: Path) -> str:
 def the_anchor_removed_from_the_keyring_fails_verify(base: Path) -> str:
     home = _trail(base)
     code = (
-        "import sys; from sealroom.core.output import secrets_store; from sealroom.core.output.audit import AuditTrail, "
+        "import sys; from sealroom.core.runtime import secrets_store; from sealroom.core.output.audit import AuditTrail, "
         "ANCHOR_ACCOUNT; from pathlib import Path; t = AuditTrail(Path(sys.argv[1])); "
         "secrets_store.delete(ANCHOR_ACCOUNT, t._scope())"
     )
@@ -595,7 +595,7 @@ def verify_without_a_keyring_says_what_it_did_not_check(base: Path) -> str:
 
 # --- credentials -----------------------------------------------------------------------------------
 def _password(account: str) -> str | None:
-    code = "import sys; from sealroom.core.output import secrets_store; print(secrets_store.get(sys.argv[1]) or '')"
+    code = "import sys; from sealroom.core.runtime import secrets_store; print(secrets_store.get(sys.argv[1]) or '')"
     out = subprocess.run([PY, "-c", code, account], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     return out or None
 

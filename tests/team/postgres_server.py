@@ -5,6 +5,7 @@ user when the tests run as root); `postgres_dsn` is a new, empty database on it 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import pwd
@@ -13,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -35,9 +37,70 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """The DSN of the `postgres` database of a server running for the session."""
+@dataclass
+class PostgresServer:
+    """Debian's PostgreSQL on a private folder and a free loopback port; `restart()` stands for an operator
+    restarting it (every connection is cut)."""
+
+    root: Path
+    bindir: Path
+    as_user: list[str]
+    port: int = field(default_factory=_free_port)
+
+    @property
+    def dsn(self) -> str:
+        return f"host=127.0.0.1 port={self.port} user=sealroom dbname=postgres"
+
+    def _run(self, *args: str, check: bool = True) -> None:
+        subprocess.run([*self.as_user, *args], check=check, capture_output=True, timeout=120, cwd=self.root)
+
+    def start(self) -> None:
+        data = self.root / "data"
+        if not data.exists():
+            self._run(
+                str(self.bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "sealroom",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            )
+        options = f"-k {self.root} -h 127.0.0.1 -p {self.port} -F -c max_connections=120"
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-o",
+            options,
+            "start",
+        )
+
+    def stop(self) -> None:
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.root / "data"),
+            "-m",
+            "fast",
+            "-w",
+            "stop",
+            check=False,
+        )
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@contextlib.contextmanager
+def run_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the block (skips the test where PostgreSQL or psycopg is missing)."""
     pytest.importorskip("psycopg", reason="team mode's tests need psycopg (pip install -e '.[test]')")
     bindir = _bindir()
     if bindir is None:
@@ -51,24 +114,20 @@ def postgres_server() -> Iterator[str]:
             pytest.skip("running as root and there is no postgres user to run PostgreSQL as")
         os.chown(root, owner.pw_uid, owner.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
-
-    def run(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120, cwd=root)
-
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "sealroom", "--auth=trust", "-E", "UTF8", "--locale=C")
-    options = f"-k {root} -h 127.0.0.1 -p {port} -F -c max_connections=50"
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o", options, "start")
+    server = PostgresServer(root, bindir, as_user)
+    server.start()
     try:
-        yield f"host=127.0.0.1 port={port} user=sealroom dbname=postgres"
+        yield server
     finally:
-        subprocess.run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
-            capture_output=True,
-            timeout=120,
-            cwd=root,
-        )
+        server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The DSN of the `postgres` database of a server running for the session."""
+    with run_postgres() as server:
+        yield server.dsn
 
 
 @pytest.fixture

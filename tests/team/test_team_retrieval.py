@@ -167,4 +167,17 @@ def test_a_wall_is_never_asked_of_parts_without_one(tmp_path: Path):
     assert retriever.search("merger")  # no wall: as on the laptop
     with pytest.raises(UsageError, match="no matter walls"):
         retriever.search("merger", groups=["B"])
+    # each of the laptop's reads refuses a wall itself (the protocols' `groups`), not only the retriever
+    for read in (
+        lambda: catalog.keyword_search('"merger"', 5, groups=["B"]),
+        lambda: catalog.chunks_by_id(["x"], groups=["B"]),
+        lambda: catalog.document_names(groups=["B"]),
+        lambda: catalog.files_for_content(["x"], groups=["B"]),
+        lambda: catalog.known_words(["merger"], groups=["B"]),
+        lambda: catalog.rare_matches(["merger"], 3, groups=["B"]),
+        lambda: catalog.chunks_at([("x", 0)], groups=["B"]),
+        lambda: catalog.chunks_of("x", groups=["B"]),
+    ):
+        with pytest.raises(UsageError, match="no matter walls"):
+            read()
     catalog.close()
