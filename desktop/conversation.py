@@ -480,8 +480,9 @@ class Conversation(QWidget):
         """Search only: each passage with its relevance bar, the query's words marked, whole sentences."""
         query = html.escape(entry.text)
         filters = f" <small>({html.escape(entry.filters)})</small>" if entry.filters else ""
+        said = f"<p><i>{html.escape(entry.note)}</i></p>" if entry.note else ""  # the team index unreachable
         if not entry.citations:
-            return f"<p>No passage matches “{query}”{filters}.</p>"
+            return f"<p>No passage matches “{query}”{filters}.</p>{said}"
         top = max(float(c.get("score") or 0) for c in entry.citations) or 1.0
         palette = QApplication.palette()
         strong = palette.color(QPalette.ColorRole.Highlight).name()
@@ -496,8 +497,9 @@ class Conversation(QWidget):
                 f"{score_bar(relevance, strong, faint)}<br>{words}</li>"
             )
         return (
-            f"<p><b>{len(entry.citations)} passages for</b> “{query}”{filters} "
-            f"<small>— relevance to the best match</small></p><ol>{''.join(rows)}</ol>"
+            f"<p><b>{len(entry.citations)} passage{'' if len(entry.citations) == 1 else 's'} for</b> "
+            f"“{query}”{filters} "
+            f"<small>— relevance to the best match</small></p>{said}<ol>{''.join(rows)}</ol>"
         )
 
     def _anchor(self, url: QUrl) -> None:

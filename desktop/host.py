@@ -44,6 +44,7 @@ class EngineHost(QObject):
         self._stop = threading.Event()
         self._stop_answer = threading.Event()
         self.indexing = False
+        self.search_notice = ""  # what the last search could not reach (team mode): said beside it
         self.model = "not loaded"
         self.window_visible_ms: int | None = None
         self.control: control.ControlServer | None = None
@@ -239,12 +240,17 @@ class EngineHost(QObject):
         within so many days); the filters apply inside the retrieval, so k passages still come back."""
         engine, workspace, filters = self.require_engine(), self.workspace, filters or {}
 
-        def search(_: Any) -> list[Hit]:
+        def search(_: Any) -> tuple[list[Hit], str]:
             folders = [filters["folder"]] if filters.get("folder") else engine.folders(workspace)
             since = time.time() - filters["days"] * 86400 if filters.get("days") else None
-            return engine.search_in(query, None, folders, filters.get("types") or None, "", since)
+            hits = engine.search_in(query, None, folders, filters.get("types") or None, "", since)
+            return hits, engine.answering.notice
 
-        Op(None, search, success).run()
+        def found(result: tuple[list[Hit], str]) -> None:
+            self.search_notice = result[1]  # what this search could not reach (team mode), for the window
+            success(result[0])
+
+        Op(None, search, found).run()
 
     def stop_answer(self) -> None:
         self._stop_answer.set()

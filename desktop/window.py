@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from sealroom.core.answer.pipeline import Answer
+from sealroom.core.answer.pipeline import Answer, as_sentence
 from sealroom.core.engine import Engine
 from sealroom.core.protocols import DEFAULT_WORKSPACE, Hit
 from sealroom.core.runtime import logs
@@ -488,9 +488,11 @@ class MainWindow(QMainWindow):
 
         def found(hits: list[Hit]) -> None:
             sources = [hit_source(n, h) for n, h in enumerate(hits, 1)]
-            conv.add(Entry("search", query, sources, filters=filters.get("said", "")))
+            notice = self.host.search_notice  # team mode: the team index busy or out of reach
+            conv.add(Entry("search", query, sources, as_sentence(notice), filters=filters.get("said", "")))
             conv.set_chips(sources, "Passages:")
-            conv.set_busy(False, f"{len(hits)} passages")
+            passages = f"{len(hits)} passage{'' if len(hits) == 1 else 's'}"
+            conv.set_busy(False, passages + (f" — {notice}" if notice else ""))
 
         self.host.search(query, found, filters)
 

@@ -45,7 +45,13 @@ from sealroom.core.answer.retriever import Retriever
 from sealroom.core.protocols import Embedder, Generator
 from sealroom.core.runtime import logs
 from sealroom.core.runtime.config import Settings
-from sealroom.core.runtime.errors import ModelError, SealroomError, ServerUnreachable, UsageError
+from sealroom.core.runtime.errors import (
+    ModelError,
+    SealroomError,
+    ServerBusy,
+    ServerUnreachable,
+    UsageError,
+)
 from sealroom.core.store.postgres import PostgresPassages
 from sealroom.core.store.remote_vectors import ChromaServerIndex
 from sealroom.server.audit import TeamAudit
@@ -163,6 +169,11 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
+def _busy(message: str) -> JSONResponse:
+    """Every catalog connection in use: 503 with `busy`, so the client says "busy", not "unreachable"."""
+    return JSONResponse({"error": message, "busy": True}, status_code=503, headers={"Retry-After": "5"})
+
+
 def create_app(service: Service) -> Starlette:
     metrics = service.metrics
 
@@ -191,9 +202,11 @@ def create_app(service: Service) -> Starlette:
                     response = await handler(request, reader)
             except ServerUnreachable as exc:
                 response = _error(503, str(exc))
+            except ServerBusy as exc:
+                response = _busy(str(exc))
             except UsageError as exc:
                 response = _error(400, str(exc))
-            except SealroomError as exc:  # busy (every database connection in use), said as such
+            except SealroomError as exc:  # the model, say: the message says what to do
                 response = _error(503, str(exc))
             except (ValueError, KeyError, TypeError) as exc:
                 response = _error(400, f"a malformed request: {exc}")

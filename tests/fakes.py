@@ -36,7 +36,9 @@ class FakeRetriever:
     def __init__(self) -> None:
         self.queries: list[str] = []
 
-    def search(self, query: str, k: int = 6, folders=None, types=None, context: str = "") -> list[Hit]:
+    def search(
+        self, query: str, k: int = 6, folders=None, types=None, context: str = "", since=None
+    ) -> list[Hit]:
         query = f"{context} {query}".strip()
         self.queries.append(query)
         terms = content_terms(query)

@@ -176,13 +176,19 @@ TOO_LONG = (
 )
 
 
+def as_sentence(notice: str) -> str:
+    """A notice ("team index unreachable — …") as a sentence of its own ('' stays '')."""
+    if not notice:
+        return ""
+    return notice[:1].upper() + notice[1:] + ("" if notice.endswith(".") else ".")
+
+
 def answer_notes(record: dict[str, Any], count_dropped: bool = True) -> list[str]:
     """What the reader should know about an answer, from its record (`Answer.to_dict()`): one wording for
     the window, the command line and exports."""
     notes = []
     if record.get("notice"):  # team mode: an index that could not be reached, or vectors down
-        notice = str(record["notice"])
-        notes.append(notice[:1].upper() + notice[1:] + ("" if notice.endswith(".") else "."))
+        notes.append(as_sentence(str(record["notice"])))
     indexes = [str(i) for i in record.get("indexes") or []]
     if any(i.startswith("team") for i in indexes):
         named = ["this computer's folders" if i == "local" else f"the team index ({i[5:]})" for i in indexes]

@@ -29,6 +29,7 @@ from sealroom.core.runtime import logs, offline, secrets_store
 from sealroom.core.runtime.errors import SealroomError, ServerUnreachable
 
 UNREACHABLE = "team index unreachable — answering from this computer's folders"
+BUSY = "team index busy — answering from this computer's folders this time; ask again in a moment"
 TOKEN_ACCOUNT = "team-token"  # the keyring entry's account; its scope is the service's address
 RETRY_S = 30.0
 RRF_K = 60
@@ -37,6 +38,11 @@ TEAM = "team"
 
 class TeamRefused(SealroomError):
     """The service refused the request (no valid token, a malformed request): the message says why."""
+
+
+class TeamBusy(SealroomError):
+    """The service runs but had no room for the request (HTTP 503 with `busy`): it is not down, so the
+    next request tries it again at once."""
 
 
 def hit_of(record: dict[str, Any]) -> Hit:
@@ -154,10 +160,13 @@ class TeamIndex:
             raise
         if response.status >= 400:
             try:
-                message = json.loads(response.read()).get("error", "")
+                reply = json.loads(response.read())
+                message, busy = str(reply.get("error", "")), bool(reply.get("busy"))
             except (OSError, ValueError, http.client.HTTPException, AttributeError):
-                message = ""
+                message, busy = "", False
             conn.close()
+            if response.status == 503 and busy:  # every catalog connection in use: a queue, not an outage
+                raise TeamBusy(f"the team server {self.url} is busy: {message}")
             if response.status == 503:  # the service runs but its catalog server does not
                 raise self._unreachable(message or "it is unavailable (HTTP 503)")
             raise TeamRefused(f"the team server refused the request (HTTP {response.status}): {message}")
@@ -264,6 +273,9 @@ class MergedRetriever:
         except ServerUnreachable as exc:
             logs.problem("team index unreachable", detail=f"{exc.host}:{exc.port}")
             team, team_notice = [], UNREACHABLE
+        except TeamBusy as exc:
+            logs.problem("team index busy", detail=str(exc))
+            team, team_notice = [], BUSY
         except TeamRefused as exc:
             logs.problem("team index refused the request", detail=str(exc))
             team, team_notice = [], f"{exc} — answering from this computer's folders"
@@ -280,6 +292,6 @@ class MergedRetriever:
         known = set(self.local.known_words(words))
         rest = [w for w in words if w not in known]
         if rest:
-            with contextlib.suppress(ServerUnreachable, TeamRefused):  # the search says so
+            with contextlib.suppress(ServerUnreachable, TeamRefused, TeamBusy):  # the search says so
                 known |= self.team.known_words(rest)
         return known

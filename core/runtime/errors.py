@@ -64,3 +64,8 @@ class ServerUnreachable(SealroomError):
     def __init__(self, what: str, host: str, port: int, hint: str) -> None:
         self.host, self.port = host, port
         super().__init__(f"{what} at {host}:{port} did not answer: {hint}")
+
+
+class ServerBusy(SealroomError):
+    """A team-mode server answers but has no room for the request now (every connection in use): the
+    request can be repeated in a moment; nothing is down."""

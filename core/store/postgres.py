@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sealroom.core.protocols import Chunk, FileRow
-from sealroom.core.runtime.errors import SealroomError, ServerUnreachable
+from sealroom.core.runtime.errors import ServerBusy, ServerUnreachable
 
 if TYPE_CHECKING:
     from sealroom.core.store.catalog import Catalog
@@ -52,7 +52,7 @@ COMMON_SHARE = 0.01
 CANDIDATES = 4000  # the most passages one keyword search ranks
 POOL_WAIT_S = 3.0  # a wait for a pooled connection, after which the server is checked
 BUSY_WAIT_S = 60.0  # the longest a request queues for a connection while the server answers
-STAMP_S = 2.0  # how stale the cached counts and names may be after a publish  # the longest wait for a connection: longer, and the server counts as unreachable
+STAMP_S = 2.0  # how stale the cached counts and names may be after a publish
 _SPACES = str.maketrans(PUNCTUATION, " " * len(PUNCTUATION))
 
 
@@ -194,7 +194,7 @@ class PostgresPassages:
                 if not self._answers():
                     raise self.unreachable() from exc
                 if time.monotonic() > deadline:
-                    raise SealroomError(
+                    raise ServerBusy(
                         f"the team's catalog (PostgreSQL) is busy: every connection was in use for "
                         f"{BUSY_WAIT_S:.0f} s; try again in a moment"
                     ) from exc

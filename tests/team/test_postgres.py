@@ -12,6 +12,7 @@ import pytest
 
 from sealroom.core.answer.retriever import keyword_query
 from sealroom.core.protocols import Hit
+from sealroom.core.runtime.errors import ServerBusy
 from sealroom.core.store.catalog import Catalog, Chunk, chunk_id
 from sealroom.core.store.postgres import PostgresPassages, match_terms
 from tests.conftest import CORPUS
@@ -208,3 +209,22 @@ def test_keyword_search_finds_the_eval_sets_passages_about_as_well_as_fts5(
         f"\nkeyword search alone, hit@5 over {len(asked)} questions: FTS5 {fts5:.3f}, PostgreSQL {postgres:.3f}"
     )
     assert postgres >= fts5 - 0.10
+
+
+def test_every_connection_in_use_is_busy_not_unreachable(
+    walled: PostgresPassages, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader who waits too long for a connection is told the catalog is busy (the service sends 503 with
+    `busy`, and the laptop says "busy"): the server answers, so it is not said to be down."""
+    from sealroom.core.store import postgres
+
+    monkeypatch.setattr(postgres, "POOL_WAIT_S", 0.2)
+    monkeypatch.setattr(postgres, "BUSY_WAIT_S", 0.5)
+    one = PostgresPassages(postgres_dsn, connections=1)
+    try:
+        held = one._connection()  # the only connection, held
+        with held, pytest.raises(ServerBusy, match="is busy: every connection was in use"):
+            one.document_names(groups=["A"])
+        assert one.document_names(groups=["A"])  # released: answers again
+    finally:
+        one.close()

@@ -1,0 +1,129 @@
+"""The laptop's side of team mode, as logic: what the user is told when the team service is busy, down or
+unreachable, and how the two rankings merge. A stand-in HTTP server plays the service's replies; the real
+service, servers and keyring are in tests/team/test_service.py."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from sealroom.core.answer import team
+from sealroom.core.answer.team import BUSY, UNREACHABLE, MergedRetriever, TeamIndex, fuse
+from sealroom.core.protocols import Hit
+from tests.fakes import FakeRetriever
+
+TEAM_HIT = {
+    "chunk_id": "t1",
+    "path": "/share/matter-a/lease.pdf",
+    "page": 3,
+    "text": "The lease ends on 30 June 2031 unless renewed in writing.",
+    "score": 0.9,
+    "sha256": "a" * 64,
+}
+
+
+class Service:
+    """Replies with `status` and `body` to every request, and counts the requests."""
+
+    def __init__(self) -> None:
+        self.status, self.body, self.requests = 200, {"hits": [TEAM_HIT], "notice": ""}, 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.requests += 1
+                data = json.dumps(outer.body).encode()
+                self.send_response(outer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    s = Service()
+    yield s
+    s.server.shutdown()
+
+
+def merged(url: str) -> MergedRetriever:
+    return MergedRetriever(FakeRetriever(), TeamIndex(url, "srt_test"))
+
+
+def test_team_passages_are_merged_and_labelled(service: Service) -> None:
+    r = merged(service.url)
+    hits = r.search("when are backups kept and when does the lease end", k=4)
+    origins = {h.path: h.origin for h in hits}
+    assert origins["/share/matter-a/lease.pdf"] == "team"
+    assert origins["/docs/policy.pdf"] == ""
+    assert r.notice == ""
+    assert r.indexes == ["local", f"team {service.url}"]
+
+
+def test_a_busy_service_is_said_busy_and_tried_again_at_once(service: Service) -> None:
+    service.status, service.body = 503, {"error": "every connection was in use for 60 s", "busy": True}
+    r = merged(service.url)
+    hits = r.search("backups kept", k=4)
+    assert r.notice == BUSY
+    assert [h.path for h in hits] == ["/docs/policy.pdf"]  # this computer's folders still answer
+    service.status, service.body = 200, {"hits": [TEAM_HIT], "notice": ""}
+    r.search("lease end backups", k=4)
+    assert service.requests == 2  # busy is not down: no pause before the next request
+    assert r.notice == ""
+
+
+def test_a_service_whose_catalog_is_down_is_said_unreachable(service: Service) -> None:
+    service.status, service.body = 503, {"error": "the team's catalog (PostgreSQL) did not answer"}
+    r = merged(service.url)
+    r.search("backups kept", k=4)
+    assert r.notice == UNREACHABLE
+
+
+def test_an_unreachable_service_is_not_tried_again_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    gone = Service()
+    url = gone.url
+    gone.server.shutdown()
+    gone.server.server_close()
+    r = merged(url)
+    hits = r.search("backups kept", k=4)
+    assert r.notice == UNREACHABLE and [h.origin for h in hits] == [""]
+    tries: list[str] = []
+    real = TeamIndex._connect
+
+    def counted(self: TeamIndex) -> Any:
+        tries.append("connect")
+        return real(self)
+
+    monkeypatch.setattr(TeamIndex, "_connect", counted)
+    r.search("backups kept", k=4)
+    assert tries == [] and r.notice == UNREACHABLE  # within RETRY_S: no new attempt, no wait
+    monkeypatch.setattr(r.team, "_down_until", 0.0)  # RETRY_S later
+    r.search("backups kept", k=4)
+    assert tries == ["connect"]
+    assert team.RETRY_S >= 10
+
+
+def test_fuse_keeps_one_copy_of_a_passage_held_by_both_indexes() -> None:
+    def hit(cid: str, text: str, origin: str = "") -> Hit:
+        return Hit(cid, "/x.txt", None, None, text, 1.0, None, False, 0, len(text), "", 0, origin=origin)
+
+    local = [hit("a", "same words"), hit("b", "only here")]
+    remote = [hit("z", "same words", "team"), hit("y", "only there", "team")]
+    fused = fuse([local, remote], 10)
+    assert [h.text for h in fused].count("same words") == 1
+    assert {h.text for h in fused} == {"same words", "only here", "only there"}
+    assert fused[0].text == "same words"  # first in both rankings
