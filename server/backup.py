@@ -13,9 +13,11 @@ while their owner writes is still one consistent database. They are copied in th
 Chroma: the indexer writes vectors to Chroma before the passages to PostgreSQL, so what is taken later holds
 what was taken earlier.
 
-Consistency, honestly: the HNSW segment files are copied as they are. For a copy of the vectors that is
-guaranteed consistent, stop the Chroma server (and `sealroom-server index`) for the backup, or run it again
-when an index run overlapped it. After a restore, `sealroom-server index` brings PostgreSQL and Chroma back to
+No publish runs while the three are copied: the backup holds the advisory lock every publish takes
+(`PostgresPassages.publishing`), waiting for a publish under way to finish, so PostgreSQL and Chroma are
+copied as one state (a file deleted, say, is gone from both or from neither). With no publish nothing
+writes to Chroma, so its HNSW segment files hold still while they are copied; its write-ahead log, in
+chroma.sqlite3 and copied before them, holds whatever they had not yet taken in. After a restore, `sealroom-server index` brings PostgreSQL and Chroma back to
 what the shared folders hold: publishing is diff-based, so anything changed or missing since the catalog's
 copy is indexed and published again, and what is gone is removed.
 
@@ -28,6 +30,7 @@ in one transaction), replaces the contents of Chroma's folder, and puts the cata
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -36,10 +39,12 @@ import socket
 import sqlite3
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from sealroom.core.runtime.errors import SealroomError, UsageError
 from sealroom.core.runtime.paths import sealroom_version
+from sealroom.core.store.postgres import PUBLISH_LOCK
 from sealroom.server.config import ServerConfig
 
 MANIFEST = "manifest.json"
@@ -110,6 +115,24 @@ def _pg_major(dsn: str) -> int:
         raise BackupError(f"PostgreSQL (the configured postgres) did not answer: {first}") from None
 
 
+@contextlib.contextmanager
+def _no_publish(dsn: str) -> Iterator[None]:
+    """No publish runs while this is held (the lock every publish takes): PostgreSQL and Chroma are copied
+    as one state, never a file's passages in one and not its vectors in the other."""
+    import psycopg
+
+    try:
+        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise BackupError(f"PostgreSQL (the configured postgres) did not answer: {exc}") from None
+    with conn:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (PUBLISH_LOCK,)).fetchone()
+        if not (row and row[0]):
+            print("waiting for the indexer to finish publishing…", flush=True)
+            conn.execute("SELECT pg_advisory_lock(%s)", (PUBLISH_LOCK,))
+        yield  # the lock ends with the connection
+
+
 def _pg_tool(name: str, major: int) -> str:
     """pg_dump or pg_restore for a server of version `major`: Debian's binaries of that version, else the
     newest one installed that is newer, else the one on PATH (Debian's /usr/bin wrapper may pick an older
@@ -164,10 +187,9 @@ def _chroma_answers(config: ServerConfig) -> bool:
 def backup(config: ServerConfig, folder: str) -> int:
     """Back up PostgreSQL, Chroma's folder and the indexer's catalog into `folder` (new or empty).
 
-    The Chroma server may run: chroma.sqlite3 is copied with SQLite's backup API and the segment folders as
-    they are. For a guaranteed-consistent copy of the vectors, stop the Chroma server for the backup (or
-    repeat the backup when an index run overlapped it). After a restore, `sealroom-server index`
-    re-publishes anything missing, since publishing is diff-based."""
+    The service, the indexer and the Chroma server may run: no publish writes while the copy is taken (see
+    the module's docstring), and after a restore `sealroom-server index` publishes what changed on the
+    shares since, since publishing is diff-based."""
     target = Path(folder)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UsageError(f"the backup folder {target} is not empty: give a new or empty folder")
@@ -183,28 +205,29 @@ def backup(config: ServerConfig, folder: str) -> int:
     except OSError as exc:
         raise BackupError(f"cannot make the backup folder {target}: {exc}") from None
 
-    # the catalog first, then PostgreSQL, then Chroma (see the module's docstring)
+    # the catalog first, then PostgreSQL, then Chroma (see the module's docstring), no publish meanwhile
     catalog = config.data / CATALOG
-    if catalog.is_file():
-        _copy_sqlite(catalog, target / INDEXER_CATALOG)
-    _run_pg(
-        [
-            _pg_tool("pg_dump", major),
-            "--format=custom",
-            f"--file={target / DUMP}",
-            f"--dbname={config.postgres}",
-        ],
-        "pg_dump",
-    )
-    _copy_sqlite(chroma / CHROMA_DB, target / CHROMA_DIR / CHROMA_DB)
-    try:
-        for entry in sorted(chroma.iterdir()):
-            if entry.is_dir():
-                shutil.copytree(entry, target / CHROMA_DIR / entry.name)
-            elif entry.is_file() and not entry.name.startswith(CHROMA_DB):  # not the database, -wal, -shm
-                shutil.copy2(entry, target / CHROMA_DIR / entry.name)
-    except OSError as exc:
-        raise BackupError(f"cannot copy Chroma's folder {chroma}: {exc}") from None
+    with _no_publish(config.postgres):
+        if catalog.is_file():
+            _copy_sqlite(catalog, target / INDEXER_CATALOG)
+        _run_pg(
+            [
+                _pg_tool("pg_dump", major),
+                "--format=custom",
+                f"--file={target / DUMP}",
+                f"--dbname={config.postgres}",
+            ],
+            "pg_dump",
+        )
+        _copy_sqlite(chroma / CHROMA_DB, target / CHROMA_DIR / CHROMA_DB)
+        try:
+            for entry in sorted(chroma.iterdir()):
+                if entry.is_dir():
+                    shutil.copytree(entry, target / CHROMA_DIR / entry.name)
+                elif entry.is_file() and not entry.name.startswith(CHROMA_DB):  # not the database, -wal, -shm
+                    shutil.copy2(entry, target / CHROMA_DIR / entry.name)
+        except OSError as exc:
+            raise BackupError(f"cannot copy Chroma's folder {chroma}: {exc}") from None
 
     files: dict[str, dict[str, object]] = {
         path.as_posix(): {"size": (target / path).stat().st_size, "sha256": _sha256(target / path)}

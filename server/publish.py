@@ -70,7 +70,20 @@ def publish(
     groups_of_folder: dict[str, list[str]],
     progress: Callable[[int, int], None] | None = None,
 ) -> Published:
-    """Make PostgreSQL and Chroma hold what `catalog` and `store` hold, with each folder's readers."""
+    """Make PostgreSQL and Chroma hold what `catalog` and `store` hold, with each folder's readers (never
+    while a backup copies them: see `PostgresPassages.publishing`)."""
+    with pg.publishing():
+        return _publish(catalog, store, pg, chroma, groups_of_folder, progress)
+
+
+def _publish(
+    catalog: Catalog,
+    store: VectorStore,
+    pg: PostgresPassages,
+    chroma: ChromaServerIndex,
+    groups_of_folder: dict[str, list[str]],
+    progress: Callable[[int, int], None] | None,
+) -> Published:
     pg.query(SCHEMA)
     done = Published()
     folders = dict(catalog.folders())

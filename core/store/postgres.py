@@ -53,6 +53,8 @@ CANDIDATES = 4000  # the most passages one keyword search ranks
 POOL_WAIT_S = 3.0  # a wait for a pooled connection, after which the server is checked
 BUSY_WAIT_S = 60.0  # the longest a request queues for a connection while the server answers
 STAMP_S = 2.0  # how stale the cached counts and names may be after a publish
+#: the advisory lock a publish holds, and a backup: never both at once (server/publish.py, server/backup.py)
+PUBLISH_LOCK = 2930
 _SPACES = str.maketrans(PUNCTUATION, " " * len(PUNCTUATION))
 
 
@@ -228,6 +230,17 @@ class PostgresPassages:
 
     def close(self) -> None:
         self._pool.close()
+
+    @contextlib.contextmanager
+    def publishing(self) -> Iterator[None]:
+        """Held while a publish writes: a backup waits for it, and a publish waits for a backup, so the
+        copies of PostgreSQL and Chroma never straddle a publish (a deletion in one and not the other)."""
+        with self._connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (PUBLISH_LOCK,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (PUBLISH_LOCK,))
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """One statement in this database (autocommit), its rows: for the service's own tables."""

@@ -9,6 +9,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 
 from sealroom.core.answer.team import TeamIndex
 from sealroom.core.runtime.errors import UsageError
+from sealroom.core.store.postgres import PUBLISH_LOCK, PostgresPassages
 from sealroom.server import backup, cli
 from sealroom.server import config as server_config
 from sealroom.server.config import ServerConfig
@@ -141,6 +144,52 @@ def test_backed_up_destroyed_and_restored_the_same_search_finds_the_same_hits(
         "regrouped": 0,
         "held_back": 0,
     }
+
+
+def waiting_for_the_publish_lock(dsn: str, deadline_s: float = 180.0) -> int:
+    """How many sessions wait for the publish lock, once one does (polled in pg_locks)."""
+    import psycopg
+
+    deadline = time.monotonic() + deadline_s
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted",
+                (PUBLISH_LOCK,),
+            ).fetchone()
+            if row and row[0]:
+                return int(row[0])
+            time.sleep(0.1)
+    return 0
+
+
+def test_a_backup_and_a_publish_never_run_at_once(
+    team: tuple[TeamService, PostgresServer, ChromaServer], tmp_path: Path
+):
+    """A backup waits for a publish under way, and an index run's publish waits for a backup: PostgreSQL
+    and Chroma are copied as one state (a deletion published in between would be in one and not the
+    other)."""
+    service, pg, _ = team
+    config = server_config.load(service.config)
+    folder = tmp_path / "backup"
+    publisher = PostgresPassages(pg.dsn, connections=2)
+    try:
+        with publisher.publishing():  # a publish under way
+            taking = threading.Thread(target=backup.backup, args=(config, str(folder)))
+            taking.start()
+            assert waiting_for_the_publish_lock(pg.dsn) == 1
+            assert not (folder / "manifest.json").exists() and not (folder / "postgres.dump").exists()
+        taking.join(300)
+        assert (folder / "manifest.json").exists()  # the publish done, the backup taken
+
+        with backup._no_publish(pg.dsn):  # a backup under way
+            indexing = threading.Thread(target=service.index)
+            indexing.start()
+            assert waiting_for_the_publish_lock(pg.dsn) == 1  # the index run waits to publish
+        indexing.join(300)
+        assert not indexing.is_alive()
+    finally:
+        publisher.close()
 
 
 def test_a_damaged_backup_restores_nothing_and_names_the_file(
