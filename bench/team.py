@@ -67,10 +67,8 @@ SEARCH_P95_MS = 150.0
 EVIDENCE_P95_MS = 1000.0
 WALL_QUERIES = 200
 OFFLINE_SLACK = (0.10, 20.0)  # within 10% + 20 ms of the p95 without team mode
-RECOVERY_S = 30.0
-CLEANUP: list[
-    Callable[[], None]
-] = []  # what stops the servers started, on SIGTERM  # PostgreSQL back: every client answered again within this
+RECOVERY_S = 30.0  # PostgreSQL back: every client answered again within this
+CLEANUP: list[Callable[[], None]] = []  # what stops the servers started, on SIGTERM
 CANARY = "Zorblatt"
 CANARY_FILE = "zorblatt-memo.txt"
 CANARY_TEXT = (
@@ -413,6 +411,63 @@ def run_load(
     }
 
 
+# --- where the CPU goes --------------------------------------------------------------------------------
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by each part, from /proc: PostgreSQL, Chroma, the service (its worker
+    processes included), this bench (the clients)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    procs: dict[int, tuple[int, str, float]] = {}  # pid → (parent, command line, CPU seconds)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            args = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        procs[int(entry.name)] = (
+            int(fields[1]),
+            f"{comm} {args}",
+            (int(fields[11]) + int(fields[12])) / tick,
+        )
+
+    def part(pid: int) -> str:
+        seen = 0
+        while pid in procs and seen < 20:
+            parent, args, _ = procs[pid]
+            if pid == os.getpid():
+                return "bench (the clients)"
+            if args.startswith("postgres"):
+                return "postgresql"
+            if " run --path " in args and "chroma" in args:
+                return "chroma"
+            if "sealroom.server" in args or "sealroom-server" in args:
+                return "service"
+            pid, seen = parent, seen + 1
+        return ""
+
+    out: dict[str, float] = {}
+    for pid, (_, _, used) in procs.items():
+        name = part(pid)
+        if name:
+            out[name] = out.get(name, 0.0) + used
+    return out
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, Any]:
+    """Each part's CPU seconds between two readings, and per request (ms)."""
+    parts = {k: round(after.get(k, 0.0) - before.get(k, 0.0), 1) for k in sorted(set(before) | set(after))}
+    total = sum(parts.values())
+    return {
+        "cpu_s": parts,
+        "cpu_s_total": round(total, 1),
+        "cpu_ms_per_request": round(1000 * total / max(requests, 1), 1),
+        "cores": os.cpu_count(),
+    }
+
+
 # --- the service -------------------------------------------------------------------------------------
 def start_service(service: Any, workers: int) -> None:
     """The service with `workers` of uvicorn's worker processes (tests/team/service.py)."""
@@ -548,10 +603,15 @@ def main() -> int:
 
             # --- one client alone: what a request costs the service when nothing else runs ------------
             alone_s, alone_e = [], []
+            cpu_before = cpu_seconds()
             for q in asked[:20]:
                 alone_s.append(clients[0].search(q)[0])
                 alone_e.append(clients[0].ask(q)[0])
-            report["one_client"] = {"search_ms": summary(alone_s), "evidence_ms": summary(alone_e)}
+            report["one_client"] = {
+                "search_ms": summary(alone_s),
+                "evidence_ms": summary(alone_e),
+                "cpu": cpu_used(cpu_before, cpu_seconds(), 40),
+            }
             log(
                 f"one client alone: search p50 {report['one_client']['search_ms']['p50']} ms, "
                 f"evidence p50 {report['one_client']['evidence_ms']['p50']} ms"
@@ -560,11 +620,14 @@ def main() -> int:
             # --- the load ---------------------------------------------------------------------------
             log(f"load: {args.clients} clients x {args.questions} questions (search + ask)")
             per = args.questions
+            cpu_before = cpu_seconds()
             load_run = run_load(
                 clients, lambda i, c: asked[i * per : (i + 1) * per], timeout_s=args.load_timeout
             )
             search, evidence = summary(load_run["search_ms"]), summary(load_run["evidence_ms"])
+            requests = len(load_run["search_ms"]) + len(load_run["evidence_ms"])
             report["load_run"] = {
+                "cpu": cpu_used(cpu_before, cpu_seconds(), requests),
                 "wall_s": load_run["wall_s"],
                 "search_ms": search,
                 "evidence_ms": evidence,

@@ -37,7 +37,8 @@ from prometheus_client import (
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse as _StarletteJSON
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from sealroom.core.answer.pipeline import AnswerPipeline, ModelInfo
@@ -163,6 +164,14 @@ class Service:
             else "down"
         )
         return out
+
+
+class JSONResponse(_StarletteJSON):
+    """JSON with non-ASCII characters escaped: a file name that is not UTF-8 holds surrogates, which
+    cannot be encoded as UTF-8 but travel as \\udcXX escapes, which the client reads back exactly."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def _error(status: int, message: str) -> JSONResponse:

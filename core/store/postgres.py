@@ -57,6 +57,50 @@ STAMP_S = 2.0  # how stale the cached counts and names may be after a publish
 PUBLISH_LOCK = 2930
 _SPACES = str.maketrans(PUNCTUATION, " " * len(PUNCTUATION))
 
+#: PostgreSQL text holds no lone surrogate, and a file name that is not UTF-8 reaches Python with one per
+#: undecodable byte (os.fsdecode). Every string sent is stored with each surrogate as ESC + its 4 hex
+#: digits, and ESC itself as ESC + "0000"; every text read is turned back. Other strings are unchanged.
+#: (The SQLite catalog's escape, NUL + 2 hex digits, cannot be used: PostgreSQL text holds no NUL either.)
+ESC = "\U0010fffd"
+_TO_PG = re.compile("[\ud800-\udfff\U0010fffd]")
+_FROM_PG = re.compile("\U0010fffd([0-9a-f]{4})")
+
+
+def to_pg(text: str) -> str:
+    if not _TO_PG.search(text):
+        return text
+    return _TO_PG.sub(lambda m: ESC + ("0000" if m.group(0) == ESC else f"{ord(m.group(0)):04x}"), text)
+
+
+def from_pg(text: str) -> str:
+    if ESC not in text:
+        return text
+    return _FROM_PG.sub(lambda m: ESC if m.group(1) == "0000" else chr(int(m.group(1), 16)), text)
+
+
+def _escaping(conn: Any) -> None:
+    """Set up a pooled connection to send and read strings through `to_pg` and `from_pg`."""
+    from psycopg.types.string import StrDumperUnknown, TextBinaryLoader, TextLoader
+
+    class Dumper(StrDumperUnknown):
+        def dump(self, obj: str) -> Any:
+            return super().dump(to_pg(obj))
+
+    class Loader(TextLoader):
+        def load(self, data: Any) -> Any:
+            text = super().load(data)
+            return from_pg(text) if isinstance(text, str) else text
+
+    class BinaryLoader(TextBinaryLoader):
+        def load(self, data: Any) -> Any:
+            text = super().load(data)
+            return from_pg(text) if isinstance(text, str) else text
+
+    conn.adapters.register_dumper(str, Dumper)
+    for name in ("text", "varchar", "bpchar", "name"):
+        conn.adapters.register_loader(name, Loader)
+        conn.adapters.register_loader(name, BinaryLoader)
+
 
 def split_words(text: str) -> str:
     """`text` with its ASCII punctuation read as spaces, as the passages are indexed."""
@@ -170,6 +214,7 @@ class PostgresPassages:
             max_size=connections,
             kwargs={"autocommit": True, "connect_timeout": 3},
             check=ConnectionPool.check_connection,  # a connection cut by a restart is replaced, not used
+            configure=_escaping,
             timeout=POOL_WAIT_S,
             open=False,
         )

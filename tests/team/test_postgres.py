@@ -228,3 +228,34 @@ def test_every_connection_in_use_is_busy_not_unreachable(
         assert one.document_names(groups=["A"])  # released: answers again
     finally:
         one.close()
+
+
+def test_a_file_name_that_is_not_utf8_is_stored_and_found_exactly(tmp_path: Path, postgres_dsn: str) -> None:
+    """Linux file names are bytes: one that is not UTF-8 (a Latin-1 name on an old share) reaches Python
+    with surrogates, which PostgreSQL text cannot hold. It is published, found and removed with its exact
+    name, and a literal U+10FFFD (the escape character) in a name or a passage comes back unchanged."""
+    import os
+
+    folder = os.fsdecode(str(tmp_path / "matters").encode() + b"/caf\xe9")  # the folder's name too
+    odd = f"{folder}/r\udce9sum\udce9 \U0010fffd0041.txt"
+    text = "The r\u00e9sum\u00e9 lists the \U0010fffd0041 clause and the Quillfeather retainer."
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    catalog.add_folder(folder)
+    folder_id = dict((p, i) for i, p in catalog.folders())[folder]
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    catalog.upsert_file(folder_id, odd, 10, 100, sha, "pending")
+    catalog.finish_content(sha, "indexed", None, 1, [Chunk(chunk_id(sha, 0), sha, 0, text, 1, None, 0, 80)])
+    team = PostgresPassages(postgres_dsn)
+    try:
+        assert team.load(catalog, {folder: ["A"]}) == 1
+        [(found, _)] = team.keyword_search('"Quillfeather"', 5, groups=["A"])
+        assert team.chunks_by_id([found], groups=["A"])[found].text == text
+        [row] = team.files_for_content([sha], groups=["A"])[sha]
+        assert row.path == odd and os.fsencode(row.path).endswith(b"/r\xe9sum\xe9 \xf4\x8f\xbf\xbd0041.txt")
+        assert [n[1] for n in team.document_names(groups=["A"])] == [odd]
+        assert team.remove_file(odd)
+        assert not team.files_for_content([sha], groups=["A"]).get(sha)
+    finally:
+        team.remove_file(odd)
+        team.close()
+        catalog.close()

@@ -39,6 +39,10 @@ CANARY_TEXT = (
 )
 
 
+OLD_NAME = b"r\xe9sum\xe9 Quillfeather.txt"
+OLD_TEXT = "The Quillfeather retainer is reviewed every January by the supervising partner.\n"
+
+
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PostgresServer, ChromaServer]]:
     with run_postgres() as pg:
@@ -60,6 +64,8 @@ def shared_folders(root: Path) -> dict[str, list[str]]:
     shutil.copy(REAL / "apache-2.0.txt", b)
     shutil.copy(REAL / "mpl-2.0.txt", b)
     shutil.copy(REAL / "lgpl-3.txt", handbook)
+    # a file name that is not UTF-8 (Latin-1, from an old share): published and found by its exact name
+    (b / os.fsdecode(OLD_NAME)).write_text(OLD_TEXT, encoding="utf-8")
     return {str(a): ["matter-a"], str(b): ["matter-b"], str(handbook): ["matter-a", "matter-b"]}
 
 
@@ -90,6 +96,9 @@ def test_the_matter_wall_holds_for_every_search_ask_and_word(team: TeamService):
     assert "zorblatt" in {w.lower() for w in a.known_words(["zorblatt", "licensee"])}
     both = b.search("What does the LGPL say about combined works?", k=5)[0]
     assert any(h.path.endswith("lgpl-3.txt") for h in both)  # the handbook: both matters read it
+    latin = b.search("When is the Quillfeather retainer reviewed?", k=3)[0]
+    assert os.fsencode(latin[0].path).endswith(b"/matter-b/" + OLD_NAME)  # the exact bytes of its name
+    assert not any("Quillfeather" in h.text for h in a.search("Quillfeather retainer", k=5)[0])
 
     subjects = [
         CANARY,
