@@ -115,7 +115,8 @@ def source_label(source: dict[str, Any]) -> str:
     page = f", p. {source['page']}" if source.get("page") else ""
     heading = source.get("heading") or ""
     place = f" · {heading[:48]}" if heading and not page else ""
-    return f"{os.path.basename(source['path'])}{page}{place}"
+    team = "team: " if source.get("origin") == "team" else ""  # team mode: from the team index
+    return f"{team}{os.path.basename(source['path'])}{page}{place}"
 
 
 class QuestionEdit(QPlainTextEdit):

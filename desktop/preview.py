@@ -137,7 +137,8 @@ class SourcePreview(QWidget):
         or 'OCR text, confidence N %' for a page read from a scan), and a text file's lines."""
         page = f" — page {source['page']}" if source.get("page") else ""
         heading = f" · {source['heading']}" if source.get("heading") else ""
-        return f"{os.path.basename(source['path'])}{page}{heading}{lines_label(passage)}"
+        team = "team index: " if source.get("origin") == "team" else ""  # not on this computer
+        return f"{team}{os.path.basename(source['path'])}{page}{heading}{lines_label(passage)}"
 
     def _open(self) -> None:
         if self.source and not open_in_viewer(self.source["path"], self.source.get("page")):

@@ -28,8 +28,9 @@ from PySide6.QtWidgets import (
 
 from sealroom.core.answer.pipeline import Answer, as_sentence
 from sealroom.core.engine import Engine
-from sealroom.core.protocols import DEFAULT_WORKSPACE, Hit
+from sealroom.core.protocols import DEFAULT_WORKSPACE, Hit, Passage
 from sealroom.core.runtime import logs
+from sealroom.core.runtime.errors import SealroomError
 
 from .appearance import THEMES, Appearance
 from .conversation import Conversation, Entry, answer_note, dropped_of, entry_of
@@ -503,8 +504,21 @@ class MainWindow(QMainWindow):
 
     def show_source(self, source: dict[str, Any]) -> None:
         self.preview.show_loading(source)
-        if not source.get("sha256") or source.get("origin") == "team":  # the team's: its quote, not read here
+        if not source.get("sha256"):
             self.preview.show_passage(source, None)
+            return
+        if source.get("origin") == "team":  # read from the team service, behind the user's wall
+
+            def from_team(engine: Engine) -> tuple[Passage | None, str]:
+                try:
+                    found = engine.answering.team_passage(
+                        source["sha256"], source["seq"], source["start"], source["end"]
+                    )
+                    return found, ""
+                except SealroomError as exc:
+                    return None, f"The quoted text only: {exc}"
+
+            self.host.read(from_team, lambda found: self.preview.show_passage(source, *found))
             return
 
         def read(engine: Engine) -> Any:

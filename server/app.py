@@ -9,6 +9,7 @@ certificate (`sealroom-server start`).
     GET  /metrics     Prometheus: requests, latency, errors, passages, vector search unavailable
     POST /v1/search   {"query", "k", "types", "since", "context"} → {"hits", "notice"}
     POST /v1/words    {"words"} → {"known"}: those some passage the reader may read holds
+    POST /v1/passage  {"sha256", "seq", "start", "end"} → a cited passage with its section around it
     POST /v1/ask      {"question", "context", "generate"} → NDJSON: evidence, pieces, then the answer
 
 A request without a valid token is refused (401) and logged. Every read is walled by the reader's groups
@@ -53,6 +54,8 @@ from sealroom.core.runtime.errors import (
     ServerUnreachable,
     UsageError,
 )
+from sealroom.core.store.catalog import chunk_id
+from sealroom.core.store.passages import passage
 from sealroom.core.store.postgres import PostgresPassages
 from sealroom.core.store.remote_vectors import ChromaServerIndex
 from sealroom.server.audit import TeamAudit
@@ -280,6 +283,32 @@ def create_app(service: Service) -> Starlette:
         )
         return JSONResponse({"known": sorted(known)})
 
+    async def passage_of(request: Request, reader: Reader) -> Response:
+        """A cited passage with the rest of its section around it (the laptop's preview), read behind the
+        reader's wall: a passage they may not read is "no longer in the index", as one deleted."""
+        data = await body(request)
+        sha256, seq = str(data["sha256"]), int(data["seq"])
+        start, end = int(data["start"]), int(data["end"])
+        found = await run_in_threadpool(passage, service.pg, sha256, seq, start, end, reader.groups)
+        await run_in_threadpool(
+            service.audit.record,
+            reader.user,
+            "passage",
+            200,
+            "",
+            [chunk_id(sha256, seq)],
+            request.state.audit[1],
+        )
+        return JSONResponse(
+            {
+                "before": found.before,
+                "text": found.text,
+                "after": found.after,
+                "page": found.page,
+                "lines": list(found.lines) if found.lines else None,
+            }
+        )
+
     async def ask(request: Request, reader: Reader) -> Response:
         data = await body(request)
         question = _text(data, "question")
@@ -356,6 +385,7 @@ def create_app(service: Service) -> Starlette:
             Route("/metrics", prometheus),
             Route("/v1/search", timed("search", search), methods=["POST"]),
             Route("/v1/words", timed("words", words), methods=["POST"]),
+            Route("/v1/passage", timed("passage", passage_of), methods=["POST"]),
             Route("/v1/ask", timed("ask", ask), methods=["POST"]),
         ]
     )

@@ -7,8 +7,11 @@ keyring)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import numpy as np
 
@@ -184,3 +187,61 @@ class RefusingWriter:
     def remove(self, name: str) -> None: ...
 
     def close(self) -> None: ...
+
+
+TEAM_HIT = {
+    "chunk_id": "t1",
+    "path": "/share/matter-a/lease.pdf",
+    "page": 3,
+    "text": "The lease ends on 30 June 2031 unless renewed in writing.",
+    "score": 0.9,
+    "sha256": "a" * 64,
+    "seq": 4,
+    "start": 120,
+    "end": 178,
+}
+TEAM_PASSAGE = {
+    "before": "ARTICLE 7 — TERM. ",
+    "text": TEAM_HIT["text"],
+    "after": " Notice of renewal is given six months before.",
+    "page": 3,
+    "lines": None,
+}
+
+
+class FakeTeamService:
+    """The team service's replies over plain HTTP on loopback, for unit tests of the laptop's side: each
+    path answers from `routes`, or everything with `reply` when set; `requests` counts them. The real
+    service, with its servers, is tested in tests/team/test_service.py."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[int, dict[str, Any]]] = {
+            "/v1/search": (200, {"hits": [TEAM_HIT], "notice": ""}),
+            "/v1/passage": (200, TEAM_PASSAGE),
+        }
+        self.reply: tuple[int, dict[str, Any]] | None = None
+        self.requests = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                outer.requests += 1
+                status, body = outer.reply or outer.routes.get(self.path, (404, {"error": "no such path"}))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -19,6 +19,7 @@ from sealroom.core.protocols import (
     Embedder,
     Generator,
     Hit,
+    Passage,
     PassageRetriever,
     VectorIndex,
 )
@@ -80,6 +81,13 @@ class Answering:
         if self._team is None or self._team[0] != key:
             self._team = (key, TeamIndex(s.team_server, token, s.team_ca, s.allowed_hosts))
         return self._team[1]
+
+    def team_passage(self, sha256: str, seq: int, start: int, end: int) -> Passage:
+        """A team index's passage with the rest of its section around it (a citation's preview)."""
+        team = self.team()
+        if team is None:
+            raise UsageError("team mode is off (no team_server in the policy), so the team index is not read")
+        return team.passage(sha256, seq, start, end)
 
     def search(
         self,

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
-from sealroom.core.protocols import Hit
+from sealroom.core.protocols import Hit, Passage
 from sealroom.core.runtime import logs, offline, secrets_store
 from sealroom.core.runtime.errors import SealroomError, ServerUnreachable
 
@@ -216,6 +216,18 @@ class TeamIndex:
             raise self._unreachable(f"it stopped answering ({type(exc).__name__})") from None
         finally:
             response.conn.close()  # type: ignore[attr-defined]
+
+    def passage(self, sha256: str, seq: int, start: int, end: int) -> Passage:
+        """A team passage with the rest of its section around it, for the preview (read behind the wall)."""
+        reply = self._json("/v1/passage", {"sha256": sha256, "seq": seq, "start": start, "end": end})
+        lines = reply.get("lines")
+        return Passage(
+            str(reply["before"]),
+            str(reply["text"]),
+            str(reply["after"]),
+            reply.get("page"),
+            (int(lines[0]), int(lines[1])) if lines else None,
+        )
 
     def health(self) -> dict[str, Any]:
         return self._json("/health")

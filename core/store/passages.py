@@ -5,15 +5,18 @@ is a text file."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
-from sealroom.core.protocols import Passage
+from sealroom.core.protocols import Chunk, Passage, PassageReads
 from sealroom.core.runtime.errors import UsageError
-from sealroom.core.store.catalog import Catalog, Chunk
 
 
-def passage(catalog: Catalog, sha256: str, seq: int, start: int, end: int) -> Passage:
-    """The passage [start, end) that begins in chunk `seq`, with the rest of its section around it."""
-    chunks = catalog.chunks_of(sha256)
+def passage(
+    catalog: PassageReads, sha256: str, seq: int, start: int, end: int, groups: Sequence[str] | None = None
+) -> Passage:
+    """The passage [start, end) that begins in chunk `seq`, with the rest of its section around it;
+    `groups` (team mode: the reader's): read only from what they may read, as every read behind a wall."""
+    chunks = catalog.chunks_of(sha256, groups=groups)
     first = next((c for c in chunks if c.seq == seq), None)
     if first is None:
         raise UsageError(
@@ -32,7 +35,7 @@ def passage(catalog: Catalog, sha256: str, seq: int, start: int, end: int) -> Pa
         _span(section, start, end),
         _span(section, end, section[-1].end),
         first.page,
-        _lines(catalog, first, start, end) if first.page is None else None,
+        _lines(catalog, first, start, end, groups) if first.page is None else None,
     )
 
 
@@ -40,11 +43,13 @@ def passage(catalog: Catalog, sha256: str, seq: int, start: int, end: int) -> Pa
 MAX_LINED_BYTES = 64 << 20
 
 
-def _lines(catalog: Catalog, chunk: Chunk, start: int, end: int) -> tuple[int, int] | None:
+def _lines(
+    catalog: PassageReads, chunk: Chunk, start: int, end: int, groups: Sequence[str] | None
+) -> tuple[int, int] | None:
     """The lines (first, last, from 1) that [start, end) spans in the file `chunk` is from, when the file
     on disk holds `chunk`'s text at its offsets: a text file (its chunks' offsets are the file's), unchanged
     since it was indexed. None for anything else (a PDF, an HTML page, a file changed or gone)."""
-    for row in catalog.files_for_content([chunk.sha256]).get(chunk.sha256, []):
+    for row in catalog.files_for_content([chunk.sha256], groups=groups).get(chunk.sha256, []):
         text = _file_text(row.path, chunk)
         if text is not None:
             last = max(start, end - 1)

@@ -4,10 +4,7 @@ service, servers and keyring are in tests/team/test_service.py."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -15,56 +12,21 @@ import pytest
 from sealroom.core.answer import team
 from sealroom.core.answer.team import BUSY, UNREACHABLE, MergedRetriever, TeamIndex, fuse
 from sealroom.core.protocols import Hit
-from tests.fakes import FakeRetriever
-
-TEAM_HIT = {
-    "chunk_id": "t1",
-    "path": "/share/matter-a/lease.pdf",
-    "page": 3,
-    "text": "The lease ends on 30 June 2031 unless renewed in writing.",
-    "score": 0.9,
-    "sha256": "a" * 64,
-}
-
-
-class Service:
-    """Replies with `status` and `body` to every request, and counts the requests."""
-
-    def __init__(self) -> None:
-        self.status, self.body, self.requests = 200, {"hits": [TEAM_HIT], "notice": ""}, 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.requests += 1
-                data = json.dumps(outer.body).encode()
-                self.send_response(outer.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+from tests.fakes import TEAM_HIT, TEAM_PASSAGE, FakeRetriever, FakeTeamService
 
 
 @pytest.fixture
-def service() -> Iterator[Service]:
-    s = Service()
+def service() -> Iterator[FakeTeamService]:
+    s = FakeTeamService()
     yield s
-    s.server.shutdown()
+    s.stop()
 
 
 def merged(url: str) -> MergedRetriever:
     return MergedRetriever(FakeRetriever(), TeamIndex(url, "srt_test"))
 
 
-def test_team_passages_are_merged_and_labelled(service: Service) -> None:
+def test_team_passages_are_merged_and_labelled(service: FakeTeamService) -> None:
     r = merged(service.url)
     hits = r.search("when are backups kept and when does the lease end", k=4)
     origins = {h.path: h.origin for h in hits}
@@ -74,30 +36,29 @@ def test_team_passages_are_merged_and_labelled(service: Service) -> None:
     assert r.indexes == ["local", f"team {service.url}"]
 
 
-def test_a_busy_service_is_said_busy_and_tried_again_at_once(service: Service) -> None:
-    service.status, service.body = 503, {"error": "every connection was in use for 60 s", "busy": True}
+def test_a_busy_service_is_said_busy_and_tried_again_at_once(service: FakeTeamService) -> None:
+    service.reply = 503, {"error": "every connection was in use for 60 s", "busy": True}
     r = merged(service.url)
     hits = r.search("backups kept", k=4)
     assert r.notice == BUSY
     assert [h.path for h in hits] == ["/docs/policy.pdf"]  # this computer's folders still answer
-    service.status, service.body = 200, {"hits": [TEAM_HIT], "notice": ""}
+    service.reply = 200, {"hits": [TEAM_HIT], "notice": ""}
     r.search("lease end backups", k=4)
     assert service.requests == 2  # busy is not down: no pause before the next request
     assert r.notice == ""
 
 
-def test_a_service_whose_catalog_is_down_is_said_unreachable(service: Service) -> None:
-    service.status, service.body = 503, {"error": "the team's catalog (PostgreSQL) did not answer"}
+def test_a_service_whose_catalog_is_down_is_said_unreachable(service: FakeTeamService) -> None:
+    service.reply = 503, {"error": "the team's catalog (PostgreSQL) did not answer"}
     r = merged(service.url)
     r.search("backups kept", k=4)
     assert r.notice == UNREACHABLE
 
 
 def test_an_unreachable_service_is_not_tried_again_for_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
-    gone = Service()
+    gone = FakeTeamService()
     url = gone.url
-    gone.server.shutdown()
-    gone.server.server_close()
+    gone.stop()
     r = merged(url)
     hits = r.search("backups kept", k=4)
     assert r.notice == UNREACHABLE and [h.origin for h in hits] == [""]
@@ -127,3 +88,9 @@ def test_fuse_keeps_one_copy_of_a_passage_held_by_both_indexes() -> None:
     assert [h.text for h in fused].count("same words") == 1
     assert {h.text for h in fused} == {"same words", "only here", "only there"}
     assert fused[0].text == "same words"  # first in both rankings
+
+
+def test_a_team_passage_is_read_with_its_section(service: FakeTeamService) -> None:
+    shown = TeamIndex(service.url, "srt_test").passage("a" * 64, 4, 120, 178)
+    assert (shown.before, shown.after, shown.page) == ("ARTICLE 7 — TERM. ", TEAM_PASSAGE["after"], 3)
+    assert shown.text == TEAM_HIT["text"] and shown.lines is None

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from PySide6.QtCore import Qt
 from sealroom.desktop.dialogs import DiagnosticsDialog, SettingsDialog
 from sealroom.desktop.window import MainWindow
 from tests.desktop.conftest import WAIT_MS
+from tests.fakes import TEAM_HIT, FakeTeamService
 
 
 def _desktop(home: Path, *args: str, **env: str) -> subprocess.Popen[str]:
@@ -170,6 +172,43 @@ def test_a_search_says_when_the_team_index_is_out_of_reach(
     said = "Team index unreachable — answering from this computer's folders."
     assert said in conv.transcript.toPlainText()
     assert conv.state.text() == "1 passage — team index unreachable — answering from this computer's folders"
+
+
+@pytest.fixture
+def team_up(tmp_path: Path) -> Iterator[FakeTeamService]:
+    """A policy naming a team service (a stand-in on loopback), written before the window starts."""
+    service = FakeTeamService()
+    (tmp_path / "no-policy.toml").write_text(f'team_server = "{service.url}"\n')
+    yield service
+    service.stop()
+
+
+def test_a_team_passage_is_labelled_and_previewed_with_its_section(
+    team_up: FakeTeamService, window: MainWindow, qtbot
+):
+    """A team index's passage is listed as the team's, and opening it shows its section, read from the
+    service (behind the user's wall); the service gone, the preview says why and shows the quote."""
+    conv = window.conversation
+    conv.search_only.setChecked(True)
+    qtbot.keyClicks(conv.question, "when does the lease end")
+    qtbot.keyClick(conv.question, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(conv.entries) and conv.entries[-1].role == "search", timeout=WAIT_MS)
+    [cited] = conv.entries[-1].citations
+    assert cited["origin"] == "team" and "[1] team: lease.pdf, p. 3" in conv.transcript.toPlainText()
+    assert [b.text() for b in conv.chip_buttons] == ["[1] team: lease.pdf, p. 3"]
+    window.show_source(cited)
+    qtbot.waitUntil(lambda: "ARTICLE 7" in window.preview.text.toPlainText(), timeout=WAIT_MS)
+    assert window.preview.highlighted == TEAM_HIT["text"]
+    assert "Notice of renewal" in window.preview.text.toPlainText()
+    assert window.preview.heading.text() == "team index: lease.pdf — page 3"
+
+    team_up.reply = 400, {"error": "source deleted or changed: this passage is no longer in the index"}
+    window.show_source(cited)
+    qtbot.waitUntil(lambda: "The quoted text only" in window.preview.text.toPlainText(), timeout=WAIT_MS)
+    assert (
+        window.preview.highlighted == TEAM_HIT["text"]
+        and "ARTICLE 7" not in window.preview.text.toPlainText()
+    )
 
 
 def test_search_only_lists_passages_without_the_model(window: MainWindow, qtbot, tmp_path: Path):

@@ -96,6 +96,14 @@ def test_the_matter_wall_holds_for_every_search_ask_and_word(team: TeamService):
     assert "zorblatt" in {w.lower() for w in a.known_words(["zorblatt", "licensee"])}
     both = b.search("What does the LGPL say about combined works?", k=5)[0]
     assert any(h.path.endswith("lgpl-3.txt") for h in both)  # the handbook: both matters read it
+    # the preview: the cited passage with its section, for a reader of matter A; for B it does not exist
+    memo = found[0]
+    shown = a.passage(memo.sha256, memo.seq, memo.start, memo.end)
+    assert CANARY in shown.text and (shown.before + shown.text + shown.after).startswith("MEMORANDUM")
+    assert shown.lines == (1, 3)  # a text file: the lines it spans, read from the share
+    with pytest.raises(TeamRefused, match="no longer in the index") as refused:
+        b.passage(memo.sha256, memo.seq, memo.start, memo.end)
+    assert CANARY not in str(refused.value)
     latin = b.search("When is the Quillfeather retainer reviewed?", k=3)[0]
     assert os.fsencode(latin[0].path).endswith(b"/matter-b/" + OLD_NAME)  # the exact bytes of its name
     assert not any("Quillfeather" in h.text for h in a.search("Quillfeather retainer", k=5)[0])
