@@ -212,7 +212,11 @@ class PostgresPassages:
             dsn,
             min_size=1,
             max_size=connections,
-            kwargs={"autocommit": True, "connect_timeout": 3},
+            # never prepared: after five runs psycopg prepares a statement and PostgreSQL may switch it to a
+            # generic plan, which for a text search (its terms unknown) reads the whole index: at 200,000
+            # passages that made keyword search 20 times slower (bench/team.py); pgbouncer's transaction
+            # pooling, the way to more readers, wants no prepared statements either
+            kwargs={"autocommit": True, "connect_timeout": 3, "prepare_threshold": None},
             check=ConnectionPool.check_connection,  # a connection cut by a restart is replaced, not used
             configure=_escaping,
             timeout=POOL_WAIT_S,
