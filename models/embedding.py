@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -274,3 +275,48 @@ def _in_background_thread(make: Callable[[], Any]) -> Any:
 
 if __name__ == "__main__":
     main()
+
+
+class RememberingEmbedder:
+    """An embedder that keeps the vectors of the last `size` texts it embedded. Exact, since a text alone
+    always gets the same vector (`OnnxEmbedder.embed`). For the team service, where one question is embedded
+    for its search and again for its ask, and the sentences of much-read passages recur across readers."""
+
+    def __init__(self, inner: Any, size: int = 20_000) -> None:
+        self.inner, self.size = inner, size
+        self.model_id, self.dimension = inner.model_id, inner.dimension
+        self._kept: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def warm_up(self) -> None:
+        self.inner.warm_up()
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return list(self.inner.token_spans(text))
+
+    def release_memory(self) -> None:
+        self.inner.release_memory()
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        missing: dict[str, list[int]] = {}
+        with self._lock:
+            for i, text in enumerate(texts):
+                kept = self._kept.get(text)
+                if kept is None:
+                    missing.setdefault(text, []).append(i)
+                else:
+                    self._kept.move_to_end(text)
+                    out[i] = kept
+            self.hits += len(texts) - sum(len(v) for v in missing.values())
+            self.misses += len(missing)
+        if missing:
+            fresh = self.inner.embed(list(missing))
+            with self._lock:
+                for row, (text, places) in enumerate(missing.items()):
+                    out[places] = fresh[row]
+                    self._kept[text] = fresh[row]
+                while len(self._kept) > self.size:
+                    self._kept.popitem(last=False)
+        return out

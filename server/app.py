@@ -108,8 +108,11 @@ class Service:
         self.chroma = ChromaServerIndex(*config.chroma_address)
         if embedder is None:
             from sealroom.core.components import make_embedder
+            from sealroom.models.embedding import RememberingEmbedder
 
-            embedder = make_embedder(Settings())
+            # a question is embedded for its search and again for its ask, and the sentences of the
+            # passages many read recur: each embedded once (exact; see RememberingEmbedder)
+            embedder = RememberingEmbedder(make_embedder(Settings()))
         self.embedder = embedder
         self.tokens = Tokens(self.pg.query)
         self.audit = TeamAudit(self.pg.query)

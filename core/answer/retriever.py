@@ -108,8 +108,8 @@ def named_documents(question: str, documents: list[tuple[str, str, str]], most: 
     word counts by how few documents share it; the best, and any close to it. Plain words that happen to be
     in a file name ('document', 'test') name nothing."""
     asked = name_terms(question)
-    if not asked or not documents:
-        return []
+    if not documents or not any(t[0].isdigit() for t in asked):
+        return []  # nothing named: a name is two of the question's words, one of them a number
     names: dict[str, set[str]] = {}
     for sha, path, title in documents:
         parts = [name_terms(os.path.basename(path))] + ([name_terms(title)] if _title_like(title) else [])

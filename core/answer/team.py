@@ -208,14 +208,19 @@ class TeamIndex:
     def ask(self, question: str, context: str = "", generate: bool = True) -> Iterator[dict[str, Any]]:
         """The service's answer as it comes: {"event": "evidence"}, {"event": "piece"}…, {"event": "answer"}."""
         response = self._send("/v1/ask", {"question": question, "context": context, "generate": generate})
+        conn, whole = response.conn, False  # type: ignore[attr-defined]
         try:
             for line in response:
                 if line.strip():
                     yield json.loads(line)
+            whole = not response.will_close
         except (OSError, http.client.HTTPException) as exc:
             raise self._unreachable(f"it stopped answering ({type(exc).__name__})") from None
         finally:
-            response.conn.close()  # type: ignore[attr-defined]
+            if whole:  # read to its end: kept for this thread's next request, as after a search
+                self._local.conn = conn
+            else:  # stopped midway (or the server closes it): not reusable
+                conn.close()
 
     def passage(self, sha256: str, seq: int, start: int, end: int) -> Passage:
         """A team passage with the rest of its section around it, for the preview (read behind the wall)."""

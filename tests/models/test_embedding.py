@@ -53,3 +53,29 @@ def test_a_text_gets_the_same_vector_alone_and_among_others() -> None:
     assert np.array_equal(together, alone)
     assert np.array_equal(embedder.embed(texts[::-1])[::-1], together)
     assert embedder.embed([]).shape == (0, 384)
+
+
+def test_remembered_vectors_are_the_vectors_and_each_text_is_embedded_once() -> None:
+    """The team service's embedder keeps what it embedded: a question's search and ask embed it once, and
+    what it returns is exactly what the embedder gives (bounded: the oldest text is forgotten first)."""
+    from sealroom.models.embedding import RememberingEmbedder
+
+    inner = OnnxEmbedder()
+    seen: list[str] = []
+    real = inner.embed
+
+    def counted(texts: list[str]) -> np.ndarray:
+        seen.extend(texts)
+        return real(texts)
+
+    inner.embed = counted  # type: ignore[method-assign]
+    kept = RememberingEmbedder(inner, size=3)
+    first = kept.embed(["rent", "lease", "rent"])
+    assert seen == ["rent", "lease"] and np.array_equal(first[0], first[2])
+    again = kept.embed(["lease", "deposit", "rent"])
+    assert seen == ["rent", "lease", "deposit"]
+    assert np.array_equal(again, real(["lease", "deposit", "rent"]))
+    kept.embed(["notice"])  # a fourth text: "lease", used longest ago, is forgotten
+    kept.embed(["lease"])
+    assert seen[-1] == "lease" and (kept.hits, kept.misses) == (2, 5)
+    assert kept.embed([]).shape == (0, 384)
