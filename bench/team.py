@@ -412,9 +412,10 @@ def run_load(
 
 
 # --- where the CPU goes --------------------------------------------------------------------------------
-def cpu_seconds() -> dict[str, float]:
-    """CPU seconds used so far by each part, from /proc: PostgreSQL, Chroma, the service (its worker
-    processes included), this bench (the clients)."""
+def parts() -> dict[str, dict[str, float]]:
+    """Each part's CPU seconds so far and memory now (proportional set size, so PostgreSQL's shared
+    buffers count once), from /proc: PostgreSQL, Chroma, the service (its worker processes included),
+    this bench (the clients)."""
     tick = os.sysconf("SC_CLK_TCK")
     procs: dict[int, tuple[int, str, float]] = {}  # pid → (parent, command line, CPU seconds)
     for entry in Path("/proc").iterdir():
@@ -448,12 +449,40 @@ def cpu_seconds() -> dict[str, float]:
             pid, seen = parent, seen + 1
         return ""
 
-    out: dict[str, float] = {}
+    out: dict[str, dict[str, float]] = {}
     for pid, (_, _, used) in procs.items():
         name = part(pid)
-        if name:
-            out[name] = out.get(name, 0.0) + used
+        if not name:
+            continue
+        pss_kb = 0
+        try:
+            for line in (Path("/proc") / str(pid) / "smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss_kb = int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+        totals = out.setdefault(name, {"cpu_s": 0.0, "memory_mb": 0.0})
+        totals["cpu_s"] += used
+        totals["memory_mb"] += pss_kb / 1024
     return out
+
+
+def cpu_seconds() -> dict[str, float]:
+    return {name: v["cpu_s"] for name, v in parts().items()}
+
+
+def sizes(dsn: str, chroma_path: Path) -> dict[str, Any]:
+    """What 200,000 passages take: PostgreSQL's database and Chroma's folder on disk, each part's memory."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    chroma_bytes = sum(p.stat().st_size for p in chroma_path.rglob("*") if p.is_file())
+    return {
+        "postgres_database_mb": round((row[0] if row else 0) / 1e6),
+        "chroma_folder_mb": round(chroma_bytes / 1e6),
+        "memory_mb": {name: round(v["memory_mb"]) for name, v in sorted(parts().items())},
+    }
 
 
 def cpu_used(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, Any]:
@@ -626,8 +655,13 @@ def main() -> int:
             )
             search, evidence = summary(load_run["search_ms"]), summary(load_run["evidence_ms"])
             requests = len(load_run["search_ms"]) + len(load_run["evidence_ms"])
+            used = cpu_used(cpu_before, cpu_seconds(), requests)
             report["load_run"] = {
-                "cpu": cpu_used(cpu_before, cpu_seconds(), requests),
+                "cpu": used,
+                # with every part on this machine's cores, N clients asking without pause wait at least
+                # N x (CPU per request) / cores on average: the bound the load's latency cannot beat here
+                "cpu_bound_mean_ms": round(args.clients * used["cpu_ms_per_request"] / (os.cpu_count() or 1)),
+                "sizes": sizes(pg.dsn, chroma.path),
                 "wall_s": load_run["wall_s"],
                 "search_ms": search,
                 "evidence_ms": evidence,
