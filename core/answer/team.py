@@ -40,6 +40,14 @@ class TeamRefused(SealroomError):
     """The service refused the request (no valid token, a malformed request): the message says why."""
 
 
+class TeamCannotSearch(ServerUnreachable):
+    """The service answers, but a server behind it does not (its catalog, PostgreSQL): said as such."""
+
+    def __init__(self, host: str, port: int, why: str) -> None:
+        self.host, self.port = host, port
+        SealroomError.__init__(self, f"the team index at {host}:{port} runs but cannot search now: {why}")
+
+
 class TeamBusy(SealroomError):
     """The service runs but had no room for the request (HTTP 503 with `busy`): it is not down, so the
     next request tries it again at once."""
@@ -168,7 +176,7 @@ class TeamIndex:
             if response.status == 503 and busy:  # every catalog connection in use: a queue, not an outage
                 raise TeamBusy(f"the team server {self.url} is busy: {message}")
             if response.status == 503:  # the service runs but its catalog server does not
-                raise self._unreachable(message or "it is unavailable (HTTP 503)")
+                raise TeamCannotSearch(self.host, self.port, message or "it is unavailable (HTTP 503)")
             raise TeamRefused(f"the team server refused the request (HTTP {response.status}): {message}")
         response.conn = conn  # type: ignore[attr-defined]
         return response

@@ -504,20 +504,28 @@ class PostgresPassages:
                     SELECT c.id, c.sha256, c.seq, c.tsv FROM chunks c
                     WHERE c.tsv @@ (SELECT {aggregate}(phraseto_tsquery('{CONFIG}', t)) FROM unnest(%s::text[]) AS p(t))
                     AND {wall} {only} LIMIT {CANDIDATES}
-                )
-                SELECT id, score FROM (
-                    SELECT h.id, h.sha256, h.seq,
-                           sum(w.idf * ts_rank('{WEIGHTS}', h.tsv, w.tq, {NORMALIZATION})) AS score
-                    FROM hits h JOIN w ON h.tsv @@ w.tq GROUP BY h.id, h.sha256, h.seq
-                ) s
+                ),
+                ranked AS MATERIALIZED (
+                    SELECT id, sha256, seq, score, round(score::numeric, 9) AS tied FROM (
+                        SELECT h.id, h.sha256, h.seq,
+                               sum(w.idf * ts_rank('{WEIGHTS}', h.tsv, w.tq, {NORMALIZATION})) AS score
+                        FROM hits h JOIN w ON h.tsv @@ w.tq GROUP BY h.id, h.sha256, h.seq
+                    ) s
+                ),
+                -- the limit-th best score: only passages scoring at least this can be in the answer, so
+                -- only they need the tie-break's file name (looked up once each, not for every candidate)
+                cut AS (SELECT tied FROM ranked ORDER BY tied DESC OFFSET %s LIMIT 1)
+                SELECT id, score FROM ranked r
+                WHERE NOT EXISTS (SELECT 1 FROM cut) OR r.tied >= (SELECT tied FROM cut)
                 -- equal scores differ in their last bits with the order the plan sums them in: rounded, a tie
                 -- goes to the first file by name, then the first passage, as on the laptop (FTS5 breaks ties in
                 -- the order passages were indexed, which follows the scan's order of names): the same every run
-                ORDER BY round(score::numeric, 9) DESC,
-                         (SELECT min(f.path) FROM files f WHERE f.sha256 = s.sha256), seq, id
+                ORDER BY r.tied DESC,
+                         (SELECT min(f.path) FROM files f WHERE f.sha256 = r.sha256), r.seq, r.id
                 LIMIT %s
             """
-            for chunk_id, score in self._query(sql, (terms, idf, pool, *wp, *op, limit)):
+            params = (terms, idf, pool, *wp, *op, max(limit - 1, 0), limit)
+            for chunk_id, score in self._query(sql, params):
                 out.setdefault(chunk_id, float(score))
             if len(out) >= limit:
                 break

@@ -229,7 +229,9 @@ def test_postgres_restarted_fails_clearly_then_recovers_without_a_client_restart
     assert reader.search("patent licence", k=3)[0]
     pg.stop()
     try:
-        with pytest.raises(ServerUnreachable, match="PostgreSQL"):
+        with pytest.raises(
+            ServerUnreachable, match=r"runs but cannot search now: the team's catalog \(PostgreSQL\)"
+        ):
             reader._down_until = 0.0
             reader.search("patent licence", k=3)
     finally:
