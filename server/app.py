@@ -274,6 +274,8 @@ def create_app(service: Service) -> Starlette:
             {
                 "hits": [h.to_dict() | {"similarity": h.similarity, "keyword": h.keyword} for h in hits],
                 "notice": retriever.notice,
+                # similarities compare with the laptop's only when both embed with the same model
+                "embedding_model": service.embedder.model_id,
             }
         )
 

@@ -196,6 +196,7 @@ TEAM_HIT = {
     "text": "The lease ends on 30 June 2031 unless renewed in writing.",
     "score": 0.9,
     "sha256": "a" * 64,
+    "similarity": 0.9,
     "seq": 4,
     "start": 120,
     "end": 178,
@@ -216,7 +217,7 @@ class FakeTeamService:
 
     def __init__(self) -> None:
         self.routes: dict[str, tuple[int, dict[str, Any]]] = {
-            "/v1/search": (200, {"hits": [TEAM_HIT], "notice": ""}),
+            "/v1/search": (200, {"hits": [TEAM_HIT], "notice": "", "embedding_model": "fake"}),
             "/v1/passage": (200, TEAM_PASSAGE),
         }
         self.reply: tuple[int, dict[str, Any]] | None = None

@@ -14,6 +14,7 @@ answers as fast as one without team mode. Evidence, generation and verification 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.client
 import json
 import ssl
@@ -97,6 +98,7 @@ class TeamIndex:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._context: ssl.SSLContext | None = None
+        self.embedding_model = ""  # the service's, from its last search: similarities compare if it is ours
 
     @property
     def label(self) -> str:
@@ -208,6 +210,7 @@ class TeamIndex:
         reply = self._json(
             "/v1/search", {"query": query, "k": k, "types": types, "context": context, "since": since}
         )
+        self.embedding_model = str(reply.get("embedding_model", ""))
         return [hit_of(h) for h in reply.get("hits", [])], str(reply.get("notice", ""))
 
     def known_words(self, words: list[str]) -> set[str]:
@@ -262,11 +265,11 @@ def fuse(rankings: Sequence[Sequence[Hit]], k: int) -> list[Hit]:
     ordered = sorted(fused.values(), key=lambda item: -item[0])
     seen: set[str] = set()
     out: list[Hit] = []
-    for _, hit in ordered:
+    for score, hit in ordered:
         if hit.text in seen:  # the same passage in both indexes (a document on the share and the laptop)
             continue
         seen.add(hit.text)
-        out.append(hit)
+        out.append(dataclasses.replace(hit, score=score))  # its place among both: what relevance shows
     return out[:k]
 
 
@@ -305,13 +308,25 @@ class MergedRetriever:
             logs.problem("team index refused the request", detail=str(exc))
             team, team_notice = [], f"{exc} — answering from this computer's folders"
         self.notice = "; ".join(n for n in (team_notice, notice) if n)
-        merged = fuse([hits, team], k)
+        merged = fuse([hits, team, *self._by_meaning(hits, team)], k)
         self.indexes = [
             name
             for name, present in (("local", any(not h.origin for h in merged)), (self.team.label, bool(team)))
             if present
         ]
         return merged
+
+    def _by_meaning(self, local: list[Hit], team: list[Hit]) -> list[list[Hit]]:
+        """Both indexes' passages ranked by their similarity to the question, when it compares: both embed
+        with the same model, and both searched by meaning. Beside the two rankings, it keeps a weak match
+        from one index from ranking as high as a strong one from the other only for being first there."""
+        model = getattr(getattr(self.local, "embedder", None), "model_id", None)
+        scored = [h for h in local + team if h.similarity is not None]
+        if not model or model != self.team.embedding_model:
+            return []
+        if not any(h.origin for h in scored) or all(h.origin for h in scored):  # one side has none
+            return []
+        return [sorted(scored, key=lambda h: -(h.similarity or 0.0))]
 
     def known_words(self, words: list[str]) -> set[str]:
         known = set(self.local.known_words(words))

@@ -12,7 +12,7 @@ import pytest
 from sealroom.core.answer import team
 from sealroom.core.answer.team import BUSY, UNREACHABLE, MergedRetriever, TeamIndex, fuse
 from sealroom.core.protocols import Hit
-from tests.fakes import TEAM_HIT, TEAM_PASSAGE, FakeRetriever, FakeTeamService
+from tests.fakes import TEAM_HIT, TEAM_PASSAGE, FakeEmbedder, FakeRetriever, FakeTeamService
 
 
 @pytest.fixture
@@ -94,3 +94,21 @@ def test_a_team_passage_is_read_with_its_section(service: FakeTeamService) -> No
     shown = TeamIndex(service.url, "srt_test").passage("a" * 64, 4, 120, 178)
     assert (shown.before, shown.after, shown.page) == ("ARTICLE 7 — TERM. ", TEAM_PASSAGE["after"], 3)
     assert shown.text == TEAM_HIT["text"] and shown.lines is None
+
+
+def test_similarity_ranks_the_two_indexes_together_only_when_it_compares(service: FakeTeamService) -> None:
+    """This computer's weak match (similarity 0.6) and the team's strong one (0.9): with the same
+    embedding model on both sides the team's comes first; with another model, or a side searched by keyword
+    only, similarities do not compare and the two rankings interleave by rank alone."""
+    local = FakeRetriever()
+    local.embedder = FakeEmbedder()  # type: ignore[attr-defined]
+    question = "when are backups kept, and when does the lease end in writing"
+    same = MergedRetriever(local, TeamIndex(service.url, "srt_test")).search(question, k=4)
+    assert [h.origin for h in same] == ["team", ""]
+    assert same[0].score > same[1].score  # the merged order's score: the window's relevance bars follow it
+    service.routes["/v1/search"] = (200, {"hits": [TEAM_HIT], "notice": "", "embedding_model": "other"})
+    other = MergedRetriever(local, TeamIndex(service.url, "srt_test")).search(question, k=4)
+    assert other[0].origin == "" and {h.origin for h in other} == {"", "team"}
+    keyword_only = dict(TEAM_HIT, similarity=None)
+    service.routes["/v1/search"] = (200, {"hits": [keyword_only], "notice": "", "embedding_model": "fake"})
+    assert MergedRetriever(local, TeamIndex(service.url, "srt_test")).search(question, k=4)[0].origin == ""
