@@ -141,6 +141,22 @@ def test_workspaces_keep_their_own_folders(window: MainWindow, qtbot, monkeypatc
     assert window.host.engine.folders() == []
 
 
+def _search_a_note(window: MainWindow, qtbot, tmp_path: Path):
+    """A folder with one note, indexed; a search only for it, its passage found."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "note.txt").write_text("The boiler service is every April, by Acme Heating.")
+    window.add_folder(str(tmp_path / "d"))
+    qtbot.waitUntil(lambda: window.sidebar.folders.count() == 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "1 indexed" in window.sidebar.folders.item(0).text(), timeout=WAIT_MS)
+    conv = window.conversation
+    conv.search_only.setChecked(True)
+    qtbot.keyClicks(conv.question, "boiler service")
+    qtbot.keyClick(conv.question, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: bool(conv.entries) and conv.entries[-1].role == "search", timeout=WAIT_MS)
+    assert conv.entries[-1].citations[0]["path"].endswith("note.txt")
+    return conv
+
+
 @pytest.fixture
 def team_gone(tmp_path: Path) -> str:
     """A policy naming a team server on a loopback port nothing listens on (written before the window)."""
@@ -158,17 +174,7 @@ def test_a_search_says_when_the_team_index_is_out_of_reach(
 ):
     """Team mode with its server gone: the passages come from this computer's folders, and the search says
     so in the transcript and beside the question (the ask says it in its notes: tests/team/test_service.py)."""
-    (tmp_path / "d").mkdir()
-    (tmp_path / "d" / "note.txt").write_text("The boiler service is every April, by Acme Heating.")
-    window.add_folder(str(tmp_path / "d"))
-    qtbot.waitUntil(lambda: window.sidebar.folders.count() == 1, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: "1 indexed" in window.sidebar.folders.item(0).text(), timeout=WAIT_MS)
-    conv = window.conversation
-    conv.search_only.setChecked(True)
-    qtbot.keyClicks(conv.question, "boiler service")
-    qtbot.keyClick(conv.question, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: bool(conv.entries) and conv.entries[-1].role == "search", timeout=WAIT_MS)
-    assert conv.entries[-1].citations[0]["path"].endswith("note.txt")
+    conv = _search_a_note(window, qtbot, tmp_path)
     said = "Team index unreachable — answering from this computer's folders."
     assert said in conv.transcript.toPlainText()
     assert conv.state.text() == "1 passage — team index unreachable — answering from this computer's folders"
@@ -212,17 +218,7 @@ def test_a_team_passage_is_labelled_and_previewed_with_its_section(
 
 
 def test_search_only_lists_passages_without_the_model(window: MainWindow, qtbot, tmp_path: Path):
-    (tmp_path / "d").mkdir()
-    (tmp_path / "d" / "note.txt").write_text("The boiler service is every April, by Acme Heating.")
-    window.add_folder(str(tmp_path / "d"))
-    qtbot.waitUntil(lambda: window.sidebar.folders.count() == 1, timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: "1 indexed" in window.sidebar.folders.item(0).text(), timeout=WAIT_MS)
-    conv = window.conversation
-    conv.search_only.setChecked(True)
-    qtbot.keyClicks(conv.question, "boiler service")
-    qtbot.keyClick(conv.question, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: bool(conv.entries) and conv.entries[-1].role == "search", timeout=WAIT_MS)
-    assert conv.entries[-1].citations[0]["path"].endswith("note.txt")
+    conv = _search_a_note(window, qtbot, tmp_path)
     shown = conv.transcript.toPlainText()
     assert "Acme Heating" in shown and "100%" in shown  # whole sentences, with the best match's bar
     assert "<b" in conv.transcript.toHtml() and window.chat_id is None  # terms marked; not a chat message
