@@ -658,8 +658,9 @@ def main() -> int:
             used = cpu_used(cpu_before, cpu_seconds(), requests)
             report["load_run"] = {
                 "cpu": used,
-                # with every part on this machine's cores, N clients asking without pause wait at least
-                # N x (CPU per request) / cores on average: the bound the load's latency cannot beat here
+                # with every part on this machine's cores, it serves at most cores / (CPU per request)
+                # requests a second, so N clients asking without pause wait about N x (CPU per request) /
+                # cores on average (less the time they spend between requests): the bound on latency here
                 "cpu_bound_mean_ms": round(args.clients * used["cpu_ms_per_request"] / (os.cpu_count() or 1)),
                 "sizes": sizes(pg.dsn, chroma.path),
                 "wall_s": load_run["wall_s"],
