@@ -98,16 +98,24 @@ def test_retrieval_through_the_team_servers_equals_the_embedded_path(
 def test_retrieval_through_the_team_servers_equals_the_embedded_path_on_real_documents(
     home: Path, postgres_dsn: str, chroma_server: ChromaServer
 ):
-    """The same on the real-document eval's test split (manuals, a PDF manual, licences nobody here wrote):
-    reported, never tuned on."""
+    """The same on the real-document eval (manuals, a PDF manual, licences nobody here wrote), all of its
+    answerable questions; each split's figure is printed too. Nothing is tuned here: the two paths' keyword
+    rankings (bm25 and ts_rank) differ near the cut, in either direction (on 2026-12-07: dev, team 0.943
+    against 0.920; test, 0.943 against 0.954; all, 0.943 against 0.937)."""
     import json
 
     real = Path(__file__).resolve().parents[2] / "bench" / "eval" / "real"
     rows = [json.loads(line) for line in (real / "questions.jsonl").read_text().splitlines() if line.strip()]
-    asked = [q for q in rows if q["split"] == "test" and not q["unanswerable"] and q["answers"]]
-    assert len(asked) >= 40
+    asked = [q for q in rows if not q.get("unanswerable") and q.get("answers")]
+    assert len(asked) >= 150
     folders = [str(real / "docs" / corpus) for corpus in sorted({q["corpus"] for q in rows})]
-    same_quality(asked, *both_paths(home, postgres_dsn, chroma_server, folders, asked))
+    embedded, team = both_paths(home, postgres_dsn, chroma_server, folders, asked)
+    for split in ("dev", "test"):
+        mine = [i for i, q in enumerate(asked) if q.get("split") == split]
+        laptop = sum(embedded[i] is not None for i in mine) / len(mine)
+        served = sum(team[i] is not None for i in mine) / len(mine)
+        print(f"\n{split} split, {len(mine)} questions: hit@5 embedded {laptop:.3f}, team {served:.3f}")
+    same_quality(asked, embedded, team)
 
 
 class WordsEmbedder(FakeEmbedder):
