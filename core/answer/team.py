@@ -191,11 +191,16 @@ class TeamIndex:
         except (OSError, ValueError, http.client.HTTPException) as exc:
             conn.close()
             raise self._unreachable(f"it sent no whole answer ({type(exc).__name__})") from None
-        if response.will_close:
-            conn.close()
-        else:  # kept for this thread's next request: no new connection and TLS handshake each time
-            self._local.conn = conn
+        self._release(conn, whole=not response.will_close)
         return reply
+
+    def _release(self, conn: http.client.HTTPConnection, whole: bool) -> None:
+        """A connection whose response was read to its end, kept for this thread's next request (no new
+        connection and TLS handshake each time); one cut short, or that the server closes, closed."""
+        if whole:
+            self._local.conn = conn
+        else:
+            conn.close()
 
     # --- what it offers -------------------------------------------------------------------------------
     def search(
@@ -228,10 +233,7 @@ class TeamIndex:
         except (OSError, http.client.HTTPException) as exc:
             raise self._unreachable(f"it stopped answering ({type(exc).__name__})") from None
         finally:
-            if whole:  # read to its end: kept for this thread's next request, as after a search
-                self._local.conn = conn
-            else:  # stopped midway (or the server closes it): not reusable
-                conn.close()
+            self._release(conn, whole)
 
     def passage(self, sha256: str, seq: int, start: int, end: int) -> Passage:
         """A team passage with the rest of its section around it, for the preview (read behind the wall)."""

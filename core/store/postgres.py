@@ -18,6 +18,7 @@ psycopg 3 is imported on first use (a laptop never needs it): a pool of autocomm
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import re
 import socket
@@ -78,28 +79,36 @@ def from_pg(text: str) -> str:
     return _FROM_PG.sub(lambda m: ESC if m.group(1) == "0000" else chr(int(m.group(1), 16)), text)
 
 
-def _escaping(conn: Any) -> None:
-    """Set up a pooled connection to send and read strings through `to_pg` and `from_pg`."""
+@functools.cache
+def _adapters() -> tuple[type, type, type]:
+    """The dumper and text loaders (text and binary format) that escape and unescape (made once)."""
     from psycopg.types.string import StrDumperUnknown, TextBinaryLoader, TextLoader
 
     class Dumper(StrDumperUnknown):
         def dump(self, obj: str) -> Any:
             return super().dump(to_pg(obj))
 
-    class Loader(TextLoader):
+    class Unescaping:
         def load(self, data: Any) -> Any:
-            text = super().load(data)
+            text = super().load(data)  # type: ignore[misc]
             return from_pg(text) if isinstance(text, str) else text
 
-    class BinaryLoader(TextBinaryLoader):
-        def load(self, data: Any) -> Any:
-            text = super().load(data)
-            return from_pg(text) if isinstance(text, str) else text
+    class Loader(Unescaping, TextLoader):
+        pass
 
-    conn.adapters.register_dumper(str, Dumper)
+    class BinaryLoader(Unescaping, TextBinaryLoader):
+        pass
+
+    return Dumper, Loader, BinaryLoader
+
+
+def _escaping(conn: Any) -> None:
+    """Set up a pooled connection to send and read strings through `to_pg` and `from_pg`."""
+    dumper, loader, binary_loader = _adapters()
+    conn.adapters.register_dumper(str, dumper)
     for name in ("text", "varchar", "bpchar", "name"):
-        conn.adapters.register_loader(name, Loader)
-        conn.adapters.register_loader(name, BinaryLoader)
+        conn.adapters.register_loader(name, loader)
+        conn.adapters.register_loader(name, binary_loader)
 
 
 def split_words(text: str) -> str:
